@@ -1,0 +1,179 @@
+//! Board descriptions for the i.MX 8M redundant-boot shim: data only, `no_std`.
+//!
+//! One [`Board`] value per supported board (design.md §3): the SoC, its memory map, the console
+//! UART, the boot uSDHC, the boot media layout (design.md §4), the HAB backend, where the boot
+//! cell lives and where fuse values come from. Every constant cites its source; facts come from
+//! `docs/imx8m-facts.md` (the project's copy of the silicon facts) and `docs/qemu-imx8mp.md`.
+#![no_std]
+#![forbid(unsafe_code)]
+
+pub mod imx8mm_evk;
+mod layout;
+mod memory;
+pub mod qemu_imx8mp;
+
+pub use layout::{AN12900_LAYOUT, MediaLayout, SECTOR_SIZE};
+pub use memory::{MemoryMap, Region};
+
+/// The SoC family member a board carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Soc {
+    /// i.MX 8M Mini: ROM image format "v1", Secondary Image Table redundancy.
+    Imx8mm,
+    /// i.MX 8M Plus: ROM image format "v2" (run with the 8MM media layout on QEMU, design.md §3).
+    Imx8mp,
+}
+
+impl Soc {
+    /// Marketing name, as printed in reports.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Soc::Imx8mm => "i.MX 8M Mini",
+            Soc::Imx8mp => "i.MX 8M Plus",
+        }
+    }
+}
+
+/// An i.MX UART used as the console.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Uart {
+    /// Register block base address.
+    pub base: u64,
+    /// Reference clock into the UART (after the root clock divider), in Hz.
+    pub ref_clock_hz: u32,
+    /// Line speed.
+    pub baud: u32,
+}
+
+/// The uSDHC controller the boot medium hangs off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Usdhc {
+    /// Controller number as in the reference manual (1-based: uSDHC2 = 2).
+    pub instance: u8,
+    /// Register block base address.
+    pub base: u64,
+    /// Kind of medium wired to it.
+    pub medium: Medium,
+}
+
+/// Kind of boot medium.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Medium {
+    /// Removable SD card (SDSC or SDHC/SDXC).
+    SdCard,
+    /// Soldered eMMC, user area.
+    Emmc,
+}
+
+/// How images are authenticated on this board.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HabBackend {
+    /// The ROM's HAB API, reached through the ROM Vector Table.
+    Rom {
+        /// Address of the HAB ROM Vector Table (header tag 0xDD).
+        rvt_addr: u64,
+    },
+    /// The software HAB4 verifier of `imx-hab` (SHA-256 + ECDSA P-256).
+    Software,
+}
+
+/// Where the SRK hash, SEC_CONFIG and the revocation mask are read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FuseSource {
+    /// A 64-byte block in memory, planted by the simulator: bytes 0..32 the SRK hash exactly as
+    /// `srktool` writes it, 32..36 the SEC_CONFIG word (LE, bit 25 = closed), 36..40 the SRK
+    /// revoke mask (LE).
+    SimulatedBlock {
+        /// Physical address of the 64-byte block.
+        addr: u64,
+    },
+    /// The OCOTP controller's shadow registers.
+    Ocotp {
+        /// OCOTP register block base.
+        base: u64,
+    },
+}
+
+/// Everything the shim and `ubootctl` need to know about one board.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Board {
+    /// Short name used on command lines (`--board`).
+    pub name: &'static str,
+    /// One-line description.
+    pub description: &'static str,
+    /// The SoC.
+    pub soc: Soc,
+    /// Physical memory map and the windows images may be placed in.
+    pub memory: MemoryMap,
+    /// Console UART.
+    pub console: Uart,
+    /// Boot medium controller.
+    pub boot_usdhc: Usdhc,
+    /// Where the two copies and the Secondary Image Table live on the medium.
+    pub media: MediaLayout,
+    /// How authentication is done.
+    pub hab: HabBackend,
+    /// Physical address of the boot cell (design.md §6): word 0 the slot, then the boot record.
+    pub cell_addr: u64,
+    /// Where fuse values come from.
+    pub fuses: FuseSource,
+    /// Address of the WDOG1 register block serviced by the shim.
+    pub watchdog_base: u64,
+}
+
+/// Every board this build knows, in `--board` listing order.
+pub const ALL: &[&Board] = &[&qemu_imx8mp::BOARD, &imx8mm_evk::BOARD];
+
+/// Looks a board up by its [`Board::name`].
+pub fn by_name(name: &str) -> Option<&'static Board> {
+    ALL.iter().copied().find(|b| b.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_board_is_found_by_its_name() {
+        for b in ALL {
+            assert_eq!(by_name(b.name), Some(*b));
+        }
+        assert_eq!(by_name("imx8mq-evk"), None);
+    }
+
+    #[test]
+    fn cells_lie_in_ocram_outside_the_fit_window() {
+        for b in ALL {
+            assert!(b.memory.ocram.contains_range(b.cell_addr, 64), "{}", b.name);
+            assert!(!b.memory.fit_window.overlaps(&Region::new(b.cell_addr, 64)));
+            for r in b.memory.load_ranges {
+                assert!(
+                    !r.overlaps(&Region::new(b.cell_addr, 64)),
+                    "{}: cell in {r:?}",
+                    b.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn fit_window_and_load_ranges_lie_in_ram() {
+        for b in ALL {
+            let m = &b.memory;
+            assert!(m.dram.contains_range(m.fit_window.start, m.fit_window.size));
+            for r in m.load_ranges {
+                assert!(
+                    m.dram.contains_range(r.start, r.size)
+                        || m.ocram.contains_range(r.start, r.size),
+                    "{}: {r:?}",
+                    b.name
+                );
+                assert!(
+                    !r.overlaps(&m.fit_window),
+                    "{}: {r:?} overlaps the FIT window",
+                    b.name
+                );
+            }
+        }
+    }
+}

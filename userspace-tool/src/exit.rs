@@ -1,0 +1,53 @@
+//! The failures every subcommand reports and their exit codes (design.md §7).
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// A failure of a subcommand.
+#[derive(Debug)]
+pub enum Failure {
+    /// The input is not a valid image (exit 1).
+    Invalid {
+        /// File that was read.
+        path: PathBuf,
+        /// Why, with structure, field and offset.
+        error: imx_hab::ParseError,
+    },
+    /// Reading or writing failed (exit 2).
+    Io {
+        /// What was being done.
+        what: String,
+        /// The OS error.
+        error: std::io::Error,
+    },
+}
+
+impl Failure {
+    /// Wraps an I/O error on `path`.
+    pub fn io(action: &str, path: &Path, error: std::io::Error) -> Self {
+        Failure::Io {
+            what: format!("{action} {}", path.display()),
+            error,
+        }
+    }
+
+    /// Process exit code.
+    pub fn exit_code(&self) -> ExitCode {
+        ExitCode::from(match self {
+            Failure::Invalid { .. } => 1,
+            Failure::Io { .. } => 2,
+        })
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Invalid { path, error } => {
+                write!(f, "{}: not a valid image: {error}", path.display())
+            }
+            Failure::Io { what, error } => write!(f, "cannot {what}: {error}"),
+        }
+    }
+}
