@@ -291,8 +291,8 @@ impl<'a> Fit<'a> {
             fdt: fdt_first,
             loadables,
         };
-        if let Some(l) = loadables {
-            if l.last() != Some(&0) || core::str::from_utf8(l).is_err() {
+        if let Some(l) = loadables
+            && (l.last() != Some(&0) || core::str::from_utf8(l).is_err()) {
                 return Err(ParseError::invalid(
                     Structure::FitConfig,
                     "loadables",
@@ -300,7 +300,6 @@ impl<'a> Fit<'a> {
                     "is not a list of strings",
                 ));
             }
-        }
         for wanted in cfg
             .firmware
             .into_iter()

@@ -200,7 +200,7 @@ mod tests {
             e.kind,
             ErrorKind::Mismatch {
                 found: 0x0011_2234,
-                expected: SIT_TAG
+                expected: SIT_TAG as u64
             }
         );
     }

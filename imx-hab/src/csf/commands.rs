@@ -313,7 +313,7 @@ pub(crate) fn parse(csf: &[u8], offset: usize, end: usize) -> Result<Command<'_>
             })
         }
         CMD_AUT_DAT => {
-            if len < 12 || (len - 12) % 8 != 0 {
+            if len < 12 || !(len - 12).is_multiple_of(8) {
                 return Err(bad_len("of Authenticate Data must be 12 + 8 per block"));
             }
             CommandKind::Authenticate(Authenticate {
@@ -327,7 +327,7 @@ pub(crate) fn parse(csf: &[u8], offset: usize, end: usize) -> Result<Command<'_>
             })
         }
         CMD_UNLK | CMD_INIT => {
-            if len % 4 != 0 || (tag == CMD_UNLK && len < 8) {
+            if !len.is_multiple_of(4) || (tag == CMD_UNLK && len < 8) {
                 return Err(bad_len(
                     "of Unlock/Init must be a multiple of 4 (Unlock: at least 8)",
                 ));
@@ -384,7 +384,7 @@ pub(crate) fn parse(csf: &[u8], offset: usize, end: usize) -> Result<Command<'_>
             })
         }
         CMD_WRT_DAT => {
-            if len < 12 || (len - 4) % 8 != 0 {
+            if len < 12 || !(len - 4).is_multiple_of(8) {
                 return Err(bad_len("of Write Data must be 4 + 8 per pair"));
             }
             CommandKind::WriteData(WriteData {
