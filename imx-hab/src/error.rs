@@ -185,7 +185,7 @@ impl fmt::Display for ErrorKind {
             ErrorKind::Truncated { needed, available } => {
                 write!(
                     f,
-                    "truncated: needs {needed:#x} bytes, only {available:#x} remain"
+                    "truncated: {needed:#x} bytes needed, {available:#x} available from the start of the structure"
                 )
             }
             ErrorKind::Mismatch { found, expected } => {

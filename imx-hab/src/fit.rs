@@ -208,7 +208,12 @@ impl<'a> Fit<'a> {
                 .ok_or(bad("data", "is missing (neither data nor data-size)"))?;
             let offset = match (cell(&node, "data-position")?, cell(&node, "data-offset")?) {
                 (Some(pos), _) => pos,
-                (None, Some(off)) => ((self.totalsize() as u64 + 3) & !3) + off,
+                (None, Some(off)) => ((self.totalsize() as u64 + 3) & !3)
+                    .checked_add(off)
+                    .ok_or(bad(
+                        "data-offset",
+                        "points past the end of the address space",
+                    ))?,
                 (None, None) => return Err(bad("data-offset", "is missing for external data")),
             };
             DataRange {
@@ -292,14 +297,15 @@ impl<'a> Fit<'a> {
             loadables,
         };
         if let Some(l) = loadables
-            && (l.last() != Some(&0) || core::str::from_utf8(l).is_err()) {
-                return Err(ParseError::invalid(
-                    Structure::FitConfig,
-                    "loadables",
-                    0,
-                    "is not a list of strings",
-                ));
-            }
+            && (l.last() != Some(&0) || core::str::from_utf8(l).is_err())
+        {
+            return Err(ParseError::invalid(
+                Structure::FitConfig,
+                "loadables",
+                0,
+                "is not a list of strings",
+            ));
+        }
         for wanted in cfg
             .firmware
             .into_iter()

@@ -120,7 +120,7 @@ pub struct FlashBin<'a> {
     pub boot_data: Option<BootData<'a>>,
     /// Offset of the SPL CSF, if the IVT points to one.
     pub spl_csf_offset: Option<u64>,
-    /// The SPL CSF, if there is one at that offset (an empty reserved slot gives `None`).
+    /// The SPL CSF, if there is one at that offset (a zeroed reserved slot gives `None`).
     pub spl_csf: Option<Csf<'a>>,
     /// Offset of the FIT.
     pub fit_offset: u64,
@@ -155,7 +155,9 @@ impl<'a> FlashBin<'a> {
             a => {
                 let off = rel(a, "csf")?;
                 let at = &bytes[off as usize..];
-                let csf = if Csf::has_header(at) {
+                // An unsigned build leaves the reserved CSF slot zeroed; anything else must be
+                // a CSF, and a damaged one is an error.
+                let csf = if at.iter().take(4).any(|&b| b != 0) {
                     Some(Csf::parse(at).map_err(|e| e.shifted(off))?)
                 } else {
                     None
@@ -190,11 +192,13 @@ impl<'a> FlashBin<'a> {
 fn parse_fit(bytes: &[u8]) -> Result<FitPart<'_>> {
     let total = fit::totalsize(bytes)?;
     let ivt_at = ivt_offset_for(total.into());
-    let has_ivt = usize::try_from(ivt_at)
+    // Anything but zeros where the IVT belongs means the blob claims to be signed: parse the
+    // IVT strictly so that a damaged IVT is reported, not mistaken for an unsigned FIT.
+    let after = usize::try_from(ivt_at)
         .ok()
         .and_then(|o| bytes.get(o..))
-        .is_some_and(Ivt::has_header);
-    if has_ivt {
+        .unwrap_or(&[]);
+    if after.iter().take(IVT_SIZE).any(|&b| b != 0) {
         SignedFit::parse(bytes).map(FitPart::Signed)
     } else {
         Fit::parse(bytes).map(FitPart::Bare)

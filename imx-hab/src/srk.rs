@@ -70,16 +70,25 @@ impl<'a> SrkKey<'a> {
             bytes.len() as u64,
         ))?;
         let len = u16::from_be_bytes([head[1], head[2]]) as usize;
-        let rec = bytes
-            .get(..len)
-            .filter(|_| len >= 4)
-            .ok_or(ParseError::truncated(
+        if len < 4 {
+            return Err(ParseError::new(
                 Structure::SrkKey,
                 "length",
                 offset as u64 + 1,
-                len as u64,
-                bytes.len() as u64,
-            ))?;
+                ErrorKind::OutOfRange {
+                    found: len as u64,
+                    min: 4,
+                    max: 0xFFFF,
+                },
+            ));
+        }
+        let rec = bytes.get(..len).ok_or(ParseError::truncated(
+            Structure::SrkKey,
+            "length",
+            offset as u64 + 1,
+            len as u64,
+            bytes.len() as u64,
+        ))?;
         match (head[0], head[3]) {
             (TAG_KEY_HASH, alg) => {
                 if alg != ALG_SHA256 {
@@ -292,16 +301,25 @@ impl<'a> SrkTable<'a> {
             ));
         }
         let len = u16::from_be_bytes([head[1], head[2]]) as usize;
-        let table = bytes
-            .get(..len)
-            .filter(|_| len > 4)
-            .ok_or(ParseError::truncated(
+        if len <= 4 {
+            return Err(ParseError::new(
                 Structure::SrkTable,
                 "length",
                 1,
-                len as u64,
-                bytes.len() as u64,
-            ))?;
+                ErrorKind::OutOfRange {
+                    found: len as u64,
+                    min: 5,
+                    max: 0xFFFF,
+                },
+            ));
+        }
+        let table = bytes.get(..len).ok_or(ParseError::truncated(
+            Structure::SrkTable,
+            "length",
+            1,
+            len as u64,
+            bytes.len() as u64,
+        ))?;
         let mut off = 4;
         let mut count = 0;
         while off < len {

@@ -62,14 +62,26 @@ pub fn decide(
     secondary: impl FnOnce() -> CopyVerdict,
 ) -> Decision {
     if primary == CopyVerdict::Authentic {
-        return Decision { slot: Some(Slot::Primary), reason: Reason::PrimaryOk };
+        return Decision {
+            slot: Some(Slot::Primary),
+            reason: Reason::PrimaryOk,
+        };
     }
     if sit() == SitVerdict::Invalid {
-        return Decision { slot: None, reason: Reason::NoFallbackTable };
+        return Decision {
+            slot: None,
+            reason: Reason::NoFallbackTable,
+        };
     }
     match secondary() {
-        CopyVerdict::Authentic => Decision { slot: Some(Slot::Secondary), reason: Reason::PrimaryFailed },
-        CopyVerdict::NotAuthentic => Decision { slot: None, reason: Reason::BothFailed },
+        CopyVerdict::Authentic => Decision {
+            slot: Some(Slot::Secondary),
+            reason: Reason::PrimaryFailed,
+        },
+        CopyVerdict::NotAuthentic => Decision {
+            slot: None,
+            reason: Reason::BothFailed,
+        },
     }
 }
 
@@ -80,26 +92,58 @@ mod tests {
 
     #[test]
     fn authentic_primary_boots_slot_1_without_reading_the_sit_or_secondary() {
-        let d = decide(Authentic, || panic!("SIT read"), || panic!("secondary read"));
-        assert_eq!(d, Decision { slot: Some(Slot::Primary), reason: Reason::PrimaryOk });
+        let d = decide(
+            Authentic,
+            || panic!("SIT read"),
+            || panic!("secondary read"),
+        );
+        assert_eq!(
+            d,
+            Decision {
+                slot: Some(Slot::Primary),
+                reason: Reason::PrimaryOk
+            }
+        );
     }
 
     #[test]
     fn failed_primary_falls_back_to_an_authentic_secondary() {
         let d = decide(NotAuthentic, || SitVerdict::Valid, || Authentic);
-        assert_eq!(d, Decision { slot: Some(Slot::Secondary), reason: Reason::PrimaryFailed });
+        assert_eq!(
+            d,
+            Decision {
+                slot: Some(Slot::Secondary),
+                reason: Reason::PrimaryFailed
+            }
+        );
         assert_eq!(Slot::Secondary as u32, 2);
     }
 
     #[test]
     fn invalid_sit_means_nothing_bootable_and_the_secondary_is_not_read() {
-        let d = decide(NotAuthentic, || SitVerdict::Invalid, || panic!("secondary read"));
-        assert_eq!(d, Decision { slot: None, reason: Reason::NoFallbackTable });
+        let d = decide(
+            NotAuthentic,
+            || SitVerdict::Invalid,
+            || panic!("secondary read"),
+        );
+        assert_eq!(
+            d,
+            Decision {
+                slot: None,
+                reason: Reason::NoFallbackTable
+            }
+        );
     }
 
     #[test]
     fn both_failed_means_nothing_bootable() {
         let d = decide(NotAuthentic, || SitVerdict::Valid, || NotAuthentic);
-        assert_eq!(d, Decision { slot: None, reason: Reason::BothFailed });
+        assert_eq!(
+            d,
+            Decision {
+                slot: None,
+                reason: Reason::BothFailed
+            }
+        );
     }
 }

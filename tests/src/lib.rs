@@ -8,7 +8,9 @@ pub const FIXTURE_SETS: [&str; 2] = ["ecc-p256", "rsa2048"];
 
 /// Directory of one fixture set.
 pub fn fixture_dir(set: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/hab4").join(set)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/hab4")
+        .join(set)
 }
 
 /// Reads a file of a fixture set.
@@ -35,7 +37,9 @@ impl Layout {
 
     /// A raw value.
     pub fn get(&self, key: &str) -> &str {
-        self.0.get(key).unwrap_or_else(|| panic!("layout.env has no {key}"))
+        self.0
+            .get(key)
+            .unwrap_or_else(|| panic!("layout.env has no {key}"))
     }
 
     /// A hexadecimal (`0x…`) or decimal number.
@@ -45,7 +49,10 @@ impl Layout {
 
     /// An `offset:length` pair.
     pub fn range(&self, key: &str) -> (u64, u64) {
-        let (a, b) = self.get(key).split_once(':').unwrap_or_else(|| panic!("{key} is not offset:length"));
+        let (a, b) = self
+            .get(key)
+            .split_once(':')
+            .unwrap_or_else(|| panic!("{key} is not offset:length"));
         (parse_num(a), parse_num(b))
     }
 }

@@ -28,7 +28,10 @@ const NO_STD_CRATES: &[&str] = &["imx-hab", "boards"];
 const FIRMWARE_TARGET: &str = "aarch64-unknown-none";
 
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
 }
 
 fn cargo() -> Command {
@@ -57,7 +60,14 @@ fn test() -> bool {
     let mut fmt = cargo();
     fmt.args(["fmt", "--all", "--", "--check"]);
     let mut clippy = cargo();
-    clippy.args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]);
+    clippy.args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]);
     let mut no_std = cargo();
     no_std.args(["build", "--target", FIRMWARE_TARGET]);
     for c in NO_STD_CRATES {
@@ -76,5 +86,9 @@ fn main() -> ExitCode {
     let ok = match cli.task {
         Task::Test => test(),
     };
-    if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }

@@ -15,7 +15,7 @@ mod firmware {
     use boards::qemu_imx8mp::BOARD;
     use imx_hab::image::Image;
     use imx_hab::sit::Sit;
-    use spl_shim::policy::{decide, CopyVerdict, SitVerdict};
+    use spl_shim::policy::{CopyVerdict, SitVerdict, decide};
 
     /// Called by the entry code on the boot core with a stack and a zeroed BSS.
     // SAFETY: `shim_main` is defined once and only the entry assembly calls it, with the
@@ -32,7 +32,11 @@ mod firmware {
             Ok(_) => CopyVerdict::Authentic,
             Err(_) => CopyVerdict::NotAuthentic,
         };
-        let sit = if sit_ok { SitVerdict::Valid } else { SitVerdict::Invalid };
+        let sit = if sit_ok {
+            SitVerdict::Valid
+        } else {
+            SitVerdict::Invalid
+        };
         core::hint::black_box(decide(primary, || sit, || CopyVerdict::NotAuthentic));
         crate::entry::halt()
     }
@@ -45,6 +49,8 @@ mod firmware {
 
 #[cfg(not(target_os = "none"))]
 fn main() {
-    eprintln!("spl-shim is firmware: build it with `cargo build -p spl-shim --target aarch64-unknown-none`");
+    eprintln!(
+        "spl-shim is firmware: build it with `cargo build -p spl-shim --target aarch64-unknown-none`"
+    );
     std::process::exit(2);
 }
