@@ -102,7 +102,7 @@ fn csf_parsed(csf: &Csf<'_>, input_len: usize) {
                 true
             }
             CommandKind::Authenticate(a) => {
-                let _ = (a.is_csf(), a.blocks().count());
+                let _ = (a.is_csf(), a.blocks().fold(0u64, |n, b| n + u64::from(b.start ^ b.len)));
                 true
             }
             CommandKind::Unlock(w) | CommandKind::Init(w) => {
