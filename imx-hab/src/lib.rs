@@ -15,8 +15,11 @@
 //! | [`x509`], [`cms`] | allocation-free views of the DER inside certificate and signature records |
 //! | [`fit`] | FIT sizing, images and the default configuration |
 //! | [`image`] | what a file is: flash.bin, signed FIT, bare FIT |
+//! | [`hab`] | authentication: the [`hab::Authenticator`] trait, the software HAB4 verifier, HAB event records, the ROM binding |
 #![cfg_attr(not(any(feature = "std", test)), no_std)]
-#![forbid(unsafe_code)]
+// `unsafe` is allowed only in the ROM HAB binding (`hab::rom`), which exists only on bare metal.
+#![cfg_attr(not(target_os = "none"), forbid(unsafe_code))]
+#![cfg_attr(target_os = "none", deny(unsafe_code))]
 
 pub mod cms;
 pub mod codes;
@@ -24,6 +27,7 @@ pub mod csf;
 mod der_util;
 mod error;
 pub mod fit;
+pub mod hab;
 pub mod image;
 pub mod ivt;
 pub mod records;

@@ -771,7 +771,8 @@ fn payload() -> impl Strategy<Value = Props> {
             .collect()
         });
     prop_oneof![
-        6 => prop::collection::vec(any::<u8>(), 0..32).prop_map(|d| vec![("data", Value::Bytes(d))]),
+        6 => prop::collection::vec(any::<u8>(), 0..32)
+            .prop_map(|d| vec![("data", Value::Bytes(d))]),
         6 => external,
         1 => Just(Vec::new()),
     ]
@@ -804,9 +805,14 @@ fn gen_image() -> impl Strategy<Value = (&'static str, Props)> {
 
 fn gen_fit() -> impl Strategy<Value = GenFit> {
     const CONFIG_PROPS: &[&str] = &["firmware", "kernel", "fdt", "loadables", "description"];
+    // Mostly "conf-1", the name the default mostly names.
+    let config_name = prop_oneof![
+        3 => Just(CONFIG_NAMES[0]),
+        1 => prop::sample::select(&CONFIG_NAMES[..]),
+    ];
     (
         prop::collection::vec(gen_image(), 1..4),
-        prop::collection::vec((prop_oneof![3 => Just(CONFIG_NAMES[0]), 1 => prop::sample::select(&CONFIG_NAMES[..])], props(CONFIG_PROPS)), 1..3),
+        prop::collection::vec((config_name, props(CONFIG_PROPS)), 1..3),
         prop_oneof![
             6 => Just(Some(Value::Str(CONFIG_NAMES[0]))),
             1 => Just(Some(Value::Str(CONFIG_NAMES[1]))),
@@ -815,7 +821,12 @@ fn gen_fit() -> impl Strategy<Value = GenFit> {
         ],
         prop::collection::vec(any::<u8>(), 0..256),
     )
-        .prop_map(|(images, configs, default, tail)| GenFit { images, configs, default, tail })
+        .prop_map(|(images, configs, default, tail)| GenFit {
+            images,
+            configs,
+            default,
+            tail,
+        })
 }
 
 // --- Generated CSFs: random command sequences in front of a fixture's records ---
@@ -860,7 +871,10 @@ fn gen_command() -> impl Strategy<Value = GenCommand> {
     let target = prop_oneof![3 => (0..5usize).prop_map(Ok), 1 => any::<u32>().prop_map(Err)];
     // Body bytes: Install Key protocol / algorithm and Authenticate protocol come out right
     // often enough from these values.
-    let body_byte = prop_oneof![3 => prop::sample::select(&[0x00, 0x03, 0x09, 0x17, 0xC5, 0x01, 0x02][..]), 1 => any::<u8>()];
+    let body_byte = prop_oneof![
+        3 => prop::sample::select(&[0x00, 0x03, 0x09, 0x17, 0xC5, 0x01, 0x02][..]),
+        1 => any::<u8>(),
+    ];
     (tags, par, prop::collection::vec(body_byte, 0..80), target)
         .prop_flat_map(|(tag, par, body, target)| {
             let len = prop_oneof![4 => valid_len(tag), 1 => 0..80u16];
@@ -1227,7 +1241,13 @@ proptest! {
     ) {
         let mut b = vec![0xD1, 0x00, 0x20, version];
         b.extend(words.iter().flat_map(|w| w.to_le_bytes()));
-        let ok = b.len() == 32 && (0x40..=0x43).contains(&version) && words[0] != 0 && words[1] == 0 && words[4] != 0 && words[6] == 0;
+        // entry (word 0) and self (word 4) non-zero, the reserved words 1 and 6 zero.
+        let ok = b.len() == 32
+            && (0x40..=0x43).contains(&version)
+            && words[0] != 0
+            && words[1] == 0
+            && words[4] != 0
+            && words[6] == 0;
         prop_assert_eq!(exercise_ivt(&b).is_ok(), ok);
         let _ = exercise_boot_data(&b[4..]);
     }
@@ -1250,9 +1270,14 @@ proptest! {
     /// `Record::parse` with an arbitrary offset, tag and structure never panics.
     #[test]
     fn record_parse_never_panics_on_arbitrary_offsets(
-        b in prop::collection::vec(any::<u8>(), 0..64), offset in edgy_u64(), tag in any::<u8>(), which in 0..4usize,
+        b in prop::collection::vec(any::<u8>(), 0..64),
+        offset in edgy_u64(),
+        tag in any::<u8>(),
+        which in 0..4usize,
     ) {
-        let s = [Structure::SrkTable, Structure::Certificate, Structure::Signature, Structure::CsfHeader][which];
+        const STRUCTURES: [Structure; 4] =
+            [Structure::SrkTable, Structure::Certificate, Structure::Signature, Structure::Ivt];
+        let s = STRUCTURES[which];
         if let Ok(r) = Record::parse(&b, offset, tag, s) {
             prop_assert_eq!(r.tag, tag);
             prop_assert!(r.len() > 4 && r.body_offset() == offset + 4 && r.version & 0xF0 == 0x40);
@@ -1277,7 +1302,11 @@ proptest! {
     /// The fixture signed FIT, edited in the IVT+CSF region and cut at a random length in it,
     /// never panics.
     #[test]
-    fn mutated_and_truncated_signed_fit_never_panics(fx in 0..2usize, cut in any::<Index>(), edits in prop::collection::vec((any::<Index>(), any::<u8>(), 0..3u8), 0..=4)) {
+    fn mutated_and_truncated_signed_fit_never_panics(
+        fx in 0..2usize,
+        cut in any::<Index>(),
+        edits in prop::collection::vec((any::<Index>(), any::<u8>(), 0..3u8), 0..=4),
+    ) {
         let fx = FIXTURES[fx];
         let mut b = fx.signed.to_vec();
         apply(&mut b, &(fx.ivt_offset()..usize::MAX), &edits);
@@ -1315,7 +1344,11 @@ proptest! {
 
     /// A CSF of random commands in front of a fixture's records never panics `Csf::parse`.
     #[test]
-    fn generated_csf_commands_never_panic(fx in 0..2usize, version in prop_oneof![Just(0x43u8), Just(0x45u8), any::<u8>()], cmds in prop::collection::vec(gen_command(), 0..8)) {
+    fn generated_csf_commands_never_panic(
+        fx in 0..2usize,
+        version in prop_oneof![Just(0x43u8), Just(0x45u8), any::<u8>()],
+        cmds in prop::collection::vec(gen_command(), 0..8),
+    ) {
         let fx = FIXTURES[fx];
         let b = gen_csf(fx, version, &cmds);
         let _ = exercise_csf(&b);
@@ -1324,7 +1357,12 @@ proptest! {
     /// The fixture SRK table record with 1-8 bytes edited (or cut) never panics
     /// `SrkTable::parse`, `keys()` or `hash()`.
     #[test]
-    fn mutated_srk_table_never_panics(fx in 0..2usize, edits in edits(), cut in any::<Index>(), do_cut in any::<bool>()) {
+    fn mutated_srk_table_never_panics(
+        fx in 0..2usize,
+        edits in edits(),
+        cut in any::<Index>(),
+        do_cut in any::<bool>(),
+    ) {
         let fx = FIXTURES[fx];
         let mut b = fx.record("SRK_TABLE_REC").to_vec();
         apply(&mut b, &WHOLE, &edits);

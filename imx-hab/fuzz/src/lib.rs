@@ -22,7 +22,10 @@ use imx_hab::{ErrorKind, ParseError, Structure};
 fn check(e: &ParseError, input_len: usize) {
     assert!(!e.to_string().is_empty() && !e.field.is_empty(), "{e:?}");
     if !matches!(e.kind, ErrorKind::Truncated { .. }) {
-        assert!(e.offset <= input_len as u64, "offset past the input ({input_len:#x} bytes): {e}");
+        assert!(
+            e.offset <= input_len as u64,
+            "offset past the input ({input_len:#x} bytes): {e}"
+        );
     }
 }
 
@@ -38,16 +41,30 @@ fn le64(b: &[u8]) -> u64 {
 
 /// Target `ivt`.
 pub fn ivt(data: &[u8]) {
-    let Some(ivt) = ok(Ivt::parse(data), data.len()) else { return };
+    let Some(ivt) = ok(Ivt::parse(data), data.len()) else {
+        return;
+    };
     assert!(Ivt::has_header(data) && ivt.entry() != 0 && ivt.self_addr() != 0);
     assert_eq!((ivt.reserved1(), ivt.reserved2()), (0, 0));
-    let _ = (ivt.header_word(), ivt.version(), ivt.dcd(), ivt.boot_data(), ivt.csf());
-    let _ = (ivt.offset_of(ivt.csf()), ivt.offset_of(0), ivt.offset_of(u32::MAX));
+    let _ = (
+        ivt.header_word(),
+        ivt.version(),
+        ivt.dcd(),
+        ivt.boot_data(),
+        ivt.csf(),
+    );
+    let _ = (
+        ivt.offset_of(ivt.csf()),
+        ivt.offset_of(0),
+        ivt.offset_of(u32::MAX),
+    );
 }
 
 /// Target `boot_data`.
 pub fn boot_data(data: &[u8]) {
-    let Some(bd) = ok(BootData::parse(data), data.len()) else { return };
+    let Some(bd) = ok(BootData::parse(data), data.len()) else {
+        return;
+    };
     assert!(bd.size() != 0 && bd.plugin() <= 1);
     let _ = bd.start();
 }
@@ -55,25 +72,60 @@ pub fn boot_data(data: &[u8]) {
 /// Target `sit`: 24 bytes of sizes, then the table.
 pub fn sit(data: &[u8]) {
     let (sizes, table) = data.split_at(data.len().min(24));
-    let (device, primary, copy) = (le64(sizes), le64(sizes.get(8..).unwrap_or(&[])), le64(sizes.get(16..).unwrap_or(&[])));
-    let Some(sit) = ok(Sit::parse(table), table.len()) else { return };
+    let (device, primary, copy) = (
+        le64(sizes),
+        le64(sizes.get(8..).unwrap_or(&[])),
+        le64(sizes.get(16..).unwrap_or(&[])),
+    );
+    let Some(sit) = ok(Sit::parse(table), table.len()) else {
+        return;
+    };
     let _ = (sit.tag(), sit.unused_words());
-    let Some(area) = ok(sit.validate(&AN12900_LAYOUT, device, primary, copy), table.len()) else { return };
+    let Some(area) = ok(
+        sit.validate(&AN12900_LAYOUT, device, primary, copy),
+        table.len(),
+    ) else {
+        return;
+    };
     assert_eq!(area.first_sector, sit.first_sector_number());
     assert!(area.offset >= AN12900_LAYOUT.primary_offset().saturating_add(primary));
-    assert!(area.offset.checked_add(copy).is_some_and(|end| end <= device));
+    assert!(
+        area.offset
+            .checked_add(copy)
+            .is_some_and(|end| end <= device)
+    );
     assert_eq!(area.capacity, device - area.offset);
 }
 
 fn certificate_parsed(c: &Certificate<'_>) {
-    let _ = (c.subject.to_string(), c.issuer.to_string(), c.subject.common_name(), c.issuer.common_name());
-    let _ = (c.public_key.bits(), c.public_key.describe().to_string(), c.signature_algorithm.name(), c.is_ca);
+    let _ = (
+        c.subject.to_string(),
+        c.issuer.to_string(),
+        c.subject.common_name(),
+        c.issuer.common_name(),
+    );
+    let _ = (
+        c.public_key.bits(),
+        c.public_key.describe().to_string(),
+        c.signature_algorithm.name(),
+        c.is_ca,
+    );
     assert!(c.tbs.len() < c.der.len());
 }
 
 fn cms_parsed(s: &CmsSignature<'_>) {
-    let _ = (s.signer_issuer.to_string(), s.signer_issuer.common_name(), s.digest_is_sha256());
-    let _ = (s.detached, s.has_certificates, s.signer_serial, s.message_digest, s.signature_algorithm.name());
+    let _ = (
+        s.signer_issuer.to_string(),
+        s.signer_issuer.common_name(),
+        s.digest_is_sha256(),
+    );
+    let _ = (
+        s.detached,
+        s.has_certificates,
+        s.signer_serial,
+        s.message_digest,
+        s.signature_algorithm.name(),
+    );
 }
 
 fn srk_parsed(t: &SrkTable<'_>) {
@@ -102,7 +154,10 @@ fn csf_parsed(csf: &Csf<'_>, input_len: usize) {
                 true
             }
             CommandKind::Authenticate(a) => {
-                let _ = (a.is_csf(), a.blocks().fold(0u64, |n, b| n + u64::from(b.start ^ b.len)));
+                let _ = (
+                    a.is_csf(),
+                    a.blocks().fold(0u64, |n, b| n + u64::from(b.start ^ b.len)),
+                );
                 true
             }
             CommandKind::Unlock(w) | CommandKind::Init(w) => {
@@ -146,7 +201,11 @@ pub fn csf(data: &[u8]) {
     }
     // A record at an offset the input chooses (its first byte).
     let at = u64::from(data.first().copied().unwrap_or(0));
-    for (tag, s) in [(TAG_CRT, Structure::SrkTable), (TAG_CRT, Structure::Certificate), (TAG_SIG, Structure::Signature)] {
+    for (tag, s) in [
+        (TAG_CRT, Structure::SrkTable),
+        (TAG_CRT, Structure::Certificate),
+        (TAG_SIG, Structure::Signature),
+    ] {
         if let Some(r) = ok(Record::parse(data, at, tag, s), data.len()) {
             assert_eq!(r.body().len() + 4, r.len());
         }
@@ -179,10 +238,26 @@ fn fit_parsed(fit: &Fit<'_>, input_len: usize) {
     let _ = fit.description();
     for img in fit.images() {
         assert_eq!(fit.data(&img).len() as u64, img.data.len);
-        let _ = (img.image_type, img.os, img.arch, img.compression, img.load, img.entry, img.description);
+        let _ = (
+            img.image_type,
+            img.os,
+            img.arch,
+            img.compression,
+            img.load,
+            img.entry,
+            img.description,
+        );
     }
-    let config = fit.default_config().expect("a parsed FIT has a valid default configuration");
-    for wanted in config.firmware.into_iter().chain(config.kernel).chain(config.fdt).chain(config.loadables()) {
+    let config = fit
+        .default_config()
+        .expect("a parsed FIT has a valid default configuration");
+    for wanted in config
+        .firmware
+        .into_iter()
+        .chain(config.kernel)
+        .chain(config.fdt)
+        .chain(config.loadables())
+    {
         assert!(fit.image_by_name(wanted).is_some());
     }
 }
@@ -204,7 +279,9 @@ fn signed_fit_parsed(s: &SignedFit<'_>) {
 
 /// Target `image`.
 pub fn image(data: &[u8]) {
-    let Some(image) = ok(Image::parse(data, &AN12900_LAYOUT), data.len()) else { return };
+    let Some(image) = ok(Image::parse(data, &AN12900_LAYOUT), data.len()) else {
+        return;
+    };
     let _ = image.kind_name();
     match &image {
         Image::SignedFit(s) => signed_fit_parsed(s),
