@@ -64,6 +64,11 @@ impl<'a> Name<'a> {
         })
     }
 
+    /// The DER content of the name (inside its SEQUENCE), for exact comparisons.
+    pub fn raw(&self) -> &'a [u8] {
+        self.value
+    }
+
     /// The first common name (CN), if any.
     pub fn common_name(&self) -> Option<&'a str> {
         self.attributes()
