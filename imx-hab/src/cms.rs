@@ -14,6 +14,9 @@ pub struct CmsSignature<'a> {
     pub der: &'a [u8],
     /// Digest algorithm of the signer (SHA-256 for HAB4 as `cst` writes it).
     pub digest_algorithm: ObjectIdentifier,
+    /// Whether the signer and every entry of `digestAlgorithms` are SHA-256 (absent or NULL
+    /// parameters).
+    pub strict_sha256: bool,
     /// Whether the encapsulated content is absent (a detached signature).
     pub detached: bool,
     /// Whether the SignedData carries certificates.
@@ -63,11 +66,16 @@ impl<'a> CmsSignature<'a> {
         e.finish("content")?;
 
         let mut s = Cursor::inside(&sd);
-        s.expect(tag::INTEGER, "SignedData.version")?;
+        let v = s.expect(tag::INTEGER, "SignedData.version")?;
+        if v.value != [1] {
+            return Err(DerFault { offset: v.offset, what: "SignedData.version (must be 1)" });
+        }
         let digests = s.expect(tag::SET, "digestAlgorithms")?;
         let mut dc = Cursor::inside(&digests);
+        let mut all_digests_sha256 = !dc.is_empty();
         while !dc.is_empty() {
-            algorithm_identifier(&mut dc, "digestAlgorithms")?;
+            let (oid, params) = algorithm_identifier(&mut dc, "digestAlgorithms")?;
+            all_digests_sha256 &= oid == oids::SHA256 && params.is_none_or(|p| p.tag == tag::NULL && p.value.is_empty());
         }
         let encap = s.expect(tag::SEQUENCE, "encapContentInfo")?;
         let mut ec = Cursor::inside(&encap);
@@ -94,7 +102,10 @@ impl<'a> CmsSignature<'a> {
             });
         }
         let mut i = Cursor::inside(&si);
-        i.expect(tag::INTEGER, "SignerInfo.version")?;
+        let v = i.expect(tag::INTEGER, "SignerInfo.version")?;
+        if v.value != [1] {
+            return Err(DerFault { offset: v.offset, what: "SignerInfo.version (must be 1 for issuerAndSerialNumber)" });
+        }
         let sid = i.expect(tag::SEQUENCE, "sid (issuerAndSerialNumber)")?;
         let mut sidc = Cursor::inside(&sid);
         let signer_issuer = Name::parse(&sidc.any("sid.issuer")?, "sid.issuer")?;
@@ -103,7 +114,8 @@ impl<'a> CmsSignature<'a> {
             "sid.serialNumber",
         )?;
         sidc.finish("sid")?;
-        let (digest_algorithm, _) = algorithm_identifier(&mut i, "digestAlgorithm")?;
+        let (digest_algorithm, digest_params) = algorithm_identifier(&mut i, "digestAlgorithm")?;
+        let digest_params_ok = digest_params.is_none_or(|p| p.tag == tag::NULL && p.value.is_empty());
         let attrs = i.optional(tag::CTX0, "signedAttrs")?;
         let mut message_digest = None;
         if let Some(a) = &attrs {
@@ -138,6 +150,7 @@ impl<'a> CmsSignature<'a> {
         Ok(CmsSignature {
             der,
             digest_algorithm,
+            strict_sha256: all_digests_sha256 && digest_params_ok && digest_algorithm == oids::SHA256,
             detached,
             has_certificates,
             signer_issuer,
@@ -149,7 +162,7 @@ impl<'a> CmsSignature<'a> {
         })
     }
 
-    /// Whether the digest algorithm is SHA-256.
+    /// Whether the signer's digest algorithm is SHA-256.
     pub fn digest_is_sha256(&self) -> bool {
         self.digest_algorithm == oids::SHA256
     }

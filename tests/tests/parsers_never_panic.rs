@@ -1064,7 +1064,9 @@ fn truncated_srk_tables_certificates_and_signatures_are_rejected() {
 }
 
 /// A FIT whose external `data-offset` is near `u64::MAX` is rejected: the payload position
-/// `ALIGN(totalsize, 4) + data-offset` must not overflow (it panics in debug builds).
+/// `ALIGN(totalsize, 4) + data-offset` must not overflow. Regression: found by
+/// `generated_fit_never_panics` as "attempt to add with overflow" in `fit.rs` (a debug-build
+/// panic; release builds wrapped and placed the payload inside the tree).
 #[test]
 fn fit_with_data_offset_near_u64_max_is_an_error_not_an_overflow() {
     // The shrunk input of `generated_fit_never_panics`: /images/uboot { data-size = <0>;
@@ -1090,7 +1092,8 @@ fn fit_with_data_offset_near_u64_max_is_an_error_not_an_overflow() {
 }
 
 /// An SRK table or key record whose length field is below its own header is malformed, not
-/// truncated: reporting "needs 0x1 bytes, only 0xe4 remain" contradicts itself.
+/// truncated: reporting "needs 0x1 bytes, only 0xe4 remain" contradicts itself. Regression:
+/// found by `mutated_srk_table_never_panics` (key record length 1 in the ecc-p256 table).
 #[test]
 fn srk_length_below_the_header_is_not_reported_as_a_truncation() {
     for fx in FIXTURES {

@@ -14,6 +14,10 @@ pub enum Failure {
         /// Why, with structure, field and offset.
         error: imx_hab::ParseError,
     },
+    /// The tool refuses: the input is not acceptable (exit 1).
+    Refused(String),
+    /// The command line or a named input is unusable (exit 2).
+    Usage(String),
     /// Reading or writing failed (exit 2).
     Io {
         /// What was being done.
@@ -35,8 +39,8 @@ impl Failure {
     /// Process exit code.
     pub fn exit_code(&self) -> ExitCode {
         ExitCode::from(match self {
-            Failure::Invalid { .. } => 1,
-            Failure::Io { .. } => 2,
+            Failure::Invalid { .. } | Failure::Refused(_) => 1,
+            Failure::Io { .. } | Failure::Usage(_) => 2,
         })
     }
 }
@@ -48,6 +52,7 @@ impl fmt::Display for Failure {
                 write!(f, "{}: not a valid image: {error}", path.display())
             }
             Failure::Io { what, error } => write!(f, "cannot {what}: {error}"),
+            Failure::Refused(why) | Failure::Usage(why) => f.write_str(why),
         }
     }
 }

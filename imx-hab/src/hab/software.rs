@@ -22,9 +22,9 @@ use super::codes::{context, reason, status};
 use super::{AuthFailure, Authenticated, Authenticator, EventSummary, Fuses};
 use crate::ParseError;
 use crate::cms::CmsSignature;
-use crate::csf::{Block, CommandKind, KeyRole, Referenced, Set};
+use crate::csf::{Block, CommandKind, Csf, KeyRole, Referenced, Set};
 use crate::image::SignedFit;
-use crate::ivt::IVT_SIZE;
+use crate::ivt::{Ivt, IVT_SIZE};
 use crate::srk::{SrkKey, SrkKeyData};
 use crate::x509::{Certificate, Curve, PublicKey, SignatureAlgorithm};
 
@@ -58,6 +58,8 @@ pub enum SignatureFault {
     MissingAttributes,
     /// Digest or signature algorithm not SHA-256 with the key's type.
     Algorithm,
+    /// The record's version byte differs from the CSF header's (cst writes the same).
+    RecordVersion,
 }
 
 /// What was wrong with a certificate.
@@ -69,6 +71,8 @@ pub enum CertificateFault {
     SourceNotCa,
     /// Its signature algorithm does not match the source key's type.
     Algorithm,
+    /// The record's version byte differs from the CSF header's (cst writes the same).
+    RecordVersion,
 }
 
 /// Why a command is not acceptable where it stands.
@@ -423,8 +427,14 @@ impl Key<'_> {
 /// What a successful verification established.
 #[derive(Debug, Clone, Copy)]
 pub struct Report<'a> {
-    /// The decoded image.
-    pub image: SignedFit<'a>,
+    /// The IVT the ROM starts from.
+    pub ivt: Ivt<'a>,
+    /// Offset of the IVT in the blob.
+    pub ivt_offset: u64,
+    /// The CSF.
+    pub csf: Csf<'a>,
+    /// Offset of the CSF in the blob.
+    pub csf_offset: u64,
     /// The load address it was verified at.
     pub load_address: u64,
     /// Index of the installed SRK.
@@ -458,34 +468,52 @@ impl Authenticator for SoftwareHab {
     ) -> Result<Authenticated, AuthFailure> {
         let r = verify(blob, load_address, &self.fuses).map_err(AuthFailure::Software)?;
         Ok(Authenticated {
-            entry: r.image.ivt.entry(),
-            ivt_offset: r.image.ivt_offset,
+            entry: r.ivt.entry(),
+            ivt_offset: r.ivt_offset,
             signed_bytes: r.signed_bytes,
         })
     }
 }
 
 /// Verifies the signed FIT `blob` as loaded at `load_address` against `fuses`.
-pub fn verify<'a>(
-    blob: &'a [u8],
-    load_address: u64,
-    fuses: &Fuses,
-) -> Result<Report<'a>, VerifyError> {
+pub fn verify<'a>(blob: &'a [u8], load_address: u64, fuses: &Fuses) -> Result<Report<'a>, VerifyError> {
     let image = SignedFit::parse(blob)?;
     let expected_self = load_address.wrapping_add(image.ivt_offset);
     if u64::from(image.ivt.self_addr()) != expected_self {
-        return Err(VerifyError::IvtSelf {
-            found: image.ivt.self_addr(),
-            expected: expected_self,
-        });
+        return Err(VerifyError::IvtSelf { found: image.ivt.self_addr(), expected: expected_self });
     }
-    if image.ivt.dcd() != 0 {
-        return Err(VerifyError::IvtDcd {
-            found: image.ivt.dcd(),
-        });
+    let must_cover = (load_address, expected_self + IVT_SIZE as u64);
+    verify_chain(blob, load_address, image.ivt, image.ivt_offset, image.csf, image.csf_offset, fuses, must_cover)
+}
+
+/// Verifies the SPL of a flash.bin: the ROM places file offset 0 (the IVT) at `IVT.self`, and
+/// the signature must cover everything from the IVT up to the CSF (U-Boot's binman convention:
+/// sign base = loader - 0x40 = self, length = csf - self; docs/imx8m-facts.md §5).
+pub fn verify_spl<'a>(flash_bin: &'a [u8], layout: &boards::MediaLayout, fuses: &Fuses) -> Result<Report<'a>, VerifyError> {
+    let fb = crate::image::FlashBin::parse(flash_bin, layout)?;
+    let (Some(csf), Some(csf_offset)) = (fb.spl_csf, fb.spl_csf_offset) else {
+        return Err(VerifyError::CsfNotAuthenticated);
+    };
+    let load = u64::from(fb.spl_ivt.self_addr());
+    verify_chain(flash_bin, load, fb.spl_ivt, 0, csf, csf_offset, fuses, (load, load + csf_offset))
+}
+
+/// The chain of trust shared by FIT and SPL verification; `must_cover` is the address range the
+/// image signatures together must cover.
+#[allow(clippy::too_many_arguments)]
+fn verify_chain<'a>(
+    blob: &'a [u8],
+    load_address: u64,
+    ivt: Ivt<'a>,
+    ivt_offset: u64,
+    csf: Csf<'a>,
+    csf_base: u64,
+    fuses: &Fuses,
+    must_cover: (u64, u64),
+) -> Result<Report<'a>, VerifyError> {
+    if ivt.dcd() != 0 {
+        return Err(VerifyError::IvtDcd { found: ivt.dcd() });
     }
-    let csf = image.csf;
-    let csf_base = image.csf_offset;
     let mut slots: [Option<Slot<'a>>; KEY_SLOTS] = [None; KEY_SLOTS];
     let mut srk_index = None;
     let mut srk_kind = KeyKind::P256;
@@ -567,6 +595,9 @@ pub fn verify<'a>(
                             offset: rec_at,
                             fault,
                         };
+                        if c.record.version != csf.version() {
+                            return Err(cert_err(CertificateFault::RecordVersion));
+                        }
                         if !src.is_ca {
                             return Err(cert_err(CertificateFault::SourceNotCa));
                         }
@@ -587,6 +618,11 @@ pub fn verify<'a>(
                     return Err(fault(CommandFault::EmptySlot));
                 };
                 let sig_at = csf_base + s.record.offset;
+                if s.record.version != csf.version() {
+                    let role = if a.is_csf() { SignatureRole::Csf } else { SignatureRole::Image { key: a.key } };
+                    let fault = SignatureFault::RecordVersion;
+                    return Err(VerifyError::Signature { role, offset: sig_at, fault, first_block: a.blocks().next() });
+                }
                 let fast = slots[1].is_none();
                 let slot = slots
                     .get(usize::from(a.key))
@@ -656,12 +692,14 @@ pub fn verify<'a>(
     if !csf_authenticated {
         return Err(VerifyError::CsfNotAuthenticated);
     }
-    let must_end = load_address + image.ivt_offset + IVT_SIZE as u64;
-    if let Some(from) = covered.first_gap(load_address, must_end) {
-        return Err(VerifyError::NotCovered { from, to: must_end });
+    if let Some(from) = covered.first_gap(must_cover.0, must_cover.1) {
+        return Err(VerifyError::NotCovered { from, to: must_cover.1 });
     }
     Ok(Report {
-        image,
+        ivt,
+        ivt_offset,
+        csf,
+        csf_offset: csf_base,
         load_address,
         srk_index: srk_index.unwrap_or(0),
         srk_key: srk_kind,
@@ -768,7 +806,7 @@ fn check_cms<'c>(
     slot: &Slot<'_>,
     content: impl Iterator<Item = &'c [u8]>,
 ) -> Result<(), SignatureFault> {
-    if !cms.digest_is_sha256() {
+    if !cms.strict_sha256 {
         return Err(SignatureFault::Algorithm);
     }
     match (slot.key, cms.signature_algorithm) {

@@ -1,0 +1,91 @@
+//! Where `verify` gets the fuse values from: a `--srk-hash` file, or the OCOTP nvmem device.
+//!
+//! OCOTP nvmem layout (imx8m-facts.md §11, Linux `drivers/nvmem/imx-ocotp.c`): byte offset =
+//! (bank × 4 + word) × 4, so SEC_CONFIG (bank 1 word 3) is at 0x1C and the SRK hash (bank 6
+//! words 0-3, bank 7 words 0-3) at 0x60..0x80, each word little-endian: the bytes there are the
+//! hash bytes in `srktool` order.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use imx_hab::hab::Fuses;
+
+/// Default OCOTP nvmem device of an i.MX 8M running Linux.
+pub const OCOTP_NVMEM: &str = "/sys/bus/nvmem/devices/imx-ocotp0/nvmem";
+/// nvmem offset of SEC_CONFIG (bank 1 word 3).
+const SEC_CONFIG_OFFSET: usize = 0x1C;
+/// nvmem offset of SRK_HASH[0] (bank 6 word 0).
+const SRK_HASH_OFFSET: usize = 0x60;
+
+/// Fuse values and where they came from.
+#[derive(Debug)]
+pub struct FuseValues {
+    /// The values.
+    pub fuses: Fuses,
+    /// Human-readable source.
+    pub source: String,
+}
+
+/// Why fuse values could not be had.
+#[derive(Debug)]
+pub enum FuseError {
+    /// The `--srk-hash` file is unreadable or not 32 bytes (a usage error).
+    HashFile(String),
+    /// The OCOTP device is missing or unreadable.
+    Ocotp(String),
+    /// The SRK fuses read as all zero: nothing to authenticate against.
+    NotProgrammed(String),
+}
+
+/// Reads the 32-byte SRK hash file `srktool` writes.
+pub fn from_hash_file(path: &Path) -> Result<FuseValues, FuseError> {
+    let bytes = std::fs::read(path).map_err(|e| FuseError::HashFile(format!("cannot read {}: {e}", path.display())))?;
+    let hash: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
+        FuseError::HashFile(format!(
+            "{} is {} bytes; an SRK hash file (srktool -f 1) is exactly 32 bytes",
+            path.display(),
+            bytes.len()
+        ))
+    })?;
+    Ok(FuseValues { fuses: Fuses::open_with(hash), source: format!("SRK hash file {}", path.display()) })
+}
+
+/// Reads SEC_CONFIG and the SRK hash from an OCOTP nvmem device (or a file laid out like one).
+pub fn from_ocotp(path: &Path) -> Result<FuseValues, FuseError> {
+    let unavailable = |why: String| {
+        FuseError::Ocotp(format!(
+            "cannot read the SRK fuses from {}: {why}. This needs an i.MX 8M running Linux with the imx-ocotp \
+             nvmem driver (and root); elsewhere pass --srk-hash FILE",
+            path.display()
+        ))
+    };
+    let mut f = std::fs::File::open(path).map_err(|e| unavailable(e.to_string()))?;
+    let mut buf = Vec::new();
+    f.by_ref().take(0x100).read_to_end(&mut buf).map_err(|e| unavailable(e.to_string()))?;
+    if buf.len() < SRK_HASH_OFFSET + 32 {
+        return Err(unavailable(format!("only {} bytes readable, the SRK hash ends at 0x80", buf.len())));
+    }
+    let mut hash = [0u8; 32];
+    hash.copy_from_slice(&buf[SRK_HASH_OFFSET..SRK_HASH_OFFSET + 32]);
+    if hash == [0; 32] {
+        return Err(FuseError::NotProgrammed(format!(
+            "the SRK hash fuses in {} are not programmed (all zero): no image can be authenticated on this part",
+            path.display()
+        )));
+    }
+    let w = &buf[SEC_CONFIG_OFFSET..SEC_CONFIG_OFFSET + 4];
+    let sec_config = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
+    // SRK revocation fuses are not publicly documented (imx8m-facts.md §6): nothing revoked.
+    Ok(FuseValues {
+        fuses: Fuses { srk_hash: hash, sec_config, srk_revoke_mask: 0 },
+        source: format!("OCOTP {}", path.display()),
+    })
+}
+
+/// The fuse source for `verify`: the hash file if given, else the OCOTP device.
+pub fn load(srk_hash: Option<&PathBuf>, ocotp: &Path) -> Result<FuseValues, FuseError> {
+    match srk_hash {
+        Some(p) => from_hash_file(p),
+        None => from_ocotp(ocotp),
+    }
+}
