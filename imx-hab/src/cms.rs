@@ -68,14 +68,18 @@ impl<'a> CmsSignature<'a> {
         let mut s = Cursor::inside(&sd);
         let v = s.expect(tag::INTEGER, "SignedData.version")?;
         if v.value != [1] {
-            return Err(DerFault { offset: v.offset, what: "SignedData.version (must be 1)" });
+            return Err(DerFault {
+                offset: v.offset,
+                what: "SignedData.version (must be 1)",
+            });
         }
         let digests = s.expect(tag::SET, "digestAlgorithms")?;
         let mut dc = Cursor::inside(&digests);
         let mut all_digests_sha256 = !dc.is_empty();
         while !dc.is_empty() {
             let (oid, params) = algorithm_identifier(&mut dc, "digestAlgorithms")?;
-            all_digests_sha256 &= oid == oids::SHA256 && params.is_none_or(|p| p.tag == tag::NULL && p.value.is_empty());
+            all_digests_sha256 &= oid == oids::SHA256
+                && params.is_none_or(|p| p.tag == tag::NULL && p.value.is_empty());
         }
         let encap = s.expect(tag::SEQUENCE, "encapContentInfo")?;
         let mut ec = Cursor::inside(&encap);
@@ -104,7 +108,10 @@ impl<'a> CmsSignature<'a> {
         let mut i = Cursor::inside(&si);
         let v = i.expect(tag::INTEGER, "SignerInfo.version")?;
         if v.value != [1] {
-            return Err(DerFault { offset: v.offset, what: "SignerInfo.version (must be 1 for issuerAndSerialNumber)" });
+            return Err(DerFault {
+                offset: v.offset,
+                what: "SignerInfo.version (must be 1 for issuerAndSerialNumber)",
+            });
         }
         let sid = i.expect(tag::SEQUENCE, "sid (issuerAndSerialNumber)")?;
         let mut sidc = Cursor::inside(&sid);
@@ -115,7 +122,8 @@ impl<'a> CmsSignature<'a> {
         )?;
         sidc.finish("sid")?;
         let (digest_algorithm, digest_params) = algorithm_identifier(&mut i, "digestAlgorithm")?;
-        let digest_params_ok = digest_params.is_none_or(|p| p.tag == tag::NULL && p.value.is_empty());
+        let digest_params_ok =
+            digest_params.is_none_or(|p| p.tag == tag::NULL && p.value.is_empty());
         let attrs = i.optional(tag::CTX0, "signedAttrs")?;
         let mut message_digest = None;
         if let Some(a) = &attrs {
@@ -139,18 +147,21 @@ impl<'a> CmsSignature<'a> {
                 }
             }
         }
-        let (sig_oid, _) = algorithm_identifier(&mut i, "signatureAlgorithm")?;
-        let signature_algorithm = SignatureAlgorithm::from_oid(sig_oid).ok_or(DerFault {
-            offset: i.offset(),
-            what: "signatureAlgorithm",
-        })?;
+        let (sig_oid, sig_params) = algorithm_identifier(&mut i, "signatureAlgorithm")?;
+        let signature_algorithm = SignatureAlgorithm::from_oid_and_params(sig_oid, sig_params)
+            .ok_or(DerFault {
+                offset: i.offset(),
+                what: "signatureAlgorithm",
+            })?;
         let signature = i.expect(tag::OCTET_STRING, "signature")?.value;
         i.optional(0xA1, "unsignedAttrs")?;
         i.finish("SignerInfo")?;
         Ok(CmsSignature {
             der,
             digest_algorithm,
-            strict_sha256: all_digests_sha256 && digest_params_ok && digest_algorithm == oids::SHA256,
+            strict_sha256: all_digests_sha256
+                && digest_params_ok
+                && digest_algorithm == oids::SHA256,
             detached,
             has_certificates,
             signer_issuer,

@@ -242,6 +242,21 @@ impl SignatureAlgorithm {
             _ => None,
         }
     }
+    /// The algorithm of an AlgorithmIdentifier whose parameters are exactly as RFC 5754 /
+    /// RFC 8017 require: absent for ECDSA, NULL for the RSA algorithms.
+    pub(crate) fn from_oid_and_params(
+        oid: ObjectIdentifier,
+        params: Option<Tlv<'_>>,
+    ) -> Option<Self> {
+        let alg = Self::from_oid(oid)?;
+        let null = params.is_some_and(|p| p.tag == tag::NULL && p.value.is_empty());
+        let ok = match alg {
+            SignatureAlgorithm::EcdsaSha256 => params.is_none(),
+            SignatureAlgorithm::RsaSha256 | SignatureAlgorithm::Rsa => null || params.is_none(),
+        };
+        ok.then_some(alg)
+    }
+
     /// Name as OpenSSL prints it.
     pub const fn name(self) -> &'static str {
         match self {
@@ -296,10 +311,11 @@ impl<'a> Certificate<'a> {
         let sig_alg = algorithm_identifier(&mut c, "signatureAlgorithm")?;
         let signature = bit_string(&mut c, "signatureValue")?;
         c.finish("Certificate")?;
-        let signature_algorithm = SignatureAlgorithm::from_oid(sig_alg.0).ok_or(DerFault {
-            offset: cert.value_offset + tbs.raw.len(),
-            what: "signatureAlgorithm",
-        })?;
+        let signature_algorithm = SignatureAlgorithm::from_oid_and_params(sig_alg.0, sig_alg.1)
+            .ok_or(DerFault {
+                offset: cert.value_offset + tbs.raw.len(),
+                what: "signatureAlgorithm",
+            })?;
 
         let mut t = Cursor::inside(&tbs);
         if let Some(v) = t.optional(tag::CTX0, "version")? {

@@ -53,7 +53,7 @@ fn regions(l: &Layout) -> Vec<Region> {
             start: csf,
             len: 4,
             every_byte: true,
-            allowed: &["structure", "csf-signature"],
+            allowed: &["structure", "certificate", "csf-signature"],
         },
         Region {
             name: "CSF commands",

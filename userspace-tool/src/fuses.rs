@@ -39,7 +39,8 @@ pub enum FuseError {
 
 /// Reads the 32-byte SRK hash file `srktool` writes.
 pub fn from_hash_file(path: &Path) -> Result<FuseValues, FuseError> {
-    let bytes = std::fs::read(path).map_err(|e| FuseError::HashFile(format!("cannot read {}: {e}", path.display())))?;
+    let bytes = std::fs::read(path)
+        .map_err(|e| FuseError::HashFile(format!("cannot read {}: {e}", path.display())))?;
     let hash: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
         FuseError::HashFile(format!(
             "{} is {} bytes; an SRK hash file (srktool -f 1) is exactly 32 bytes",
@@ -47,7 +48,10 @@ pub fn from_hash_file(path: &Path) -> Result<FuseValues, FuseError> {
             bytes.len()
         ))
     })?;
-    Ok(FuseValues { fuses: Fuses::open_with(hash), source: format!("SRK hash file {}", path.display()) })
+    Ok(FuseValues {
+        fuses: Fuses::open_with(hash),
+        source: format!("SRK hash file {}", path.display()),
+    })
 }
 
 /// Reads SEC_CONFIG and the SRK hash from an OCOTP nvmem device (or a file laid out like one).
@@ -61,9 +65,15 @@ pub fn from_ocotp(path: &Path) -> Result<FuseValues, FuseError> {
     };
     let mut f = std::fs::File::open(path).map_err(|e| unavailable(e.to_string()))?;
     let mut buf = Vec::new();
-    f.by_ref().take(0x100).read_to_end(&mut buf).map_err(|e| unavailable(e.to_string()))?;
+    f.by_ref()
+        .take(0x100)
+        .read_to_end(&mut buf)
+        .map_err(|e| unavailable(e.to_string()))?;
     if buf.len() < SRK_HASH_OFFSET + 32 {
-        return Err(unavailable(format!("only {} bytes readable, the SRK hash ends at 0x80", buf.len())));
+        return Err(unavailable(format!(
+            "only {} bytes readable, the SRK hash ends at 0x80",
+            buf.len()
+        )));
     }
     let mut hash = [0u8; 32];
     hash.copy_from_slice(&buf[SRK_HASH_OFFSET..SRK_HASH_OFFSET + 32]);
@@ -77,7 +87,11 @@ pub fn from_ocotp(path: &Path) -> Result<FuseValues, FuseError> {
     let sec_config = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
     // SRK revocation fuses are not publicly documented (imx8m-facts.md §6): nothing revoked.
     Ok(FuseValues {
-        fuses: Fuses { srk_hash: hash, sec_config, srk_revoke_mask: 0 },
+        fuses: Fuses {
+            srk_hash: hash,
+            sec_config,
+            srk_revoke_mask: 0,
+        },
         source: format!("OCOTP {}", path.display()),
     })
 }

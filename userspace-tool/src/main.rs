@@ -82,7 +82,10 @@ fn run_verify(
     if verify::run(image, board, &fuses, json)? {
         Ok(())
     } else {
-        Err(exit::Failure::Refused(format!("{}: not authentic", image.display())))
+        Err(exit::Failure::Refused(format!(
+            "{}: not authentic",
+            image.display()
+        )))
     }
 }
 
@@ -93,7 +96,13 @@ fn main() -> ExitCode {
             let board = boards::by_name(&board).expect("clap restricts --board to known names");
             inspect::run(&image, board, json)
         }
-        Command::Verify { image, srk_hash, ocotp, board, json } => {
+        Command::Verify {
+            image,
+            srk_hash,
+            ocotp,
+            board,
+            json,
+        } => {
             let board = boards::by_name(&board).expect("clap restricts --board to known names");
             run_verify(&image, srk_hash.as_ref(), &ocotp, board, json)
         }

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use boards::Board;
 use imx_hab::hab::codes::{context_name, reason_name, status_name};
-use imx_hab::hab::software::{verify, verify_spl, Report, VerifyError};
+use imx_hab::hab::software::{Report, VerifyError, verify, verify_spl};
 use imx_hab::image::{FitPart, Image};
 use serde::Serialize;
 
@@ -83,7 +83,12 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-fn verdict(part: &'static str, offset: u64, load: Option<u64>, r: Result<Report<'_>, VerifyError>) -> PartVerdict {
+fn verdict(
+    part: &'static str,
+    offset: u64,
+    load: Option<u64>,
+    r: Result<Report<'_>, VerifyError>,
+) -> PartVerdict {
     let name = |n: Option<&'static str>| n.unwrap_or("unknown");
     match r {
         Ok(rep) => PartVerdict {
@@ -93,7 +98,11 @@ fn verdict(part: &'static str, offset: u64, load: Option<u64>, r: Result<Report<
             accepted: true,
             check: None,
             reason: None,
-            hab: HabEvent { status: name(status_name(rep.status)), reason: "HAB_RSN_ANY", context: "HAB_CTX_ANY" },
+            hab: HabEvent {
+                status: name(status_name(rep.status)),
+                reason: "HAB_RSN_ANY",
+                context: "HAB_CTX_ANY",
+            },
             srk_index: Some(rep.srk_index),
             srk_key: Some(rep.srk_key.to_string()),
             csfk: rep.csfk.map(|c| c.subject.to_string()),
@@ -128,12 +137,31 @@ fn verdict(part: &'static str, offset: u64, load: Option<u64>, r: Result<Report<
 
 /// A signed FIT at `offset` of `bytes`: verified at the address its IVT was signed for, which
 /// must lie in the board's FIT window (the shim refuses anything else).
-fn fit_verdict(fit: &[u8], offset: u64, load: u64, board: &Board, fuses: &FuseValues) -> PartVerdict {
-    if !board.memory.fit_window.contains_range(load, fit.len() as u64) {
+fn fit_verdict(
+    fit: &[u8],
+    offset: u64,
+    load: u64,
+    board: &Board,
+    fuses: &FuseValues,
+) -> PartVerdict {
+    if !board
+        .memory
+        .fit_window
+        .contains_range(load, fit.len() as u64)
+    {
         let w = board.memory.fit_window;
-        let mut v = verdict("FIT", offset, Some(load), Err(VerifyError::CsfNotAuthenticated));
+        let mut v = verdict(
+            "FIT",
+            offset,
+            Some(load),
+            Err(VerifyError::CsfNotAuthenticated),
+        );
         v.check = Some("load-address");
-        v.hab = HabEvent { status: "HAB_FAILURE", reason: "HAB_INV_ADDRESS", context: "HAB_CTX_TARGET" };
+        v.hab = HabEvent {
+            status: "HAB_FAILURE",
+            reason: "HAB_INV_ADDRESS",
+            context: "HAB_CTX_TARGET",
+        };
         v.reason = Some(format!(
             "signed for load address {load:#x}, outside {}'s FIT window {:#x}..{:#x}",
             board.name,
@@ -148,17 +176,31 @@ fn fit_verdict(fit: &[u8], offset: u64, load: u64, board: &Board, fuses: &FuseVa
 /// Runs `verify` and prints the result.
 pub fn run(path: &Path, board: &Board, fuses: &FuseValues, json: bool) -> Result<bool, Failure> {
     let bytes = std::fs::read(path).map_err(|e| Failure::io("read", path, e))?;
-    let image = Image::parse(&bytes, &board.media).map_err(|error| Failure::Invalid { path: path.to_owned(), error })?;
+    let image = Image::parse(&bytes, &board.media).map_err(|error| Failure::Invalid {
+        path: path.to_owned(),
+        error,
+    })?;
     let mut parts = Vec::new();
     match &image {
         Image::SignedFit(s) => parts.push(fit_verdict(&bytes, 0, s.load_address(), board, fuses)),
         Image::FlashBin(fb) => {
             if fb.spl_csf.is_some() {
-                parts.push(verdict("SPL", 0, Some(fb.spl_ivt.self_addr().into()), verify_spl(&bytes, &board.media, &fuses.fuses)));
+                parts.push(verdict(
+                    "SPL",
+                    0,
+                    Some(fb.spl_ivt.self_addr().into()),
+                    verify_spl(&bytes, &board.media, &fuses.fuses),
+                ));
             }
             let fit_bytes = &bytes[fb.fit_offset as usize..];
             match &fb.fit {
-                FitPart::Signed(s) => parts.push(fit_verdict(fit_bytes, fb.fit_offset, s.load_address(), board, fuses)),
+                FitPart::Signed(s) => parts.push(fit_verdict(
+                    fit_bytes,
+                    fb.fit_offset,
+                    s.load_address(),
+                    board,
+                    fuses,
+                )),
                 FitPart::Bare(_) => parts.push(unsigned("FIT", fb.fit_offset)),
             }
         }
@@ -174,7 +216,10 @@ pub fn run(path: &Path, board: &Board, fuses: &FuseValues, json: bool) -> Result
         parts,
     };
     if json {
-        println!("{}", serde_json::to_string_pretty(&report).expect("plain data serialises"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("plain data serialises")
+        );
     } else {
         print!("{}", render(&report));
     }
@@ -184,7 +229,11 @@ pub fn run(path: &Path, board: &Board, fuses: &FuseValues, json: bool) -> Result
 fn unsigned(part: &'static str, offset: u64) -> PartVerdict {
     let mut v = verdict(part, offset, None, Err(VerifyError::CsfNotAuthenticated));
     v.check = Some("not-signed");
-    v.hab = HabEvent { status: "HAB_FAILURE", reason: "HAB_INV_IVT", context: "HAB_CTX_AUTHENTICATE" };
+    v.hab = HabEvent {
+        status: "HAB_FAILURE",
+        reason: "HAB_INV_IVT",
+        context: "HAB_CTX_AUTHENTICATE",
+    };
     v.reason = Some("not signed: no IVT and CSF follow the FIT".into());
     v
 }
@@ -192,9 +241,16 @@ fn unsigned(part: &'static str, offset: u64) -> PartVerdict {
 fn render(r: &VerifyReport) -> String {
     use std::fmt::Write;
     let mut o = String::new();
-    let _ = writeln!(o, "{}: {}, fuses from {} (SRK hash {})", r.file, r.kind, r.fuses, r.srk_hash);
+    let _ = writeln!(
+        o,
+        "{}: {}, fuses from {} (SRK hash {})",
+        r.file, r.kind, r.fuses, r.srk_hash
+    );
     for p in &r.parts {
-        let at = p.load_address.map(|l| format!(" at {l:#x}")).unwrap_or_default();
+        let at = p
+            .load_address
+            .map(|l| format!(" at {l:#x}"))
+            .unwrap_or_default();
         if p.accepted {
             let _ = writeln!(
                 o,

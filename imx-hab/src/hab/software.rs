@@ -24,7 +24,7 @@ use crate::ParseError;
 use crate::cms::CmsSignature;
 use crate::csf::{Block, CommandKind, Csf, KeyRole, Referenced, Set};
 use crate::image::SignedFit;
-use crate::ivt::{Ivt, IVT_SIZE};
+use crate::ivt::{IVT_SIZE, Ivt};
 use crate::srk::{SrkKey, SrkKeyData};
 use crate::x509::{Certificate, Curve, PublicKey, SignatureAlgorithm};
 
@@ -314,6 +314,7 @@ impl fmt::Display for VerifyError {
                     CertificateFault::Algorithm => {
                         "uses a signature algorithm that does not match its source key"
                     }
+                    CertificateFault::RecordVersion => "has a record version other than the CSF's",
                 };
                 write!(f, "certificate for key slot {slot} at {offset:#x} {why}")
             }
@@ -339,6 +340,7 @@ impl fmt::Display for VerifyError {
                     SignatureFault::Algorithm => {
                         "uses an algorithm other than SHA-256 with the key's type"
                     }
+                    SignatureFault::RecordVersion => "has a record version other than the CSF's",
                 };
                 write!(f, " at {offset:#x} {why}")?;
                 match (role, first_block) {
@@ -476,26 +478,55 @@ impl Authenticator for SoftwareHab {
 }
 
 /// Verifies the signed FIT `blob` as loaded at `load_address` against `fuses`.
-pub fn verify<'a>(blob: &'a [u8], load_address: u64, fuses: &Fuses) -> Result<Report<'a>, VerifyError> {
+pub fn verify<'a>(
+    blob: &'a [u8],
+    load_address: u64,
+    fuses: &Fuses,
+) -> Result<Report<'a>, VerifyError> {
     let image = SignedFit::parse(blob)?;
     let expected_self = load_address.wrapping_add(image.ivt_offset);
     if u64::from(image.ivt.self_addr()) != expected_self {
-        return Err(VerifyError::IvtSelf { found: image.ivt.self_addr(), expected: expected_self });
+        return Err(VerifyError::IvtSelf {
+            found: image.ivt.self_addr(),
+            expected: expected_self,
+        });
     }
     let must_cover = (load_address, expected_self + IVT_SIZE as u64);
-    verify_chain(blob, load_address, image.ivt, image.ivt_offset, image.csf, image.csf_offset, fuses, must_cover)
+    verify_chain(
+        blob,
+        load_address,
+        image.ivt,
+        image.ivt_offset,
+        image.csf,
+        image.csf_offset,
+        fuses,
+        must_cover,
+    )
 }
 
 /// Verifies the SPL of a flash.bin: the ROM places file offset 0 (the IVT) at `IVT.self`, and
 /// the signature must cover everything from the IVT up to the CSF (U-Boot's binman convention:
 /// sign base = loader - 0x40 = self, length = csf - self; docs/imx8m-facts.md §5).
-pub fn verify_spl<'a>(flash_bin: &'a [u8], layout: &boards::MediaLayout, fuses: &Fuses) -> Result<Report<'a>, VerifyError> {
+pub fn verify_spl<'a>(
+    flash_bin: &'a [u8],
+    layout: &boards::MediaLayout,
+    fuses: &Fuses,
+) -> Result<Report<'a>, VerifyError> {
     let fb = crate::image::FlashBin::parse(flash_bin, layout)?;
     let (Some(csf), Some(csf_offset)) = (fb.spl_csf, fb.spl_csf_offset) else {
         return Err(VerifyError::CsfNotAuthenticated);
     };
     let load = u64::from(fb.spl_ivt.self_addr());
-    verify_chain(flash_bin, load, fb.spl_ivt, 0, csf, csf_offset, fuses, (load, load + csf_offset))
+    verify_chain(
+        flash_bin,
+        load,
+        fb.spl_ivt,
+        0,
+        csf,
+        csf_offset,
+        fuses,
+        (load, load + csf_offset),
+    )
 }
 
 /// The chain of trust shared by FIT and SPL verification; `must_cover` is the address range the
@@ -619,9 +650,18 @@ fn verify_chain<'a>(
                 };
                 let sig_at = csf_base + s.record.offset;
                 if s.record.version != csf.version() {
-                    let role = if a.is_csf() { SignatureRole::Csf } else { SignatureRole::Image { key: a.key } };
+                    let role = if a.is_csf() {
+                        SignatureRole::Csf
+                    } else {
+                        SignatureRole::Image { key: a.key }
+                    };
                     let fault = SignatureFault::RecordVersion;
-                    return Err(VerifyError::Signature { role, offset: sig_at, fault, first_block: a.blocks().next() });
+                    return Err(VerifyError::Signature {
+                        role,
+                        offset: sig_at,
+                        fault,
+                        first_block: a.blocks().next(),
+                    });
                 }
                 let fast = slots[1].is_none();
                 let slot = slots
@@ -693,7 +733,10 @@ fn verify_chain<'a>(
         return Err(VerifyError::CsfNotAuthenticated);
     }
     if let Some(from) = covered.first_gap(must_cover.0, must_cover.1) {
-        return Err(VerifyError::NotCovered { from, to: must_cover.1 });
+        return Err(VerifyError::NotCovered {
+            from,
+            to: must_cover.1,
+        });
     }
     Ok(Report {
         ivt,
@@ -815,10 +858,10 @@ fn check_cms<'c>(
         (Key::Rsa { .. }, SignatureAlgorithm::RsaSha256) => {}
         _ => return Err(SignatureFault::Algorithm),
     }
-    if let Some(cert) = &slot.certificate {
-        if cms.signer_serial != cert.serial || cms.signer_issuer.raw() != cert.issuer.raw() {
-            return Err(SignatureFault::WrongSigner);
-        }
+    if let Some(cert) = &slot.certificate
+        && (cms.signer_serial != cert.serial || cms.signer_issuer.raw() != cert.issuer.raw())
+    {
+        return Err(SignatureFault::WrongSigner);
     }
     let (Some(attrs), Some(md)) = (cms.signed_attributes, cms.message_digest) else {
         return Err(SignatureFault::MissingAttributes);
