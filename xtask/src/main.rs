@@ -21,6 +21,10 @@ enum Task {
     /// The README's test command: format check, clippy (warnings are errors), the `no_std`
     /// builds for aarch64-unknown-none, then every workspace test.
     Test,
+    /// Figures: the firmware's `.text`/`.rodata`/`.bss` (it links the software HAB4 verifier),
+    /// then the host benchmarks (`cargo bench -p imx-hab`: 2 MiB verification against
+    /// `openssl dgst` + `openssl cms -verify`, SHA-256 against `sha256sum`).
+    Bench,
 }
 
 /// Crates that must build for bare metal without std or alloc.
@@ -125,10 +129,48 @@ fn parse_result_line(line: &str) -> Option<(u64, u64)> {
     Some((num(" passed")?, num(" failed")?))
 }
 
+/// Builds the firmware in release and prints its section sizes.
+fn firmware_sizes() -> bool {
+    let mut build = cargo();
+    build.args(["build", "--profile", "firmware", "-p", "spl-shim", "--target", FIRMWARE_TARGET]);
+    if !step("firmware build (profile firmware: opt-level s, LTO)", build) {
+        return false;
+    }
+    let elf = workspace_root().join("target").join(FIRMWARE_TARGET).join("firmware").join("spl-shim");
+    let data = match std::fs::read(&elf) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("xtask: cannot read {}: {e}", elf.display());
+            return false;
+        }
+    };
+    let file = match object::File::parse(&*data) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("xtask: {} is not an ELF file: {e}", elf.display());
+            return false;
+        }
+    };
+    use object::{Object, ObjectSection};
+    println!("\nfirmware {} (links the SHA-256 + P-256 + DER software verifier):", elf.display());
+    for name in [".text", ".rodata", ".data", ".bss", ".stack"] {
+        let size = file.section_by_name(name).map_or(0, |s| s.size());
+        println!("  {name:<8} {size:>8} bytes ({:.1} KiB)", size as f64 / 1024.0);
+    }
+    true
+}
+
+fn bench() -> bool {
+    let mut b = cargo();
+    b.args(["bench", "-p", "imx-hab", "--features", "sign", "--bench", "hab"]);
+    firmware_sizes() && step("host benchmarks", b)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let ok = match cli.task {
         Task::Test => test(),
+        Task::Bench => bench(),
     };
     if ok {
         ExitCode::SUCCESS

@@ -1,7 +1,7 @@
 //! Authentication "as the i.MX ROM does it" behind one trait (design.md §5; issue 3).
 //!
 //! [`Authenticator`] is implemented by the software HAB4 verifier ([`software`], used in QEMU and
-//! on the host) and by the ROM's HAB API ([`rom`], bare metal only). Both report failures in
+//! on the host) and by the ROM's HAB API (`rom`, bare metal only). Both report failures in
 //! HAB's own vocabulary (status, reason, context, engine: imx8m-facts.md §4.2), the software
 //! verifier with a precise [`software::VerifyError`] on top.
 
@@ -26,7 +26,7 @@ pub struct Fuses {
 }
 
 impl Fuses {
-    /// SEC_CONFIG[1], the "closed" bit (imx8m-facts.md §6: bank 1 word 3 bit 25).
+    /// SEC_CONFIG\[1\], the "closed" bit (imx8m-facts.md §6: bank 1 word 3 bit 25).
     pub const SEC_CONFIG_CLOSED: u32 = 1 << 25;
 
     /// Fuses of an open part with this SRK hash and nothing revoked.
