@@ -31,6 +31,8 @@ pub mod hab;
 pub mod image;
 pub mod ivt;
 pub mod records;
+#[cfg(feature = "sign")]
+pub mod sign;
 pub mod sit;
 pub mod srk;
 pub mod x509;

@@ -81,12 +81,23 @@ fn test() -> bool {
     no_std.args(["--", "-D", "warnings"]);
     // The firmware link proves the no_std crates need no allocator (none is defined).
     let mut firmware = cargo();
-    firmware.args(["build", "--profile", "firmware", "-p", "spl-shim", "--target", FIRMWARE_TARGET]);
+    firmware.args([
+        "build",
+        "--profile",
+        "firmware",
+        "-p",
+        "spl-shim",
+        "--target",
+        FIRMWARE_TARGET,
+    ]);
     let mut tests = cargo();
     tests.args(["test", "--workspace"]);
     step("format check", fmt)
         && step("clippy", clippy)
-        && step("no_std crates for aarch64-unknown-none (clippy, includes the ROM binding)", no_std)
+        && step(
+            "no_std crates for aarch64-unknown-none (clippy, includes the ROM binding)",
+            no_std,
+        )
         && step("firmware link without an allocator", firmware)
         && run_tests(tests)
 }
@@ -137,11 +148,23 @@ fn parse_result_line(line: &str) -> Option<(u64, u64)> {
 /// Builds the firmware in release and prints its section sizes.
 fn firmware_sizes() -> bool {
     let mut build = cargo();
-    build.args(["build", "--profile", "firmware", "-p", "spl-shim", "--target", FIRMWARE_TARGET]);
+    build.args([
+        "build",
+        "--profile",
+        "firmware",
+        "-p",
+        "spl-shim",
+        "--target",
+        FIRMWARE_TARGET,
+    ]);
     if !step("firmware build (profile firmware: opt-level s, LTO)", build) {
         return false;
     }
-    let elf = workspace_root().join("target").join(FIRMWARE_TARGET).join("firmware").join("spl-shim");
+    let elf = workspace_root()
+        .join("target")
+        .join(FIRMWARE_TARGET)
+        .join("firmware")
+        .join("spl-shim");
     let data = match std::fs::read(&elf) {
         Ok(d) => d,
         Err(e) => {
@@ -157,17 +180,31 @@ fn firmware_sizes() -> bool {
         }
     };
     use object::{Object, ObjectSection};
-    println!("\nfirmware {} (links the SHA-256 + P-256 + DER software verifier):", elf.display());
+    println!(
+        "\nfirmware {} (links the SHA-256 + P-256 + DER software verifier):",
+        elf.display()
+    );
     for name in [".text", ".rodata", ".data", ".bss", ".stack"] {
         let size = file.section_by_name(name).map_or(0, |s| s.size());
-        println!("  {name:<8} {size:>8} bytes ({:.1} KiB)", size as f64 / 1024.0);
+        println!(
+            "  {name:<8} {size:>8} bytes ({:.1} KiB)",
+            size as f64 / 1024.0
+        );
     }
     true
 }
 
 fn bench() -> bool {
     let mut b = cargo();
-    b.args(["bench", "-p", "imx-hab", "--features", "sign", "--bench", "hab"]);
+    b.args([
+        "bench",
+        "-p",
+        "imx-hab",
+        "--features",
+        "sign",
+        "--bench",
+        "hab",
+    ]);
     firmware_sizes() && step("host benchmarks", b)
 }
 

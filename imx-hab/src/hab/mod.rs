@@ -31,7 +31,11 @@ impl Fuses {
 
     /// Fuses of an open part with this SRK hash and nothing revoked.
     pub const fn open_with(srk_hash: [u8; 32]) -> Self {
-        Fuses { srk_hash, sec_config: 0, srk_revoke_mask: 0 }
+        Fuses {
+            srk_hash,
+            sec_config: 0,
+            srk_revoke_mask: 0,
+        }
     }
 
     /// Whether the part is closed (HAB enforces).
@@ -49,8 +53,14 @@ impl Fuses {
     pub fn from_simulated_block(block: &[u8; 64]) -> Self {
         let mut srk_hash = [0u8; 32];
         srk_hash.copy_from_slice(&block[..32]);
-        let word = |at: usize| u32::from_le_bytes([block[at], block[at + 1], block[at + 2], block[at + 3]]);
-        Fuses { srk_hash, sec_config: word(32), srk_revoke_mask: word(36) }
+        let word = |at: usize| {
+            u32::from_le_bytes([block[at], block[at + 1], block[at + 2], block[at + 3]])
+        };
+        Fuses {
+            srk_hash,
+            sec_config: word(32),
+            srk_revoke_mask: word(36),
+        }
     }
 }
 
@@ -122,7 +132,11 @@ impl fmt::Display for AuthFailure {
         match self {
             AuthFailure::Software(e) => e.fmt(f),
             AuthFailure::Rom(r) => {
-                write!(f, "HAB ROM: status {:#04x}, config {:#04x}, state {:#04x}, {} event(s)", r.status, r.config, r.state, r.events)?;
+                write!(
+                    f,
+                    "HAB ROM: status {:#04x}, config {:#04x}, state {:#04x}, {} event(s)",
+                    r.status, r.config, r.state, r.events
+                )?;
                 if let Some(e) = r.first_failure {
                     write!(
                         f,
@@ -143,5 +157,9 @@ impl fmt::Display for AuthFailure {
 /// actually be at `load_address` in memory, because the ROM works on absolute addresses.
 pub trait Authenticator {
     /// Authenticates `blob`, loaded at `load_address`.
-    fn authenticate(&mut self, blob: &[u8], load_address: u64) -> Result<Authenticated, AuthFailure>;
+    fn authenticate(
+        &mut self,
+        blob: &[u8],
+        load_address: u64,
+    ) -> Result<Authenticated, AuthFailure>;
 }
