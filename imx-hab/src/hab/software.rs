@@ -986,9 +986,58 @@ impl Coverage {
                     u64::from(b.start) <= cursor && cursor < u64::from(b.start) + u64::from(b.len)
                 })
                 .map(|b| u64::from(b.start) + u64::from(b.len))
-                .max()?;
+                .max();
+            // No block covers `cursor`: that is the gap.
+            let Some(next) = next else {
+                return Some(cursor);
+            };
             cursor = next;
         }
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cov(blocks: &[(u32, u32)]) -> Coverage {
+        let mut c = Coverage::new();
+        for &(start, len) in blocks {
+            c.add(Block { start, len }).unwrap();
+        }
+        c
+    }
+
+    #[test]
+    fn coverage_finds_the_first_uncovered_address() {
+        assert_eq!(cov(&[(0x100, 0x100)]).first_gap(0x100, 0x200), None);
+        assert_eq!(cov(&[(0x100, 0xE0)]).first_gap(0x100, 0x200), Some(0x1E0));
+        assert_eq!(cov(&[(0x180, 0x80)]).first_gap(0x100, 0x200), Some(0x100));
+        assert_eq!(
+            cov(&[(0x100, 0x80), (0x180, 0x80)]).first_gap(0x100, 0x200),
+            None
+        );
+        assert_eq!(
+            cov(&[(0x100, 0x40), (0x180, 0x80)]).first_gap(0x100, 0x200),
+            Some(0x140)
+        );
+        assert_eq!(
+            cov(&[(0x180, 0x80), (0x100, 0x90)]).first_gap(0x100, 0x200),
+            None
+        );
+        assert_eq!(cov(&[]).first_gap(0x100, 0x200), Some(0x100));
+    }
+
+    #[test]
+    fn more_blocks_than_tracked_is_an_error() {
+        let mut c = Coverage::new();
+        for i in 0..MAX_BLOCKS as u32 {
+            c.add(Block { start: i, len: 1 }).unwrap();
+        }
+        assert_eq!(
+            c.add(Block { start: 0, len: 1 }),
+            Err(VerifyError::TooManyBlocks)
+        );
     }
 }
