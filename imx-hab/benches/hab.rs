@@ -240,6 +240,15 @@ fn sha_bench(dir: &Path) {
         }
         _ => println!("  sha256sum not available"),
     }
+    if let Some(t) = time(5, || {
+        run(Command::new("openssl").args(["dgst", "-sha256"]).arg(&file))
+    }) {
+        println!(
+            "  openssl dgst -sha256 (process)    {:>8.2} ms  {:>8.0} MB/s",
+            ms(t),
+            mbps(t)
+        );
+    }
 }
 
 fn tempdir() -> std::path::PathBuf {
