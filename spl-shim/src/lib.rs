@@ -5,4 +5,5 @@
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
+pub mod cell;
 pub mod policy;
