@@ -233,3 +233,187 @@ fn flash_bin_fit_is_verified_at_0x57c00() {
     );
     assert_eq!(v["parts"][0]["offset"], 0x57C00);
 }
+
+/// A PKI generated on the fly (test keys), its SRK hash written as a fuse file in `dir`.
+fn generated_pki(dir: &Path) -> (imx_hab::sign::Pki, std::path::PathBuf) {
+    let pki = imx_hab::sign::Pki::generate_p256(
+        b"ubootctl verify flash.bin",
+        &imx_hab::sign::TestPkiOptions::default(),
+    )
+    .unwrap();
+    let fuse = dir.join("gen_fuse.bin");
+    std::fs::write(&fuse, pki.srk_hash().unwrap()).unwrap();
+    (pki, fuse)
+}
+
+/// A flash.bin (i.MX 8M Mini SPL: IVT at 0, entry 0x7E1000, self = entry - 0x40, boot data
+/// after the IVT, CSF slot at 0x1800) whose U-Boot FIT at 0x57C00 (the fixture's FIT, re-signed
+/// for 0x44000000) and whose SPL are both signed with `pki`.
+fn signed_flash_bin(pki: &imx_hab::sign::Pki, options: &imx_hab::sign::SignOptions) -> Vec<u8> {
+    let entry = 0x007E_1000u32;
+    let base = entry - 0x40;
+    let csf_at = 0x1800u32;
+    let mut fb = vec![0u8; 0x57C00];
+    fb[..4].copy_from_slice(&[0xD1, 0x00, 0x20, 0x41]);
+    for (i, w) in [entry, 0, 0, base + 0x20, base, base + csf_at, 0]
+        .iter()
+        .enumerate()
+    {
+        fb[4 + 4 * i..8 + 4 * i].copy_from_slice(&w.to_le_bytes());
+    }
+    fb[0x20..0x24].copy_from_slice(&(base - 0x400).to_le_bytes());
+    fb[0x24..0x28].copy_from_slice(&(csf_at + 0x2000).to_le_bytes());
+    for (i, b) in fb[0x40..csf_at as usize].iter_mut().enumerate() {
+        *b = (i * 13 + 5) as u8;
+    }
+    let fit = imx_hab::sign::sign_fit(
+        &read_fixture("ecc-p256", "signed.bin"),
+        0x4400_0000,
+        pki,
+        options,
+    )
+    .unwrap();
+    fb.extend_from_slice(&fit);
+    imx_hab::sign::sign_spl(&fb, pki, options).unwrap()
+}
+
+#[test]
+fn flash_bin_with_signed_spl_and_fit_verifies_both_and_a_flipped_spl_byte_rejects_the_spl() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pki, fuse) = generated_pki(dir.path());
+    let options = imx_hab::sign::SignOptions {
+        srk_index: 1,
+        signing_time: Some(1_790_000_000),
+        ..Default::default()
+    };
+    let fb = signed_flash_bin(&pki, &options);
+    let p = dir.path().join("flash.bin");
+    std::fs::write(&p, &fb).unwrap();
+    let out = ubootctl(&["verify", s(&p), "--srk-hash", s(&fuse), "--json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (v["kind"].as_str(), v["accepted"].as_bool()),
+        (Some("flash.bin"), Some(true))
+    );
+    let parts = v["parts"].as_array().unwrap();
+    assert_eq!(parts.len(), 2, "{v}");
+    let (spl, fit) = (&parts[0], &parts[1]);
+    assert_eq!(
+        (
+            spl["part"].as_str(),
+            spl["accepted"].as_bool(),
+            spl["offset"].as_u64()
+        ),
+        (Some("SPL"), Some(true), Some(0))
+    );
+    assert_eq!(
+        (
+            spl["load_address"].as_u64(),
+            spl["signed_bytes"].as_u64(),
+            spl["srk_index"].as_u64()
+        ),
+        (Some(0x007E_0FC0), Some(0x1800), Some(1))
+    );
+    assert_eq!(
+        (
+            fit["part"].as_str(),
+            fit["accepted"].as_bool(),
+            fit["offset"].as_u64()
+        ),
+        (Some("FIT"), Some(true), Some(0x57C00))
+    );
+    assert_eq!(
+        (fit["load_address"].as_u64(), fit["srk_index"].as_u64()),
+        (Some(0x4400_0000), Some(1))
+    );
+    assert_eq!(fit["csfk"], "CN=CSF2_1_sha256_prime256v1_v3_usr");
+
+    let mut bad = fb.clone();
+    bad[0x100] ^= 1;
+    std::fs::write(&p, &bad).unwrap();
+    let out = ubootctl(&["verify", s(&p), "--srk-hash", s(&fuse), "--json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["accepted"], false);
+    let parts = v["parts"].as_array().unwrap();
+    assert_eq!(parts.len(), 2, "{v}");
+    assert_eq!(
+        (
+            parts[0]["part"].as_str(),
+            parts[0]["accepted"].as_bool(),
+            parts[0]["check"].as_str()
+        ),
+        (Some("SPL"), Some(false), Some("image-signature"))
+    );
+    assert_eq!(parts[0]["hab"]["reason"], "HAB_INV_SIGNATURE");
+    assert_eq!(
+        (parts[1]["part"].as_str(), parts[1]["accepted"].as_bool()),
+        (Some("FIT"), Some(true))
+    );
+    // The fixture's fuses do not match the generated PKI: both parts fail at the SRK hash.
+    std::fs::write(&p, &fb).unwrap();
+    let out = ubootctl(&[
+        "verify",
+        s(&p),
+        "--srk-hash",
+        s(&fuse_file("ecc-p256")),
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    for part in v["parts"].as_array().unwrap() {
+        assert_eq!(part["check"], "srk-hash", "{part}");
+    }
+}
+
+#[test]
+fn fast_authentication_flash_bin_reports_no_csf_or_image_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pki, fuse) = generated_pki(dir.path());
+    let options = imx_hab::sign::SignOptions {
+        engine: imx_hab::sign::Engine::Caam,
+        signing_time: Some(1_790_000_000),
+        fast_auth: imx_hab::sign::FastAuth::SrkSlot,
+        ..Default::default()
+    };
+    let p = dir.path().join("flash.bin");
+    std::fs::write(&p, signed_flash_bin(&pki, &options)).unwrap();
+    let out = ubootctl(&["verify", s(&p), "--srk-hash", s(&fuse), "--json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let parts = v["parts"].as_array().unwrap();
+    assert_eq!(parts.len(), 2, "{v}");
+    for part in parts {
+        assert_eq!(part["accepted"], true, "{part}");
+        assert!(
+            part.get("csfk").is_none() && part.get("image_key").is_none(),
+            "{part}"
+        );
+    }
+    let out = ubootctl(&["verify", s(&p), "--srk-hash", s(&fuse)]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        text.matches("CSF key none (fast authentication), image key the SRK")
+            .count(),
+        2,
+        "{text}"
+    );
+}

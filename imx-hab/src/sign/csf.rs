@@ -7,8 +7,10 @@ use rsa::pkcs1::DecodeRsaPublicKey;
 use sha2::Sha256;
 
 use super::cms::sign_detached;
-use super::pki::Pki;
-use super::{Engine, SignError, SignOptions, SignResult};
+use super::keys::PrivateKey;
+use super::pki::{CertKey, Pki};
+use super::srk::key_record;
+use super::{Engine, FastAuth, SignError, SignOptions, SignResult};
 use crate::codes::{
     ALG_ANY, ALG_SHA256, CMD_AUT_DAT, CMD_INS_KEY, CMD_UNLK, ENG_CAAM, INS_KEY_CSF, PCL_CMS,
     PCL_SRK, PCL_X509, TAG_CRT, TAG_CSF, TAG_IVT, TAG_SIG,
@@ -16,9 +18,11 @@ use crate::codes::{
 use crate::csf::Csf;
 use crate::image::{SignedFit, ivt_offset_for};
 use crate::ivt::{IVT_SIZE, Ivt};
-use crate::srk::{SrkKeyData, SrkTable};
+use crate::srk::{SrkKey, SrkKeyData, SrkTable};
 use crate::x509::{Certificate, Curve, SignatureAlgorithm};
 
+/// Key slot of the SRK.
+const SLOT_SRK: u8 = 0;
 /// Key slot of the CSF key.
 const SLOT_CSFK: u8 = 1;
 /// Key slot `cst` installs the image key into (`Target index = 2`).
@@ -53,8 +57,12 @@ pub struct Block<'a> {
 /// SRK table, D7 CSFK cert, D8 CSF signature, D7 image cert, D8 image signature (4-aligned)
 /// ```
 ///
+/// With [`SignOptions::fast_auth`] the SRK signs both and no key is installed besides it (see
+/// the module documentation of [`crate::sign`], "Fast authentication").
+///
 /// The CSF signature covers the header and commands; the image signature covers the blocks.
-/// Before signing, the CSF and image key certificates are checked to be signed by that SRK.
+/// Before signing, the CSF and image key certificates are checked to be signed by that SRK
+/// (fast authentication: the SRK private key is checked to match the table's key).
 pub fn build_csf(blocks: &[Block<'_>], pki: &Pki, options: &SignOptions) -> SignResult<Vec<u8>> {
     if !(0x40..=0x4F).contains(&options.csf_version) {
         return Err(SignError::Input(format!(
@@ -85,13 +93,7 @@ pub fn build_csf(blocks: &[Block<'_>], pki: &Pki, options: &SignOptions) -> Sign
             table.len()
         ))
     })?;
-    let signer = pki.signer(options.srk_index)?;
-    let (csfk, imgk) = (&signer.csfk, &signer.imgk);
-    let (csf_key, img_key) = (csfk.private_key()?, imgk.private_key()?);
-    for ck in [csfk, imgk] {
-        check_issued_by(&ck.certificate, &srk.data, options.srk_index)
-            .map_err(|e| SignError::Input(format!("{}: {e}", ck.name)))?;
-    }
+    let signing = Signing::new(pki, &srk, options)?;
 
     let version = options.csf_version;
     let signing_time = match options.signing_time {
@@ -101,28 +103,36 @@ pub fn build_csf(blocks: &[Block<'_>], pki: &Pki, options: &SignOptions) -> Sign
             .map_err(|_| SignError::Input("system clock before 1970".into()))?
             .as_secs(),
     };
-    let csfk_rec = record(TAG_CRT, version, &csfk.certificate)?;
-    let imgk_rec = record(TAG_CRT, version, &imgk.certificate)?;
+    let cert_record = |c: Option<&[u8]>| c.map(|c| record(TAG_CRT, version, c)).transpose();
+    let before_rec = cert_record(signing.before_csf_sig)?;
+    let after_rec = cert_record(signing.after_csf_sig)?;
     let image: Vec<u8> = blocks.iter().flat_map(|b| b.data).copied().collect();
+    let (img_cert, img_key) = signing.image;
     let img_sig_rec = record(
         TAG_SIG,
         version,
-        &sign_detached(&image, &imgk.certificate, img_key, signing_time, 0)?,
+        &sign_detached(&image, img_cert, img_key, signing_time, 0)?,
     )?;
 
-    let cmds_len =
-        4 + 4 * 12 + 12 + 8 * blocks.len() + usize::from(options.engine == Engine::Caam) * 8;
+    // The command bytes do not depend on the offsets' values, only on the options and blocks.
+    let cmds_len = commands(blocks, options, Offsets::default())?.len();
     let srk_off = align4(cmds_len);
-    let csfk_off = align4(srk_off + pki.srk_table.len());
-    let csf_sig_off = align4(csfk_off + csfk_rec.len());
+    let before_off = align4(srk_off + pki.srk_table.len());
+    let csf_sig_off = match &before_rec {
+        Some(r) => align4(before_off + r.len()),
+        None => before_off,
+    };
     let layout = |csf_sig_len: usize| {
-        let imgk_off = align4(csf_sig_off + csf_sig_len);
-        let img_sig_off = align4(imgk_off + imgk_rec.len());
+        let after_off = align4(csf_sig_off + csf_sig_len);
+        let img_sig_off = match &after_rec {
+            Some(r) => align4(after_off + r.len()),
+            None => after_off,
+        };
         let offsets = Offsets {
             srk: srk_off,
-            csfk: csfk_off,
+            csfk: before_off,
             csf_sig: csf_sig_off,
-            imgk: imgk_off,
+            imgk: after_off,
             img_sig: img_sig_off,
         };
         commands(blocks, options, offsets).map(|c| (c, offsets))
@@ -132,8 +142,9 @@ pub fn build_csf(blocks: &[Block<'_>], pki: &Pki, options: &SignOptions) -> Sign
     // try again with the next ECDSA variant (a fresh, still deterministic nonce): a new
     // signature lands in the same 4-byte bucket as the previous one with probability >= 1/2.
     // The first attempt gives RFC 6979's plain signature; RSA always fits at once.
+    let (csf_cert, csf_key) = signing.csf;
     let sign_cmds = |cmds: &[u8], variant: u32| -> SignResult<Vec<u8>> {
-        let cms = sign_detached(cmds, &csfk.certificate, csf_key, signing_time, variant)?;
+        let cms = sign_detached(cmds, csf_cert, csf_key, signing_time, variant)?;
         record(TAG_SIG, version, &cms)
     };
     let mut guess = sign_cmds(&layout(0)?.0, 0)?.len();
@@ -153,14 +164,17 @@ pub fn build_csf(blocks: &[Block<'_>], pki: &Pki, options: &SignOptions) -> Sign
         ));
     };
 
+    let mut records: Vec<(usize, &[u8])> = vec![(offsets.srk, pki.srk_table.as_slice())];
+    if let Some(r) = &before_rec {
+        records.push((offsets.csfk, r));
+    }
+    records.push((offsets.csf_sig, &csf_sig_rec));
+    if let Some(r) = &after_rec {
+        records.push((offsets.imgk, r));
+    }
+    records.push((offsets.img_sig, &img_sig_rec));
     let mut csf = cmds;
-    for (off, rec) in [
-        (offsets.srk, pki.srk_table.as_slice()),
-        (offsets.csfk, &csfk_rec),
-        (offsets.csf_sig, &csf_sig_rec),
-        (offsets.imgk, &imgk_rec),
-        (offsets.img_sig, &img_sig_rec),
-    ] {
+    for (off, rec) in records {
         debug_assert!(csf.len() <= off);
         csf.resize(off, 0);
         csf.extend_from_slice(rec);
@@ -168,6 +182,82 @@ pub fn build_csf(blocks: &[Block<'_>], pki: &Pki, options: &SignOptions) -> Sign
     csf.resize(align4(csf.len()), 0);
     Csf::parse(&csf)?;
     Ok(csf)
+}
+
+/// Who signs what, and which certificates go into the CSF.
+struct Signing<'p> {
+    /// Certificate (for the CMS signer identifier) and key of the CSF signature.
+    csf: (&'p [u8], &'p PrivateKey),
+    /// Certificate and key of the image signature.
+    image: (&'p [u8], &'p PrivateKey),
+    /// Certificate recorded between the SRK table and the CSF signature: the CSFK, or in
+    /// `cst`'s fast authentication the SRK certificate (the `[Install NOCAK]` file).
+    before_csf_sig: Option<&'p [u8]>,
+    /// Certificate recorded after the CSF signature: the image key.
+    after_csf_sig: Option<&'p [u8]>,
+}
+
+impl<'p> Signing<'p> {
+    fn new(pki: &'p Pki, srk: &SrkKey<'_>, options: &SignOptions) -> SignResult<Self> {
+        let index = options.srk_index;
+        if options.fast_auth == FastAuth::Off {
+            let signer = pki.signer(index)?;
+            let (csfk, imgk) = (&signer.csfk, &signer.imgk);
+            for ck in [csfk, imgk] {
+                check_issued_by(&ck.certificate, &srk.data, index)
+                    .map_err(|e| SignError::Input(format!("{}: {e}", ck.name)))?;
+            }
+            return Ok(Signing {
+                csf: (&csfk.certificate, csfk.private_key()?),
+                image: (&imgk.certificate, imgk.private_key()?),
+                before_csf_sig: Some(&csfk.certificate),
+                after_csf_sig: Some(&imgk.certificate),
+            });
+        }
+        let srk_cert = srk_certificate(pki, srk, index)?;
+        let key = srk_cert.private_key()?;
+        // The key must be the table's key, or HAB (and the verifier) would reject both
+        // signatures; catch a key file that belongs to another certificate.
+        const PROBE: &[u8] = b"imx-hab fast authentication key check";
+        let algorithm = match key {
+            PrivateKey::P256(_) => SignatureAlgorithm::EcdsaSha256,
+            PrivateKey::Rsa(_) => SignatureAlgorithm::RsaSha256,
+        };
+        verify_with_srk(&srk.data, index, algorithm, PROBE, &key.sign_sha256(PROBE)?).map_err(
+            |_| {
+                SignError::Input(format!(
+                    "{}: the private key does not belong to the key at SRK index {index}",
+                    srk_cert.name
+                ))
+            },
+        )?;
+        let cert = srk_cert.certificate.as_slice();
+        Ok(Signing {
+            csf: (cert, key),
+            image: (cert, key),
+            before_csf_sig: (options.fast_auth == FastAuth::Cst).then_some(cert),
+            after_csf_sig: None,
+        })
+    }
+}
+
+/// The certificate in [`Pki::srks`] whose public key is the SRK table's key `srk`.
+fn srk_certificate<'p>(pki: &'p Pki, srk: &SrkKey<'_>, index: u8) -> SignResult<&'p CertKey> {
+    pki.srks
+        .iter()
+        .find(|ck| {
+            Certificate::parse(&ck.certificate)
+                .ok()
+                .and_then(|c| key_record(&c).ok())
+                .is_some_and(|rec| rec == srk.bytes)
+        })
+        .ok_or_else(|| {
+            SignError::MissingKey(format!(
+                "SRK index {index} (fast authentication signs with the SRK: the PKI needs the \
+                 certificate SRK{n}_… whose key is the table's record {n}, and its private key)",
+                n = u32::from(index) + 1
+            ))
+        })
 }
 
 /// Signs a FIT with embedded data for loading at `load`, in U-Boot's i.MX 8M convention
@@ -279,8 +369,9 @@ pub fn sign_spl(image: &[u8], pki: &Pki, options: &SignOptions) -> SignResult<Ve
     Ok(out)
 }
 
-/// CSF-relative record offsets.
-#[derive(Clone, Copy)]
+/// CSF-relative record offsets. In fast authentication `csfk` and `imgk` are unused (the
+/// former is where `cst` puts the SRK certificate, which no command points to).
+#[derive(Clone, Copy, Default)]
 struct Offsets {
     srk: usize,
     csfk: usize,
@@ -304,15 +395,26 @@ fn commands(blocks: &[Block<'_>], options: &SignOptions, o: Offsets) -> SignResu
         Ok(())
     };
     install(&mut c, 0, PCL_SRK, ALG_SHA256, options.srk_index, 0, o.srk)?;
-    install(&mut c, INS_KEY_CSF, PCL_X509, ALG_ANY, 0, SLOT_CSFK, o.csfk)?;
-    c.extend_from_slice(&[CMD_AUT_DAT, 0x00, 0x0C, 0x00, SLOT_CSFK, PCL_CMS, eng, 0x00]);
+    // Authenticate CSF key: cst's AUT_CSF macro always writes the CSFK slot, even for
+    // [Install NOCAK], which installs nothing.
+    let (csf_key, data_key) = match options.fast_auth {
+        FastAuth::Off => {
+            install(&mut c, INS_KEY_CSF, PCL_X509, ALG_ANY, 0, SLOT_CSFK, o.csfk)?;
+            (SLOT_CSFK, SLOT_IMG)
+        }
+        FastAuth::Cst => (SLOT_CSFK, SLOT_SRK),
+        FastAuth::SrkSlot => (SLOT_SRK, SLOT_SRK),
+    };
+    c.extend_from_slice(&[CMD_AUT_DAT, 0x00, 0x0C, 0x00, csf_key, PCL_CMS, eng, 0x00]);
     c.extend_from_slice(&off(o.csf_sig)?);
-    install(&mut c, 0, PCL_X509, ALG_ANY, 0, SLOT_IMG, o.imgk)?;
+    if options.fast_auth == FastAuth::Off {
+        install(&mut c, 0, PCL_X509, ALG_ANY, SLOT_SRK, SLOT_IMG, o.imgk)?;
+    }
     let aut_len = u16::try_from(12 + 8 * blocks.len())
         .map_err(|_| SignError::Input("too many blocks for one Authenticate Data".into()))?;
     c.push(CMD_AUT_DAT);
     c.extend_from_slice(&aut_len.to_be_bytes());
-    c.extend_from_slice(&[0x00, SLOT_IMG, PCL_CMS, eng, 0x00]);
+    c.extend_from_slice(&[0x00, data_key, PCL_CMS, eng, 0x00]);
     c.extend_from_slice(&off(o.img_sig)?);
     for b in blocks {
         c.extend_from_slice(&b.start.to_be_bytes());
@@ -358,8 +460,40 @@ const fn align4(v: usize) -> usize {
 /// installs the certificate; catches a CSF/image key pair from another SRK or PKI.
 fn check_issued_by(cert: &[u8], srk: &SrkKeyData<'_>, index: u8) -> Result<(), String> {
     let cert = Certificate::parse(cert).map_err(|e| e.to_string())?;
-    let wrong = || format!("certificate is not signed by the key at SRK index {index}");
-    match (srk, cert.signature_algorithm) {
+    verify_with_srk(
+        srk,
+        index,
+        cert.signature_algorithm,
+        cert.tbs,
+        cert.signature,
+    )
+    .map_err(|e| match e {
+        SrkCheck::Mismatch => {
+            format!("certificate is not signed by the key at SRK index {index}")
+        }
+        SrkCheck::Other(s) => s,
+    })
+}
+
+/// Why [`verify_with_srk`] failed.
+enum SrkCheck {
+    /// The signature does not verify with the SRK (or is not a valid signature encoding).
+    Mismatch,
+    /// The key or algorithm cannot be used; the text says why.
+    Other(String),
+}
+
+/// Verifies `signature` (DER ECDSA or raw PKCS#1 v1.5) over SHA-256 of `msg` with the SRK table
+/// key `srk` at `index`.
+fn verify_with_srk(
+    srk: &SrkKeyData<'_>,
+    index: u8,
+    algorithm: SignatureAlgorithm,
+    msg: &[u8],
+    signature: &[u8],
+) -> Result<(), SrkCheck> {
+    let other = SrkCheck::Other;
+    match (srk, algorithm) {
         (
             SrkKeyData::Ec {
                 curve: Curve::P256,
@@ -372,23 +506,26 @@ fn check_issued_by(cert: &[u8], srk: &SrkKeyData<'_>, index: u8) -> Result<(), S
             point.extend_from_slice(x);
             point.extend_from_slice(y);
             let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(&point)
-                .map_err(|_| format!("SRK index {index} is not a valid P-256 key"))?;
-            let sig = p256::ecdsa::Signature::from_der(cert.signature).map_err(|_| wrong())?;
-            key.verify(cert.tbs, &sig).map_err(|_| wrong())
+                .map_err(|_| other(format!("SRK index {index} is not a valid P-256 key")))?;
+            let sig =
+                p256::ecdsa::Signature::from_der(signature).map_err(|_| SrkCheck::Mismatch)?;
+            key.verify(msg, &sig).map_err(|_| SrkCheck::Mismatch)
         }
         (SrkKeyData::Rsa { modulus, exponent }, SignatureAlgorithm::RsaSha256) => {
             let der = rsa::pkcs1::RsaPublicKey {
-                modulus: der::asn1::UintRef::new(modulus).map_err(|e| e.to_string())?,
-                public_exponent: der::asn1::UintRef::new(exponent).map_err(|e| e.to_string())?,
+                modulus: der::asn1::UintRef::new(modulus).map_err(|e| other(e.to_string()))?,
+                public_exponent: der::asn1::UintRef::new(exponent)
+                    .map_err(|e| other(e.to_string()))?,
             }
             .to_der()
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| other(e.to_string()))?;
             let key = rsa::PublicKey::from_pkcs1_der(&der)
-                .map_err(|e| format!("SRK index {index}: {e}"))?;
-            let sig = rsa::pkcs1v15::Signature::try_from(cert.signature).map_err(|_| wrong())?;
+                .map_err(|e| other(format!("SRK index {index}: {e}")))?;
+            let sig =
+                rsa::pkcs1v15::Signature::try_from(signature).map_err(|_| SrkCheck::Mismatch)?;
             rsa::pkcs1v15::VerifyingKey::<Sha256>::new(key)
-                .verify(cert.tbs, &sig)
-                .map_err(|_| wrong())
+                .verify(msg, &sig)
+                .map_err(|_| SrkCheck::Mismatch)
         }
         (
             SrkKeyData::Ec {
@@ -396,14 +533,14 @@ fn check_issued_by(cert: &[u8], srk: &SrkKeyData<'_>, index: u8) -> Result<(), S
             }
             | SrkKeyData::Rsa { .. },
             _,
-        ) => Err(format!(
-            "certificate signature ({}) does not match the key type at SRK index {index}",
-            cert.signature_algorithm.name()
-        )),
-        _ => Err(format!(
+        ) => Err(other(format!(
+            "signature ({}) does not match the key type at SRK index {index}",
+            algorithm.name()
+        ))),
+        _ => Err(other(format!(
             "the key at SRK index {index} cannot be used: hash-only record, or a curve other than \
              P-256"
-        )),
+        ))),
     }
 }
 
@@ -443,7 +580,9 @@ mod tests {
             imgk: make("IMG", 3, false, Some(&srk)),
         };
         let table = srk_table_from_certificates(&[&srk.certificate]).unwrap();
-        Pki::from_parts(table, vec![signer]).unwrap()
+        let mut pki = Pki::from_parts(table, vec![signer]).unwrap();
+        pki.srks.push(srk);
+        pki
     }
 
     #[test]
@@ -481,5 +620,99 @@ mod tests {
                 assert_eq!(csf.len(), align4(end));
             }
         }
+    }
+
+    #[test]
+    fn fast_auth_layout_settles_and_records_follow_each_other() {
+        let data = [0x5Au8; 64];
+        let block = [Block {
+            start: 0x4000_0000,
+            data: &data,
+        }];
+        for cn_len in 4..8 {
+            let pki = pki_with_srk_name(&"S".repeat(cn_len));
+            let cert_rec = 4 + pki.srks[0].certificate.len();
+            for form in [FastAuth::SrkSlot, FastAuth::Cst] {
+                for t in 0..24 {
+                    let options = SignOptions {
+                        signing_time: Some(1_767_225_600 + t),
+                        fast_auth: form,
+                        ..SignOptions::default()
+                    };
+                    let csf = build_csf(&block, &pki, &options).unwrap();
+                    let parsed = Csf::parse(&csf).unwrap();
+                    let mut end = parsed.len();
+                    let mut referenced = 0;
+                    for cmd in parsed.commands() {
+                        let rec = match parsed.referenced(&cmd) {
+                            Some(crate::csf::Referenced::SrkTable(r)) => r.record,
+                            Some(crate::csf::Referenced::Signature(r)) => r.record,
+                            Some(crate::csf::Referenced::Certificate(_)) => {
+                                panic!("fast authentication installs no certificate")
+                            }
+                            None => continue,
+                        };
+                        let off = rec.offset as usize;
+                        if form == FastAuth::Cst && referenced == 1 {
+                            // cst's unreferenced SRK certificate record sits before the CSF
+                            // signature.
+                            let cert_at = align4(end);
+                            assert_eq!(csf[cert_at], TAG_CRT);
+                            assert_eq!(
+                                csf[cert_at + 4..cert_at + cert_rec],
+                                pki.srks[0].certificate
+                            );
+                            end = cert_at + cert_rec;
+                        }
+                        assert_eq!(off, align4(end), "{form:?} cn {cn_len} t {t}");
+                        end = off + rec.len();
+                        referenced += 1;
+                    }
+                    assert_eq!(referenced, 3);
+                    assert_eq!(csf.len(), align4(end));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn fast_auth_needs_the_srk_certificate_and_its_own_key() {
+        let data = [0x5Au8; 64];
+        let block = [Block {
+            start: 0x4000_0000,
+            data: &data,
+        }];
+        let options = SignOptions {
+            signing_time: Some(1_767_225_600),
+            fast_auth: FastAuth::Cst,
+            ..SignOptions::default()
+        };
+        let pki = pki_with_srk_name("SRK");
+        build_csf(&block, &pki, &options).unwrap();
+
+        let mut no_srks = pki.clone();
+        no_srks.srks.clear();
+        assert!(matches!(
+            build_csf(&block, &no_srks, &options),
+            Err(SignError::MissingKey(_))
+        ));
+        let mut no_key = pki.clone();
+        no_key.srks[0].key = None;
+        assert!(matches!(
+            build_csf(&block, &no_key, &options),
+            Err(SignError::MissingKey(_))
+        ));
+        let mut wrong_key = pki.clone();
+        wrong_key.srks[0].key = Some(PrivateKey::derive_p256(b"layout", "another"));
+        match build_csf(&block, &wrong_key, &options) {
+            Err(SignError::Input(e)) => assert!(e.contains("does not belong"), "{e}"),
+            other => panic!("{other:?}"),
+        }
+        // Normal authentication does not need the SRK's key.
+        let normal = SignOptions {
+            fast_auth: FastAuth::Off,
+            ..options
+        };
+        build_csf(&block, &no_key, &normal).unwrap();
     }
 }

@@ -32,9 +32,51 @@
 //! The CSF is `D4 len ver`, then Install SRK, Install CSFK, Authenticate CSF, Install Key (slot
 //! 0 → 2), Authenticate Data (key 2) and, with [`Engine::Caam`], `cst`'s automatic Unlock CAAM
 //! RNG; then the SRK table, the CSFK certificate, the CSF signature, the image-key certificate
-//! and the image signature, each 4-byte aligned with zero padding. Signatures are detached CMS
-//! SignedData with signed attributes (contentType, signingTime, messageDigest), signed with
-//! ECDSA P-256 / SHA-256 or RSA PKCS#1 v1.5 / SHA-256 by key type.
+//! and the image signature, each 4-byte aligned with zero padding (fast authentication: see
+//! below). Signatures are detached CMS SignedData with signed attributes (contentType,
+//! signingTime, messageDigest), signed with ECDSA P-256 / SHA-256 or RSA PKCS#1 v1.5 / SHA-256
+//! by key type.
+//!
+//! # Fast authentication (`[Install NOCAK]`)
+//!
+//! With [`SignOptions::fast_auth`] the SRK itself signs the CSF and the image: no CSF key, no
+//! image key, no certificates of theirs in the CSF. [`FastAuth::Cst`] reproduces what `cst`
+//! 3.3.1 writes for a CSF text with `[Install SRK]`, `[Install NOCAK] File = SRKn certificate`,
+//! `[Authenticate CSF]`, `[Authenticate Data] Verification index = 0` (`cst` source:
+//! `cmd_handler_installnocak` writes no command, `cmd_handler_authenticatecsf` always names the
+//! CSFK slot, `update_offsets_in_csf` and `main` append the NOCAK certificate). Compared with
+//! Debian's `cst` 3.3.1 on a generated PKI, Engine ANY and CAAM: the commands, the SRK table
+//! and the SRK certificate record are byte-identical, and so are the record offsets whenever
+//! the ECDSA signatures have the same length; the signatures differ only by ECDSA nonce and
+//! signing time, and name the same signer. There is no `cst`-made fast-authentication fixture
+//! in the repository, so no test repeats that comparison.
+//!
+//! ```text
+//! D4 len ver
+//! be 00 0c 00  03 17 idx 00  <SRK table>        Install SRK
+//!                                               (Install NOCAK writes no command)
+//! ca 00 0c 00  01 c5 eng 00  <CSF signature>    Authenticate CSF: key 1 (the CSFK slot, though
+//!                                               nothing was installed there)
+//! ca len 00    00 c5 eng 00  <image signature> {start, length}...   Authenticate Data, key 0
+//! [b2 00 08 1d 00 00 00 02]                     Unlock CAAM RNG (Engine::Caam)
+//! SRK table, D7 SRK certificate (the NOCAK file; no command points to it), D8 CSF signature,
+//! D8 image signature (4-aligned)
+//! ```
+//!
+//! Both signatures are made with the SRK's private key, and their CMS signer identifier is the
+//! SRK certificate's issuer and serial number. [`FastAuth::SrkSlot`] is the same without the
+//! unreferenced SRK certificate record and with `key = 0` in Authenticate CSF: not what `cst`
+//! writes, but the form imx-hab's software verifier accepts as fast authentication (it rejects
+//! [`FastAuth::Cst`]'s key 1 because slot 1 is empty). `cst`'s form is the one NXP documents;
+//! whether the ROM also accepts key 0 in Authenticate CSF is not established (no silicon).
+//!
+//! `hab4_pki_tree.sh -srk-ca n` makes the non-CA SRKs NXP intends for fast authentication;
+//! [`Pki::generate_p256`] makes CA SRKs (`-srk-ca y`), which the software verifier accepts for
+//! fast authentication as well (it does not require a non-CA key in slot 0). The SRK
+//! certificate and private key must be in [`Pki::srks`] (generated PKIs have them; for a loaded
+//! PKI, `keys/SRKn_…_key.pem` must be present and unencrypted).
+//!
+//! # Differences from `cst`
 //!
 //! Known differences from `cst` output, none of which changes a byte that HAB or `csf_parser`
 //! looks at:
@@ -79,6 +121,25 @@ impl Engine {
     }
 }
 
+/// Fast authentication: whether the SRK itself signs the CSF and the image (CST UG
+/// `[Install NOCAK]`), and in which byte form (module documentation, "Fast authentication").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FastAuth {
+    /// Normal authentication: Install CSFK, Authenticate CSF (key 1), Install Key (slot 0 → 2),
+    /// Authenticate Data (key 2), with the CSF and image keys issued by the SRK.
+    #[default]
+    Off,
+    /// What `cst` 3.3.1 writes for `[Install NOCAK]`: Install SRK, Authenticate CSF naming key
+    /// slot 1 (the CSFK slot, left empty), Authenticate Data with key 0; the SRK certificate
+    /// record follows the SRK table, referenced by no command. imx-hab's software verifier
+    /// currently rejects this form (Authenticate CSF uses the empty slot 1).
+    Cst,
+    /// Install SRK, Authenticate CSF with key 0, Authenticate Data with key 0, no certificate
+    /// records: the fast-authentication form imx-hab's software verifier accepts. Not `cst`
+    /// output.
+    SrkSlot,
+}
+
 /// How to sign.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SignOptions {
@@ -88,11 +149,15 @@ pub struct SignOptions {
     /// Engine of the Authenticate commands.
     pub engine: Engine,
     /// Install SRK source index: which SRK table record (0-based) verifies the CSF and image
-    /// key certificates. The PKI must hold CSF and image keys issued by that SRK.
+    /// key certificates. The PKI must hold CSF and image keys issued by that SRK (with
+    /// [`SignOptions::fast_auth`]: that SRK's certificate and private key).
     pub srk_index: u8,
     /// CMS signingTime as seconds since the Unix epoch (1950..2049: it is a UTCTime); `None`
     /// means the current time, as `cst` does.
     pub signing_time: Option<u64>,
+    /// Fast authentication: SRK `srk_index` signs the CSF and the image itself (its
+    /// certificate and private key must be in [`Pki::srks`]); no CSF or image key is used.
+    pub fast_auth: FastAuth,
 }
 
 impl Default for SignOptions {
@@ -102,6 +167,7 @@ impl Default for SignOptions {
             engine: Engine::Any,
             srk_index: 0,
             signing_time: None,
+            fast_auth: FastAuth::Off,
         }
     }
 }

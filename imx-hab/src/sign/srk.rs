@@ -41,7 +41,7 @@ pub fn srk_fuse_hash(table: &[u8]) -> SignResult<[u8; 32]> {
 }
 
 /// The `E1` record of a certificate's public key.
-fn key_record(cert: &Certificate<'_>) -> SignResult<Vec<u8>> {
+pub(super) fn key_record(cert: &Certificate<'_>) -> SignResult<Vec<u8>> {
     let flags = if cert.is_ca { KEY_FLAG_CA } else { 0 };
     let mut rec = vec![TAG_KEY_PUBLIC, 0, 0, 0, 0, 0, 0, flags];
     match cert.public_key {
