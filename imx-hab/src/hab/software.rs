@@ -666,7 +666,11 @@ fn verify_chain<'a>(
                 let fast = slots[1].is_none();
                 // cst's fast authentication ([Install NOCAK]) installs no CSFK yet names key 1
                 // in Authenticate CSF: the SRK in slot 0 signs (observed with cst 3.3.1).
-                let key_slot = if a.is_csf() && a.key == 1 && fast { 0 } else { a.key };
+                let key_slot = if a.is_csf() && a.key == 1 && fast {
+                    0
+                } else {
+                    a.key
+                };
                 let slot = slots
                     .get(usize::from(key_slot))
                     .copied()

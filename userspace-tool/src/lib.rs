@@ -1,0 +1,21 @@
+//! The update side of `ubootctl` (design.md §7, issue 5) as a library: block I/O on the boot
+//! medium, reading and judging the two copies and the Secondary Image Table exactly as the shim
+//! will, the AN12900 update rule as an explicit plan, and the executor that carries a plan out
+//! with read-back verification.
+//!
+//! | module | holds |
+//! |---|---|
+//! | [`blockdev`] | the [`blockdev::BlockDevice`] trait, an in-memory device, [`blockdev::FileDevice`] for regular files and Linux block devices (locked, synchronous writes, cache-bypassing read-back) |
+//! | [`media`] | the medium's state: SIT, primary and secondary verdicts, and [`media::predict`], the shim's next-boot decision |
+//! | [`plan`] | the update and sync plans (pure): which bytes go where, in which order, and why |
+//! | [`exec`] | runs a plan on a device, reports progress, verifies every copy it writes by SHA-256 |
+//!
+//! The command-line wiring (`status`, `update`, `sync`) lives in the binary.
+// `unsafe` is allowed in one place only: the two block-device ioctls rustix has no safe
+// wrapper for (`blockdev::ioctl`).
+#![deny(unsafe_code)]
+
+pub mod blockdev;
+pub mod exec;
+pub mod media;
+pub mod plan;

@@ -1,0 +1,332 @@
+//! The boot medium as the shim sees it (design.md §4-§5): the Secondary Image Table, the primary
+//! and the secondary flash.bin, each judged as the shim judges it, and [`predict`], the shim's
+//! decision for the next boot.
+//!
+//! A copy is **authentic** when the bytes of its slot parse as a flash.bin (SPL IVT at offset 0,
+//! which the ROM needs to start the copy at all, FIT at the layout's `fit_offset`), the FIT is a
+//! signed FIT whose blob (FIT, padding, IVT, CSF) lies inside the slot, the load address its IVT
+//! was signed for places the whole blob inside the board's FIT window, and the software HAB4
+//! verifier accepts the blob at that address against the fuses. The SPL's own signature is the
+//! ROM's business, not the shim's, and is not part of a copy's verdict (the image given to an
+//! update is checked for it: [`crate::plan::NewImage`]).
+//!
+//! Slots are [`slot_bytes`] long (2 MiB on the AN12900 layout): the largest flash.bin, and the
+//! primary and copy length the SIT is validated with, as the shim validates it.
+
+use std::io;
+
+use boards::{Board, MediaLayout, Region};
+use imx_hab::ParseError;
+use imx_hab::hab::Fuses;
+use imx_hab::hab::software::{VerifyError, verify};
+use imx_hab::image::{FitPart, FlashBin};
+use imx_hab::sit::{SecondaryArea, Sit};
+use sha2::{Digest, Sha256};
+use spl_shim::policy::{CopyVerdict, Decision, SitVerdict, Slot, decide};
+
+use crate::blockdev::{BlockDevice, SECTOR, read_vec};
+
+/// Bytes of one slot: the largest flash.bin, `standard_first_sector × 512` (2 MiB on the
+/// AN12900 layout; design.md §4).
+pub const fn slot_bytes(layout: &MediaLayout) -> u64 {
+    layout.slot_size(layout.standard_first_sector)
+}
+
+/// Byte offset of the secondary slot when the SIT is the standard one.
+pub fn standard_secondary_offset(layout: &MediaLayout) -> u64 {
+    layout
+        .secondary_offset(layout.standard_first_sector)
+        .expect("the standard first sector is small")
+}
+
+/// Why a copy is not authentic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CopyFault {
+    /// The slot starts at or beyond the end of the device.
+    OutsideDevice {
+        /// Offset of the slot.
+        offset: u64,
+        /// Size of the device.
+        device_size: u64,
+    },
+    /// The bytes are not a flash.bin, or its FIT is malformed (offset relative to the copy).
+    Structure(ParseError),
+    /// The FIT has no IVT and CSF after it.
+    NotSigned,
+    /// The signed FIT blob does not lie wholly inside the slot.
+    BeyondSlot {
+        /// End of the blob, relative to the copy.
+        end: u64,
+        /// Slot size.
+        slot: u64,
+    },
+    /// The blob, placed where its IVT says, does not lie inside the board's FIT window.
+    LoadAddress {
+        /// Load address derived from the IVT.
+        load: u64,
+        /// Bytes of the signed blob.
+        len: u64,
+        /// The board's FIT window.
+        window: Region,
+    },
+    /// The software HAB4 verifier rejected it.
+    Verify(VerifyError),
+}
+
+impl std::fmt::Display for CopyFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CopyFault::OutsideDevice {
+                offset,
+                device_size,
+            } => write!(
+                f,
+                "slot at {offset:#x} lies beyond the end of the device ({device_size:#x} bytes)"
+            ),
+            CopyFault::Structure(e) => write!(f, "not a valid flash.bin: {e}"),
+            CopyFault::NotSigned => f.write_str("the U-Boot FIT is not signed (no IVT/CSF)"),
+            CopyFault::BeyondSlot { end, slot } => write!(
+                f,
+                "the signed FIT ends at {end:#x}, beyond the {slot:#x}-byte slot"
+            ),
+            CopyFault::LoadAddress { load, len, window } => write!(
+                f,
+                "signed for load address {load:#x} (+{len:#x}), outside the board's FIT window {:#x}..{:#x}",
+                window.start,
+                window.end()
+            ),
+            CopyFault::Verify(e) => write!(f, "not authentic ({}): {e}", e.check()),
+        }
+    }
+}
+
+/// What an authentic copy is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CopyInfo {
+    /// Load address of the signed FIT (from its IVT).
+    pub load_address: u64,
+    /// Bytes of the signed FIT blob (FIT, pad, IVT, CSF and its records).
+    pub fit_len: u64,
+    /// Bytes of the flash.bin that matter: `fit_offset + fit_len`.
+    pub extent: u64,
+}
+
+/// Judges a flash.bin held in memory as the shim judges a copy (see the module documentation).
+/// `bytes` is the slot (or the file); anything after the signed FIT is ignored.
+pub fn judge_flash_bin(bytes: &[u8], board: &Board, fuses: &Fuses) -> Result<CopyInfo, CopyFault> {
+    let fb = FlashBin::parse(bytes, &board.media).map_err(CopyFault::Structure)?;
+    let FitPart::Signed(fit) = fb.fit else {
+        return Err(CopyFault::NotSigned);
+    };
+    let fit_len = fit.signed_len();
+    let extent = fb.fit_offset + fit_len;
+    if extent > bytes.len() as u64 {
+        return Err(CopyFault::BeyondSlot {
+            end: extent,
+            slot: bytes.len() as u64,
+        });
+    }
+    let load = fit.load_address();
+    let window = board.memory.fit_window;
+    if !window.contains_range(load, fit_len) {
+        return Err(CopyFault::LoadAddress {
+            load,
+            len: fit_len,
+            window,
+        });
+    }
+    let blob = &bytes[fb.fit_offset as usize..extent as usize];
+    verify(blob, load, fuses).map_err(CopyFault::Verify)?;
+    Ok(CopyInfo {
+        load_address: load,
+        fit_len,
+        extent,
+    })
+}
+
+/// One copy as read from the device.
+#[derive(Debug, Clone)]
+pub struct CopyState {
+    /// Which copy.
+    pub slot: Slot,
+    /// Device offset of the flash.bin.
+    pub offset: u64,
+    /// The slot's bytes: [`slot_bytes`] of them, fewer where the device ends first.
+    pub bytes: Vec<u8>,
+    /// The judgement.
+    pub judgement: Result<CopyInfo, CopyFault>,
+}
+
+impl CopyState {
+    /// Reads and judges the copy at `offset`.
+    pub fn read<D: BlockDevice + ?Sized>(
+        dev: &D,
+        board: &Board,
+        fuses: &Fuses,
+        slot: Slot,
+        offset: u64,
+    ) -> io::Result<Self> {
+        let size = dev.size();
+        if offset >= size {
+            return Ok(CopyState {
+                slot,
+                offset,
+                bytes: Vec::new(),
+                judgement: Err(CopyFault::OutsideDevice {
+                    offset,
+                    device_size: size,
+                }),
+            });
+        }
+        let len = slot_bytes(&board.media).min(size - offset) as usize;
+        let bytes = read_vec(dev, offset, len)?;
+        let judgement = judge_flash_bin(&bytes, board, fuses);
+        Ok(CopyState {
+            slot,
+            offset,
+            bytes,
+            judgement,
+        })
+    }
+
+    /// The verdict the shim's policy takes.
+    pub fn verdict(&self) -> CopyVerdict {
+        match self.judgement {
+            Ok(_) => CopyVerdict::Authentic,
+            Err(_) => CopyVerdict::NotAuthentic,
+        }
+    }
+
+    /// The bytes that make up an authentic copy (`..extent`), or `None` when not authentic.
+    pub fn image(&self) -> Option<&[u8]> {
+        let info = self.judgement.as_ref().ok()?;
+        Some(&self.bytes[..info.extent as usize])
+    }
+
+    /// SHA-256 of [`CopyState::image`].
+    pub fn sha256(&self) -> Option<[u8; 32]> {
+        self.image().map(|b| Sha256::digest(b).into())
+    }
+}
+
+/// The Secondary Image Table as read from the device.
+#[derive(Debug, Clone)]
+pub struct SitState {
+    /// The 512-byte sector.
+    pub sector: Vec<u8>,
+    /// Where it puts the secondary, or why it is not valid.
+    pub judgement: Result<SecondaryArea, ParseError>,
+}
+
+impl SitState {
+    /// Reads and validates the SIT as the shim does.
+    pub fn read<D: BlockDevice + ?Sized>(dev: &D, layout: &MediaLayout) -> io::Result<Self> {
+        let sector = read_vec(dev, layout.sit_offset(), SECTOR as usize)?;
+        let judgement = judge_sit(&sector, layout, dev.size());
+        Ok(SitState { sector, judgement })
+    }
+
+    /// The verdict the shim's policy takes.
+    pub fn verdict(&self) -> SitVerdict {
+        match self.judgement {
+            Ok(_) => SitVerdict::Valid,
+            Err(_) => SitVerdict::Invalid,
+        }
+    }
+}
+
+/// Validates a SIT sector for a device of `device_size` bytes, with the primary and the copy
+/// [`slot_bytes`] long.
+pub fn judge_sit(
+    sector: &[u8],
+    layout: &MediaLayout,
+    device_size: u64,
+) -> Result<SecondaryArea, ParseError> {
+    let slot = slot_bytes(layout);
+    Sit::parse(sector)?.validate(layout, device_size, slot, slot)
+}
+
+/// Everything on the medium the update rule and `status` need.
+#[derive(Debug, Clone)]
+pub struct MediaState {
+    /// Device size in bytes.
+    pub device_size: u64,
+    /// Logical block size of the device.
+    pub block_size: u32,
+    /// The SIT.
+    pub sit: SitState,
+    /// The primary copy.
+    pub primary: CopyState,
+    /// The secondary copy: where the SIT puts it when valid, else at the standard place
+    /// (where an update would write it).
+    pub secondary: CopyState,
+}
+
+impl MediaState {
+    /// Reads the SIT and both copies and judges them.
+    pub fn read<D: BlockDevice + ?Sized>(
+        dev: &D,
+        board: &Board,
+        fuses: &Fuses,
+    ) -> io::Result<Self> {
+        let layout = &board.media;
+        let sit = SitState::read(dev, layout)?;
+        let primary = CopyState::read(dev, board, fuses, Slot::Primary, layout.primary_offset())?;
+        let secondary_offset = match &sit.judgement {
+            Ok(area) => area.offset,
+            Err(_) => standard_secondary_offset(layout),
+        };
+        let secondary = CopyState::read(dev, board, fuses, Slot::Secondary, secondary_offset)?;
+        Ok(MediaState {
+            device_size: dev.size(),
+            block_size: dev.logical_block_size(),
+            sit,
+            primary,
+            secondary,
+        })
+    }
+
+    /// Whether the secondary is reached through a valid SIT and is authentic: a fallback.
+    pub fn fallback_ok(&self) -> bool {
+        self.sit.verdict() == SitVerdict::Valid
+            && self.secondary.verdict() == CopyVerdict::Authentic
+    }
+
+    /// The shim's decision on this state (same as [`predict`] on the device it was read from).
+    pub fn decision(&self) -> Decision {
+        decide(
+            self.primary.verdict(),
+            || self.sit.verdict(),
+            || self.secondary.verdict(),
+        )
+    }
+}
+
+/// What the shim will decide on the next boot from this device: the primary judged first, the
+/// SIT and the secondary read only when the primary is not authentic, in that order. A read
+/// that fails counts as "not authentic" / "invalid", as it does for the shim.
+pub fn predict<D: BlockDevice + ?Sized>(dev: &D, board: &Board, fuses: &Fuses) -> Decision {
+    let layout = &board.media;
+    let copy = |slot, offset| {
+        CopyState::read(dev, board, fuses, slot, offset)
+            .map_or(CopyVerdict::NotAuthentic, |c| c.verdict())
+    };
+    let sit = std::cell::OnceCell::new();
+    let read_sit = || {
+        sit.get_or_init(|| SitState::read(dev, layout).ok())
+            .as_ref()
+            .and_then(|s| s.judgement.ok())
+    };
+    decide(
+        copy(Slot::Primary, layout.primary_offset()),
+        || match read_sit() {
+            Some(_) => SitVerdict::Valid,
+            None => SitVerdict::Invalid,
+        },
+        || {
+            read_sit().map_or(CopyVerdict::NotAuthentic, |a| {
+                copy(Slot::Secondary, a.offset)
+            })
+        },
+    )
+}

@@ -1,0 +1,659 @@
+//! The AN12900 update rule as an explicit plan (design.md §7), computed from a [`MediaState`]
+//! without touching the device.
+//!
+//! **Rule.** Running the primary: make the secondary a copy of the primary (only if it differs),
+//! write the SIT if it is not valid (only once the secondary is complete), then write the new
+//! image to the primary. Running the secondary: write the primary only; the secondary is what
+//! the device falls back to and is never written. Already installed (the primary holds the new
+//! image and the secondary is a fallback): nothing. A running primary that is no longer
+//! authentic on the medium (an update interrupted since the last boot) is treated like a
+//! running secondary when the secondary is a valid fallback, and refused otherwise.
+//!
+//! **How a copy is written** (header-last, with a two-step commit):
+//!
+//! 1. *invalidate*: the copy's first logical block as it is on the medium, with the 32-byte IVT
+//!    zeroed, then a flush. The ROM and the shim refuse a flash.bin without an IVT.
+//! 2. *body*: every block after the first.
+//! 3. *first block but its IVT*: the new first block with the IVT still zero, then a flush.
+//! 4. *commit*: the new first block whole, then a flush: only the IVT bytes change.
+//! 5. *read back*: the whole copy, from the medium, compared by SHA-256.
+//!
+//! Every single block write therefore changes either only the IVT of the copy being written or
+//! only bytes of a copy whose IVT is zero: a write torn anywhere leaves that copy either
+//! invalid or complete (old or new), never a valid IVT in front of mixed bytes.
+//!
+//! **Invariant** (design.md §7, checked by the power-cut sweep in `tests/power_cut.rs`): after
+//! every block write at least one of {primary, secondary through a valid SIT} is complete and
+//! authentic, because a plan only ever writes the copy that is not the fallback, writes the SIT
+//! only after the secondary it points to is complete and verified, and writes the primary only
+//! once the secondary is a verified fallback.
+
+use std::fmt;
+use std::sync::Arc;
+
+use boards::Board;
+use imx_hab::hab::Fuses;
+use imx_hab::hab::software::{VerifyError, verify_spl};
+use imx_hab::image::Image;
+use imx_hab::ivt::IVT_SIZE;
+use imx_hab::sit::build_sector;
+use sha2::{Digest, Sha256};
+use spl_shim::policy::{CopyVerdict, Slot};
+
+use crate::media::{CopyFault, CopyInfo, MediaState, judge_flash_bin, slot_bytes};
+
+/// The part of the medium a step touches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Region {
+    /// The primary flash.bin.
+    Primary,
+    /// The secondary flash.bin.
+    Secondary,
+    /// The Secondary Image Table sector.
+    Sit,
+}
+
+impl fmt::Display for Region {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Region::Primary => "primary",
+            Region::Secondary => "secondary",
+            Region::Sit => "SIT",
+        })
+    }
+}
+
+/// Which part of a copy (or the table) a write is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// The current first block with its IVT zeroed.
+    Invalidate,
+    /// Every block after the first.
+    Body,
+    /// The new first block with its IVT still zero.
+    HeaderRest,
+    /// The new first block whole: writes the IVT, which makes the copy valid.
+    Commit,
+    /// The SIT sector.
+    Table,
+}
+
+impl fmt::Display for Part {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Part::Invalidate => "invalidate",
+            Part::Body => "body",
+            Part::HeaderRest => "first block without IVT",
+            Part::Commit => "commit (IVT)",
+            Part::Table => "table",
+        })
+    }
+}
+
+/// One thing to do to the device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Write `data` at `offset`.
+    Write {
+        /// Region written.
+        region: Region,
+        /// Which part of it.
+        part: Part,
+        /// Device byte offset.
+        offset: u64,
+        /// The bytes.
+        data: Arc<[u8]>,
+    },
+    /// Make every write so far durable before any later write.
+    Flush,
+    /// Read `expected.len()` bytes back from the medium at `offset` and compare by SHA-256.
+    Verify {
+        /// Region read back.
+        region: Region,
+        /// Device byte offset.
+        offset: u64,
+        /// What must be there.
+        expected: Arc<[u8]>,
+    },
+}
+
+/// An action and why it is in the plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    /// What to do.
+    pub action: Action,
+    /// Why, in a sentence.
+    pub reason: String,
+}
+
+impl Step {
+    /// A short description of the action: `write secondary body 0x208600+0xade00`.
+    pub fn summary(&self) -> String {
+        match &self.action {
+            Action::Write {
+                region,
+                part,
+                offset,
+                data,
+            } => format!("write {region} {part} at {offset:#x}+{:#x}", data.len()),
+            Action::Flush => "flush".into(),
+            Action::Verify {
+                region,
+                offset,
+                expected,
+            } => format!("read back {region} at {offset:#x}+{:#x}", expected.len()),
+        }
+    }
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.summary(), self.reason)
+    }
+}
+
+/// What a plan is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlanKind {
+    /// Install a new image.
+    Update,
+    /// Make the secondary a copy of the running primary.
+    Sync,
+}
+
+/// An ordered list of steps, with notes on what was decided not to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// Update or sync.
+    pub kind: PlanKind,
+    /// The running slot the plan was made for.
+    pub running: Slot,
+    /// The steps, in order.
+    pub steps: Vec<Step>,
+    /// Decisions that produced no step ("the secondary already equals the primary", ...).
+    pub notes: Vec<String>,
+}
+
+impl Plan {
+    /// Whether the plan does nothing.
+    pub fn is_noop(&self) -> bool {
+        self.steps.is_empty()
+    }
+
+    /// The regions the plan writes, in order of first write.
+    pub fn regions_written(&self) -> Vec<Region> {
+        let mut out = Vec::new();
+        for s in &self.steps {
+            if let Action::Write { region, .. } = s.action
+                && !out.contains(&region)
+            {
+                out.push(region);
+            }
+        }
+        out
+    }
+
+    /// Bytes the plan writes.
+    pub fn bytes_written(&self) -> u64 {
+        self.steps
+            .iter()
+            .map(|s| match &s.action {
+                Action::Write { data, .. } => data.len() as u64,
+                _ => 0,
+            })
+            .sum()
+    }
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self.kind {
+            PlanKind::Update => "update",
+            PlanKind::Sync => "sync",
+        };
+        writeln!(
+            f,
+            "{kind} plan, running slot {} ({}):",
+            self.running as u32,
+            Region::from(self.running)
+        )?;
+        for n in &self.notes {
+            writeln!(f, "  note: {n}")?;
+        }
+        if self.steps.is_empty() {
+            return writeln!(f, "  nothing to write");
+        }
+        for (i, s) in self.steps.iter().enumerate() {
+            writeln!(f, "  {:>2}. {s}", i + 1)?;
+        }
+        Ok(())
+    }
+}
+
+impl From<Slot> for Region {
+    fn from(s: Slot) -> Self {
+        match s {
+            Slot::Primary => Region::Primary,
+            Slot::Secondary => Region::Secondary,
+        }
+    }
+}
+
+/// Why the tool will not do what was asked. The device is untouched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// The running slot is not known (no boot record); the user must name it.
+    UnknownRunningSlot,
+    /// The image is a FIT, not a flash.bin: there is no SPL to write with it.
+    NotAFlashBin {
+        /// What the image is.
+        kind: &'static str,
+    },
+    /// The image does not fit in a slot.
+    ImageTooLarge {
+        /// Its length.
+        len: u64,
+        /// The slot size.
+        max: u64,
+    },
+    /// The image's FIT is not a valid, authentic, signed FIT for this board.
+    ImageRejected(CopyFault),
+    /// The image's SPL carries a CSF that does not verify.
+    SplRejected(VerifyError),
+    /// The device cannot hold both copies.
+    DeviceTooSmall {
+        /// Its size.
+        size: u64,
+        /// Bytes needed: the end of the secondary slot.
+        needed: u64,
+    },
+    /// Running the primary, but neither the primary on the medium nor a secondary through a
+    /// valid SIT is authentic: there is nothing safe to keep as the fallback.
+    NoAuthenticCopy,
+    /// Running the secondary, but the secondary through the SIT is not authentic (or the SIT is
+    /// not valid): writing the primary would leave nothing to fall back to.
+    SecondaryNotAuthentic,
+    /// `sync` while running the secondary: the primary is the copy that failed, it must not be
+    /// copied; install an image with `update` instead.
+    SyncFromSecondary,
+    /// `sync` while the primary on the medium is not authentic.
+    PrimaryNotAuthentic,
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::UnknownRunningSlot => f.write_str(
+                "the running slot is unknown (no boot record); name it explicitly if you know it",
+            ),
+            Refusal::NotAFlashBin { kind } => write!(
+                f,
+                "the image is a {kind}, not a flash.bin: a boot copy needs the SPL with it"
+            ),
+            Refusal::ImageTooLarge { len, max } => write!(
+                f,
+                "the image is {len:#x} bytes, larger than a slot ({max:#x} bytes)"
+            ),
+            Refusal::ImageRejected(e) => write!(f, "the image is refused: {e}"),
+            Refusal::SplRejected(e) => write!(
+                f,
+                "the image's SPL is not authentic ({}): {e}",
+                e.check()
+            ),
+            Refusal::DeviceTooSmall { size, needed } => write!(
+                f,
+                "the device is {size:#x} bytes; both copies need {needed:#x}"
+            ),
+            Refusal::NoAuthenticCopy => f.write_str(
+                "neither the primary nor a secondary through a valid SIT is authentic on the medium: \
+                 nothing would be left to boot if the update were cut; restore a bootable copy first",
+            ),
+            Refusal::SecondaryNotAuthentic => f.write_str(
+                "running from the secondary, but the secondary through the SIT is not authentic on \
+                 the medium: writing the primary would leave nothing to fall back to",
+            ),
+            Refusal::SyncFromSecondary => f.write_str(
+                "running from the secondary: the primary failed to boot and must not become the \
+                 fallback; install a new image with `update` instead",
+            ),
+            Refusal::PrimaryNotAuthentic => f.write_str(
+                "the primary on the medium is not authentic: there is nothing to copy",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Refusal {}
+
+/// An image checked for installation: a flash.bin that fits a slot, with an authentic signed
+/// FIT for the board (and an authentic SPL if its SPL carries a CSF).
+#[derive(Debug, Clone)]
+pub struct NewImage {
+    bytes: Arc<[u8]>,
+    info: CopyInfo,
+    sha256: [u8; 32],
+}
+
+impl NewImage {
+    /// Checks `bytes` for installation on `board` with `fuses`.
+    pub fn check(bytes: Vec<u8>, board: &Board, fuses: &Fuses) -> Result<Self, Refusal> {
+        let max = slot_bytes(&board.media);
+        match Image::parse(&bytes, &board.media) {
+            Ok(Image::FlashBin(fb)) => {
+                if bytes.len() as u64 > max {
+                    return Err(Refusal::ImageTooLarge {
+                        len: bytes.len() as u64,
+                        max,
+                    });
+                }
+                if fb.spl_csf.is_some() {
+                    verify_spl(&bytes, &board.media, fuses).map_err(Refusal::SplRejected)?;
+                }
+            }
+            Ok(other) => {
+                return Err(Refusal::NotAFlashBin {
+                    kind: other.kind_name(),
+                });
+            }
+            Err(e) => return Err(Refusal::ImageRejected(CopyFault::Structure(e))),
+        }
+        let info = judge_flash_bin(&bytes, board, fuses).map_err(Refusal::ImageRejected)?;
+        let sha256 = Sha256::digest(&bytes).into();
+        Ok(NewImage {
+            bytes: bytes.into(),
+            info,
+            sha256,
+        })
+    }
+
+    /// The flash.bin.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Its signed FIT.
+    pub fn info(&self) -> &CopyInfo {
+        &self.info
+    }
+
+    /// SHA-256 of the whole file.
+    pub fn sha256(&self) -> &[u8; 32] {
+        &self.sha256
+    }
+}
+
+/// Whether the primary on the medium holds `image` (its whole length).
+pub fn is_installed(state: &MediaState, image: &NewImage) -> bool {
+    state.primary.bytes.get(..image.bytes.len()) == Some(image.bytes())
+}
+
+/// Plans installing `image` (design.md §7). `running` is the slot the system booted from.
+pub fn plan_update(
+    state: &MediaState,
+    image: &NewImage,
+    running: Option<Slot>,
+    board: &Board,
+) -> Result<Plan, Refusal> {
+    check_device(state, board)?;
+    let running = running.ok_or(Refusal::UnknownRunningSlot)?;
+    let mut plan = Plan {
+        kind: PlanKind::Update,
+        running,
+        steps: Vec::new(),
+        notes: Vec::new(),
+    };
+    let installed = is_installed(state, image);
+    let primary_ok = state.primary.verdict() == CopyVerdict::Authentic;
+    match running {
+        Slot::Primary if primary_ok => {
+            if installed && state.fallback_ok() {
+                plan.notes.push(
+                    "already installed: the primary holds the image and the secondary is an authentic fallback"
+                        .into(),
+                );
+                return Ok(plan);
+            }
+            sync_steps(state, board, &mut plan);
+            if installed {
+                plan.notes
+                    .push("the primary already holds the image: not rewritten".into());
+                return Ok(plan);
+            }
+        }
+        Slot::Primary => {
+            if !state.fallback_ok() {
+                return Err(Refusal::NoAuthenticCopy);
+            }
+            plan.notes.push(
+                "the primary on the medium is not authentic (an interrupted update?): the \
+                 authentic secondary is the fallback and is left alone; writing the primary only"
+                    .into(),
+            );
+        }
+        Slot::Secondary => {
+            if !state.fallback_ok() {
+                return Err(Refusal::SecondaryNotAuthentic);
+            }
+            if installed {
+                plan.notes.push(
+                    "already installed: the primary holds the image; the secondary, which is \
+                     running, is the fallback"
+                        .into(),
+                );
+                return Ok(plan);
+            }
+            plan.notes.push(
+                "running from the secondary: it is the fallback and is not written; writing the \
+                 primary only"
+                    .into(),
+            );
+        }
+    }
+    let data = padded(image.bytes(), state.block_size);
+    write_copy(
+        &mut plan.steps,
+        Region::Primary,
+        state.primary.offset,
+        &state.primary.bytes,
+        data,
+        state.block_size,
+        "the new image",
+    );
+    Ok(plan)
+}
+
+/// Plans making the secondary a verified copy of the running primary and the SIT valid.
+pub fn plan_sync(
+    state: &MediaState,
+    running: Option<Slot>,
+    board: &Board,
+) -> Result<Plan, Refusal> {
+    check_device(state, board)?;
+    let running = running.ok_or(Refusal::UnknownRunningSlot)?;
+    if running == Slot::Secondary {
+        return Err(Refusal::SyncFromSecondary);
+    }
+    if state.primary.verdict() != CopyVerdict::Authentic {
+        return Err(Refusal::PrimaryNotAuthentic);
+    }
+    let mut plan = Plan {
+        kind: PlanKind::Sync,
+        running,
+        steps: Vec::new(),
+        notes: Vec::new(),
+    };
+    sync_steps(state, board, &mut plan);
+    Ok(plan)
+}
+
+/// The device must hold the secondary slot where the SIT puts it (or will put it).
+fn check_device(state: &MediaState, board: &Board) -> Result<(), Refusal> {
+    let needed = state.secondary.offset + slot_bytes(&board.media);
+    if state.device_size < needed {
+        return Err(Refusal::DeviceTooSmall {
+            size: state.device_size,
+            needed,
+        });
+    }
+    Ok(())
+}
+
+/// Steps making the secondary equal the (authentic) primary, then the SIT valid.
+fn sync_steps(state: &MediaState, board: &Board, plan: &mut Plan) {
+    let bs = state.block_size;
+    let extent = state
+        .primary
+        .judgement
+        .as_ref()
+        .map(|i| i.extent)
+        .expect("only called with an authentic primary");
+    let len = (extent.div_ceil(u64::from(bs)) * u64::from(bs)) as usize;
+    let source = &state.primary.bytes[..len];
+    if state.secondary.bytes.get(..len) == Some(source)
+        && state.secondary.verdict() == CopyVerdict::Authentic
+    {
+        plan.notes.push(format!(
+            "the secondary at {:#x} already equals the primary: not rewritten",
+            state.secondary.offset
+        ));
+    } else {
+        write_copy(
+            &mut plan.steps,
+            Region::Secondary,
+            state.secondary.offset,
+            &state.secondary.bytes,
+            source.into(),
+            bs,
+            "a copy of the running primary",
+        );
+    }
+    match &state.sit.judgement {
+        Ok(area) => plan.notes.push(format!(
+            "the SIT is valid (firstSectorNumber {:#x}): kept",
+            area.first_sector
+        )),
+        Err(why) => {
+            let layout = &board.media;
+            plan.steps.push(Step {
+                action: Action::Write {
+                    region: Region::Sit,
+                    part: Part::Table,
+                    offset: layout.sit_offset(),
+                    data: Arc::new(build_sector(layout.standard_first_sector)),
+                },
+                reason: format!(
+                    "the SIT is not valid ({why}); write the standard table (firstSectorNumber \
+                     {:#x}) now that the secondary it points to is complete",
+                    layout.standard_first_sector
+                ),
+            });
+            flush(
+                &mut plan.steps,
+                "make the table durable before reading it back",
+            );
+            plan.steps.push(Step {
+                action: Action::Verify {
+                    region: Region::Sit,
+                    offset: layout.sit_offset(),
+                    expected: Arc::new(build_sector(layout.standard_first_sector)),
+                },
+                reason: "check the table on the medium".into(),
+            });
+        }
+    }
+}
+
+/// `bytes` padded with zeros to a whole number of `block_size` blocks.
+fn padded(bytes: &[u8], block_size: u32) -> Arc<[u8]> {
+    let bs = block_size as usize;
+    let mut v = bytes.to_vec();
+    v.resize(bytes.len().div_ceil(bs) * bs, 0);
+    v.into()
+}
+
+fn flush(steps: &mut Vec<Step>, why: &str) {
+    steps.push(Step {
+        action: Action::Flush,
+        reason: why.into(),
+    });
+}
+
+/// Header-last write of `data` (whole blocks) to the copy at `offset` whose current bytes are
+/// `current` (see the module documentation).
+fn write_copy(
+    steps: &mut Vec<Step>,
+    region: Region,
+    offset: u64,
+    current: &[u8],
+    data: Arc<[u8]>,
+    block_size: u32,
+    what: &str,
+) {
+    let bs = block_size as usize;
+    let mut invalid = current
+        .get(..bs)
+        .map_or_else(|| vec![0; bs], <[u8]>::to_vec);
+    invalid[..IVT_SIZE].fill(0);
+    steps.push(Step {
+        action: Action::Write {
+            region,
+            part: Part::Invalidate,
+            offset,
+            data: invalid.into(),
+        },
+        reason: format!(
+            "invalidate the {region}: zero its IVT (nothing else in the block changes) so that \
+             no partly written copy is ever taken for an image"
+        ),
+    });
+    flush(
+        steps,
+        "the invalidation reaches the medium before any other byte of the copy",
+    );
+    if data.len() > bs {
+        steps.push(Step {
+            action: Action::Write {
+                region,
+                part: Part::Body,
+                offset: offset + bs as u64,
+                data: data[bs..].into(),
+            },
+            reason: format!("write {what} after its first block"),
+        });
+    }
+    let mut first = data[..bs].to_vec();
+    first[..IVT_SIZE].fill(0);
+    steps.push(Step {
+        action: Action::Write {
+            region,
+            part: Part::HeaderRest,
+            offset,
+            data: first.into(),
+        },
+        reason: format!("write the first block of {what}, its IVT still zero"),
+    });
+    flush(
+        steps,
+        "the whole copy but its IVT is durable before the commit",
+    );
+    steps.push(Step {
+        action: Action::Write {
+            region,
+            part: Part::Commit,
+            offset,
+            data: data[..bs].into(),
+        },
+        reason: format!(
+            "commit: write the IVT, the only bytes that still differ; the {region} becomes valid"
+        ),
+    });
+    flush(steps, "the commit is durable before it is read back");
+    steps.push(Step {
+        action: Action::Verify {
+            region,
+            offset,
+            expected: data,
+        },
+        reason: format!("read the {region} back from the medium and compare by SHA-256"),
+    });
+}

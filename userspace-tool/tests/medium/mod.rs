@@ -1,0 +1,186 @@
+//! Test media for the update tests: flash.bins signed on the fly with the test-key signer, and
+//! 8 MiB devices laid out per design.md §4 (SIT at 0x8200, primary at 0x8400, secondary at
+//! 0x208400 with the standard table).
+#![allow(dead_code)] // each test crate uses its own subset
+
+use std::sync::OnceLock;
+
+use boards::Board;
+use imx_hab::hab::Fuses;
+use imx_hab::sign::{Pki, SignOptions, TestPkiOptions, sign_fit};
+use imx_hab::sit::build_sector;
+use ubootctl::blockdev::{BlockDevice, MemDevice};
+use ubootctl::media::{CopyState, standard_secondary_offset};
+
+/// Load address every test FIT is signed for (the QEMU board's FIT window starts there).
+pub const LOAD: u32 = 0x4400_0000;
+/// Size of the test devices.
+pub const DEVICE: usize = 8 << 20;
+/// SPL entry of the fake SPL.
+const SPL_ENTRY: u32 = 0x7E_1000;
+/// Offset of a FIT payload byte (inside the U-Boot image data; `layout.env`
+/// PAYLOAD_FLIP_TEST_OFFSET): changing it makes another "version" that still parses.
+const PAYLOAD_BYTE: usize = 0x12445;
+
+/// The board the tests run on.
+pub fn board() -> &'static Board {
+    boards::by_name("qemu-imx8mp").expect("board exists")
+}
+
+/// The bare FIT of the ecc-p256 cst fixture.
+fn fixture_fit() -> Vec<u8> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/fixtures/hab4/ecc-p256/signed.bin"
+    );
+    let b = std::fs::read(path).unwrap_or_else(|e| panic!("cannot read {path}: {e}"));
+    let total = imx_hab::fit::totalsize(&b).expect("fixture FIT") as usize;
+    b[..total].to_vec()
+}
+
+/// Test PKIs: 0 is the device's, 1 a foreign one.
+pub fn pki(which: usize) -> &'static Pki {
+    static PKIS: OnceLock<[Pki; 2]> = OnceLock::new();
+    &PKIS.get_or_init(|| {
+        let o = TestPkiOptions::default();
+        [
+            Pki::generate_p256(b"ubootctl-update-tests", &o).expect("PKI"),
+            Pki::generate_p256(b"ubootctl-foreign", &o).expect("PKI"),
+        ]
+    })[which]
+}
+
+/// Fuses of an open part programmed with PKI 0.
+pub fn fuses() -> Fuses {
+    Fuses::open_with(pki(0).srk_hash().expect("SRK hash"))
+}
+
+fn options() -> SignOptions {
+    SignOptions {
+        signing_time: Some(1_790_000_000),
+        ..SignOptions::default()
+    }
+}
+
+/// The FIT of `version`: the fixture FIT with one payload byte changed.
+pub fn fit(version: u8) -> Vec<u8> {
+    let mut f = fixture_fit();
+    f[PAYLOAD_BYTE] ^= version;
+    f
+}
+
+/// The FIT of `version` signed for `load` with PKI `which`.
+pub fn signed_fit_with(version: u8, load: u32, which: usize) -> Vec<u8> {
+    sign_fit(&fit(version), load, pki(which), &options()).expect("signing")
+}
+
+/// A fake SPL padded to the FIT offset: IVT at 0 (`D1 00 20 41`, entry 0x7E1000, self =
+/// entry - 0x40, boot data right after the IVT, no CSF), boot data `{self - 0x400, size, 0}`,
+/// then a version-dependent pattern.
+pub fn spl(version: u8, total: usize) -> Vec<u8> {
+    let fit_offset = board().media.fit_offset as usize;
+    let mut s = vec![0u8; fit_offset];
+    let self_addr = SPL_ENTRY - 0x40;
+    let words = [
+        u32::from_le_bytes([0xD1, 0x00, 0x20, 0x41]),
+        SPL_ENTRY,
+        0,
+        0,
+        self_addr + 0x20,
+        self_addr,
+        0,
+        0,
+        self_addr - 0x400,
+        total as u32,
+        0,
+    ];
+    for (i, w) in words.iter().enumerate() {
+        s[i * 4..i * 4 + 4].copy_from_slice(&w.to_le_bytes());
+    }
+    for (i, b) in s[0x40..0x30000].iter_mut().enumerate() {
+        *b = (i as u8).wrapping_mul(31).wrapping_add(version);
+    }
+    s
+}
+
+/// A flash.bin: the fake SPL then `fit` at the FIT offset.
+pub fn flash_bin_with_fit(version: u8, fit: &[u8]) -> Vec<u8> {
+    let fit_offset = board().media.fit_offset as usize;
+    let mut v = spl(version, fit_offset + fit.len());
+    v.extend_from_slice(fit);
+    v
+}
+
+/// The authentic flash.bin of `version` (cached).
+pub fn image(version: u8) -> &'static [u8] {
+    static IMAGES: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
+    &IMAGES.get_or_init(|| {
+        (0..3)
+            .map(|v| flash_bin_with_fit(v, &signed_fit_with(v, LOAD, 0)))
+            .collect()
+    })[version as usize]
+}
+
+/// `image(version)` with one FIT payload byte flipped: parses, is not authentic.
+pub fn tampered(version: u8) -> Vec<u8> {
+    let mut v = image(version).to_vec();
+    v[board().media.fit_offset as usize + PAYLOAD_BYTE] ^= 0x80;
+    v
+}
+
+/// What goes on a test medium.
+#[derive(Debug, Clone, Copy)]
+pub struct Layout<'a> {
+    /// The primary flash.bin, if any.
+    pub primary: Option<&'a [u8]>,
+    /// The secondary flash.bin (at the standard place), if any.
+    pub secondary: Option<&'a [u8]>,
+    /// Whether the standard SIT is written.
+    pub sit: bool,
+}
+
+/// An 8 MiB device holding `layout`.
+pub fn medium(layout: Layout<'_>) -> MemDevice {
+    medium_sized(layout, DEVICE)
+}
+
+/// A device of `size` bytes holding `layout`.
+pub fn medium_sized(layout: Layout<'_>, size: usize) -> MemDevice {
+    let mut d = MemDevice::new(size);
+    write_layout(&mut d, layout);
+    d
+}
+
+/// Writes `layout` onto `dev`.
+pub fn write_layout(dev: &mut dyn BlockDevice, layout: Layout<'_>) {
+    let m = &board().media;
+    if layout.sit {
+        dev.write_at(m.sit_offset(), &build_sector(m.standard_first_sector))
+            .unwrap();
+    }
+    if let Some(p) = layout.primary {
+        dev.write_at(m.primary_offset(), p).unwrap();
+    }
+    if let Some(s) = layout.secondary {
+        dev.write_at(standard_secondary_offset(m), s).unwrap();
+    }
+    dev.flush().unwrap();
+}
+
+/// The copy at `offset` of `dev`, judged.
+pub fn copy_at(dev: &dyn BlockDevice, offset: u64) -> CopyState {
+    CopyState::read(
+        dev,
+        board(),
+        &fuses(),
+        spl_shim::policy::Slot::Primary,
+        offset,
+    )
+    .unwrap()
+}
+
+/// Whether `dev` holds `image` at `offset`.
+pub fn holds(dev: &dyn BlockDevice, offset: u64, image: &[u8]) -> bool {
+    let mut b = vec![0; image.len()];
+    dev.read_at(offset, &mut b).is_ok() && b == image
+}
