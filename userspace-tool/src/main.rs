@@ -3,6 +3,8 @@
 //!
 //! Exit codes (contract): 0 done / decoded, 1 refused / not a valid image, 2 usage or I/O error.
 
+mod cell_source;
+mod cli_update;
 mod exit;
 mod fuses;
 mod inspect;
@@ -62,6 +64,58 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Install a new signed flash.bin with NXP AN12900's rule, power-cut safe.
+    ///
+    /// The image is verified first (structure, size within the slot, authenticity against the
+    /// fuses, load address in the board's FIT window). Running from the primary: the secondary
+    /// is made a copy of the primary (only if it differs), the secondary image table is written
+    /// if missing or wrong (after the secondary is complete), then the primary is written.
+    /// Running from the secondary: only the primary is written. Each copy is written
+    /// header-last, flushed, and read back past the page cache. The device is locked for the
+    /// whole run. Exit status: 0 installed (or already installed: nothing written), 1 refused
+    /// (nothing written), 2 usage or I/O error (a stopped update leaves a bootable device; run
+    /// it again).
+    Update {
+        /// The signed flash.bin to install.
+        image: PathBuf,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Make the secondary a verified copy of the running primary and (re)write the secondary
+    /// image table. Exit status as for `update`.
+    Sync {
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+/// Where `update` and `sync` write, and how they decide.
+#[derive(Debug, clap::Args)]
+struct Target {
+    /// The boot medium: an SD/eMMC user-area block device (e.g. /dev/mmcblk2) or an image file.
+    #[arg(long, value_name = "DEV")]
+    device: PathBuf,
+    /// Board: media layout, FIT window and cell address.
+    #[arg(long, default_value = "imx8mm-evk", value_parser = board_names())]
+    board: String,
+    /// The 32-byte SRK hash file; without it the SRK fuses are read from the OCOTP device.
+    #[arg(long, value_name = "FILE")]
+    srk_hash: Option<PathBuf>,
+    /// OCOTP nvmem device to read the fuses from when --srk-hash is not given.
+    #[arg(long, value_name = "PATH", default_value = fuses::OCOTP_NVMEM)]
+    ocotp: PathBuf,
+    /// Physical memory to read the boot cell from (a file laid out as physical memory in tests).
+    #[arg(long, value_name = "PATH", default_value = cell_source::DEV_MEM)]
+    mem: PathBuf,
+    /// The slot running now (1 primary, 2 secondary), when the boot cell cannot say.
+    #[arg(long, value_name = "SLOT")]
+    running: Option<u8>,
+    /// Print the plan (which bytes, in which order, why) and write nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Print JSON event lines instead of text and a progress bar.
+    #[arg(long)]
+    json: bool,
 }
 
 fn board_names() -> clap::builder::PossibleValuesParser {
@@ -75,10 +129,7 @@ fn run_verify(
     board: &'static boards::Board,
     json: bool,
 ) -> Result<(), exit::Failure> {
-    let fuses = fuses::load(srk_hash, ocotp).map_err(|e| match e {
-        fuses::FuseError::HashFile(m) | fuses::FuseError::Ocotp(m) => exit::Failure::Usage(m),
-        fuses::FuseError::NotProgrammed(m) => exit::Failure::Refused(m),
-    })?;
+    let fuses = load_fuses(srk_hash, ocotp)?;
     if verify::run(image, board, &fuses, json)? {
         Ok(())
     } else {
@@ -89,6 +140,33 @@ fn run_verify(
     }
 }
 
+fn load_fuses(
+    srk_hash: Option<&PathBuf>,
+    ocotp: &std::path::Path,
+) -> Result<fuses::FuseValues, exit::Failure> {
+    fuses::load(srk_hash, ocotp).map_err(|e| match e {
+        fuses::FuseError::HashFile(m) | fuses::FuseError::Ocotp(m) => exit::Failure::Usage(m),
+        fuses::FuseError::NotProgrammed(m) => exit::Failure::Refused(m),
+    })
+}
+
+fn with_target(
+    t: &Target,
+    f: impl FnOnce(&cli_update::Common<'_>) -> Result<(), exit::Failure>,
+) -> Result<(), exit::Failure> {
+    let board = boards::by_name(&t.board).expect("clap restricts --board to known names");
+    let fuses = load_fuses(t.srk_hash.as_ref(), &t.ocotp)?;
+    f(&cli_update::Common {
+        device: &t.device,
+        board,
+        fuses: fuses.fuses,
+        running: t.running,
+        mem: &t.mem,
+        dry_run: t.dry_run,
+        json: t.json,
+    })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -96,6 +174,10 @@ fn main() -> ExitCode {
             let board = boards::by_name(&board).expect("clap restricts --board to known names");
             inspect::run(&image, board, json)
         }
+        Command::Update { image, target } => {
+            with_target(&target, |c| cli_update::update(&image, c))
+        }
+        Command::Sync { target } => with_target(&target, cli_update::sync),
         Command::Verify {
             image,
             srk_hash,
