@@ -4,6 +4,7 @@
 //! Exit codes (contract): 0 done / decoded, 1 refused / not a valid image, 2 usage or I/O error.
 
 mod cell_source;
+mod cli_status;
 mod cli_update;
 mod exit;
 mod fuses;
@@ -61,6 +62,33 @@ enum Command {
         #[arg(long, default_value = "imx8mm-evk", value_parser = board_names())]
         board: String,
         /// Print one JSON document instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Report which copy is running (from the shim's boot cell), the state of the secondary
+    /// image table and of both copies on the medium, what the next boot will do, and what to do.
+    ///
+    /// Exit status: 0 healthy (running the primary, an authentic identical secondary behind a
+    /// valid table), 1 degraded (running the secondary, fallback missing, stale or invalid,
+    /// table invalid, or no boot record), with the action to take; 2 usage or I/O error.
+    Status {
+        /// The boot medium.
+        #[arg(long, value_name = "DEV", default_value = cli_status::DEFAULT_DEVICE)]
+        device: PathBuf,
+        /// Board: media layout, FIT window and cell address.
+        #[arg(long, default_value = "imx8mm-evk", value_parser = board_names())]
+        board: String,
+        /// Physical memory to read the boot cell from (a file laid out as physical memory in
+        /// tests).
+        #[arg(long, value_name = "PATH", default_value = cell_source::DEV_MEM)]
+        mem: PathBuf,
+        /// The 32-byte SRK hash file; without it the SRK fuses are read from the OCOTP device.
+        #[arg(long, value_name = "FILE")]
+        srk_hash: Option<PathBuf>,
+        /// OCOTP nvmem device to read the fuses from when --srk-hash is not given.
+        #[arg(long, value_name = "PATH", default_value = fuses::OCOTP_NVMEM)]
+        ocotp: PathBuf,
+        /// Print one JSON document instead of the table.
         #[arg(long)]
         json: bool,
     },
@@ -178,6 +206,26 @@ fn main() -> ExitCode {
             with_target(&target, |c| cli_update::update(&image, c))
         }
         Command::Sync { target } => with_target(&target, cli_update::sync),
+        Command::Status {
+            device,
+            board,
+            mem,
+            srk_hash,
+            ocotp,
+            json,
+        } => {
+            let board = boards::by_name(&board).expect("clap restricts --board to known names");
+            load_fuses(srk_hash.as_ref(), &ocotp).and_then(|f| {
+                if cli_status::run(&device, board, &f.fuses, &mem, json)? {
+                    Ok(())
+                } else {
+                    Err(exit::Failure::Refused(format!(
+                        "{}: degraded",
+                        device.display()
+                    )))
+                }
+            })
+        }
         Command::Verify {
             image,
             srk_hash,

@@ -298,3 +298,92 @@ fn missing_device_is_a_usage_error() {
     ]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+fn status(st: &Setup, json: bool) -> Output {
+    let mut a = vec![
+        "status",
+        "--device",
+        s(&st.device),
+        "--board",
+        "qemu-imx8mp",
+    ];
+    a.extend(["--srk-hash", s(&st.fuses), "--mem", s(&st.mem)]);
+    if json {
+        a.push("--json");
+    }
+    run(&a)
+}
+
+#[test]
+fn status_is_healthy_with_identical_copies_and_a_valid_table() {
+    let st = setup(
+        Layout {
+            primary: Some(image(1)),
+            secondary: Some(image(1)),
+            sit: true,
+        },
+        Some(Reason::PrimaryOk),
+    );
+    let out = status(&st, false);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("healthy") && text.contains("running      slot 1"),
+        "{text}"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&status(&st, true).stdout).unwrap();
+    assert_eq!(
+        (
+            v["healthy"].as_bool(),
+            v["next_boot"].as_u64(),
+            v["running"].as_u64()
+        ),
+        (Some(true), Some(1), Some(1))
+    );
+}
+
+#[test]
+fn status_is_degraded_when_running_the_secondary_or_without_fallback_or_record() {
+    let st = setup(
+        Layout {
+            primary: Some(&tampered(1)),
+            secondary: Some(image(1)),
+            sit: true,
+        },
+        Some(Reason::PrimaryFailed),
+    );
+    let out = status(&st, false);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("SECONDARY") && text.contains("next boot    slot 2"),
+        "{text}"
+    );
+
+    let st = running_1_medium();
+    let out = status(&st, true);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["secondary"]["authentic"], false);
+    assert!(
+        v["actions"][0].as_str().unwrap().contains("ubootctl sync"),
+        "{v}"
+    );
+
+    let st = setup(
+        Layout {
+            primary: Some(image(1)),
+            secondary: Some(image(1)),
+            sit: true,
+        },
+        None,
+    );
+    let out = status(&st, false);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no boot record"));
+}

@@ -132,16 +132,27 @@ const DIRECT_BUFFER_ALIGN: usize = 4096;
 impl FileDevice {
     /// Opens `path` read-write with `O_SYNC` and takes its exclusive lock.
     pub fn open(path: &Path) -> Result<Self, OpenError> {
+        Self::open_mode(path, true)
+    }
+
+    /// Opens `path` read-only under a shared lock (for `status`: an update holding the
+    /// exclusive lock makes this fail with [`OpenError::Busy`] instead of reading half-written
+    /// copies). Writes to a device opened this way fail.
+    pub fn open_read_only(path: &Path) -> Result<Self, OpenError> {
+        Self::open_mode(path, false)
+    }
+
+    fn open_mode(path: &Path, writable: bool) -> Result<Self, OpenError> {
         let io_err = |what| {
             let path = path.to_owned();
             move |source| OpenError::Io { path, what, source }
         };
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .custom_flags(OFlags::SYNC.bits() as i32)
-            .open(path)
-            .map_err(io_err("open"))?;
+        let mut options = OpenOptions::new();
+        options.read(true);
+        if writable {
+            options.write(true).custom_flags(OFlags::SYNC.bits() as i32);
+        }
+        let file = options.open(path).map_err(io_err("open"))?;
         let meta = file.metadata().map_err(io_err("stat"))?;
         let kind = if meta.file_type().is_block_device() {
             DeviceKind::BlockDevice
@@ -152,7 +163,12 @@ impl FileDevice {
                 path: path.to_owned(),
             });
         };
-        match file.try_lock() {
+        let locked = if writable {
+            file.try_lock()
+        } else {
+            file.try_lock_shared()
+        };
+        match locked {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
                 return Err(OpenError::Busy {

@@ -1,0 +1,230 @@
+//! `ubootctl status`: which copy booted (the shim's boot cell), the state of the SIT and both
+//! copies on the medium, what the next boot will do, and what to do about it.
+
+use std::path::Path;
+
+use boards::Board;
+use imx_hab::hab::Fuses;
+use serde::Serialize;
+use spl_shim::cell::{Cell, SlotWord};
+use spl_shim::policy::{CopyVerdict, Slot};
+use ubootctl::blockdev::FileDevice;
+use ubootctl::media::{CopyState, MediaState};
+
+use crate::cell_source;
+use crate::exit::Failure;
+
+/// Default boot medium: uSDHC2 is `mmc1` in the i.MX 8M device trees' aliases, so the user
+/// area of the SD card the ROM boots from is `/dev/mmcblk1` on both boards.
+pub const DEFAULT_DEVICE: &str = "/dev/mmcblk1";
+
+/// One copy on the medium.
+#[derive(Debug, Serialize)]
+pub struct CopyStatus {
+    /// Device offset of the flash.bin.
+    pub offset: u64,
+    /// Whether it is authentic.
+    pub authentic: bool,
+    /// Why not, when not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+/// The whole status.
+#[derive(Debug, Serialize)]
+pub struct Status {
+    /// Board.
+    pub board: &'static str,
+    /// Boot medium.
+    pub device: String,
+    /// Slot word of the cell: 1, 2, 0 or an invalid value.
+    pub cell_slot: Option<u32>,
+    /// Whether the cell holds a valid boot record.
+    pub boot_record: bool,
+    /// Why there is no valid boot record.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub boot_record_problem: Option<String>,
+    /// The reason the shim recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub boot_reason: Option<String>,
+    /// The running slot, when the record says.
+    pub running: Option<u32>,
+    /// SIT: valid, or why not.
+    pub sit: String,
+    /// The primary copy.
+    pub primary: CopyStatus,
+    /// The secondary copy.
+    pub secondary: CopyStatus,
+    /// Whether the secondary holds the same flash.bin as the primary.
+    pub secondary_matches_primary: bool,
+    /// The slot the next boot takes (0: nothing bootable).
+    pub next_boot: u32,
+    /// Healthy: running the primary, authentic identical secondary, valid SIT.
+    pub healthy: bool,
+    /// What to do, when not healthy.
+    pub actions: Vec<String>,
+}
+
+fn copy_status(c: &CopyState) -> CopyStatus {
+    CopyStatus {
+        offset: c.offset,
+        authentic: c.verdict() == CopyVerdict::Authentic,
+        problem: c.judgement.as_ref().err().map(|e| e.to_string()),
+    }
+}
+
+fn same_copy(a: &CopyState, b: &CopyState) -> bool {
+    match (&a.judgement, &b.judgement) {
+        (Ok(x), Ok(y)) if x.extent == y.extent => {
+            let n = x.extent as usize;
+            a.bytes.get(..n).is_some() && a.bytes.get(..n) == b.bytes.get(..n)
+        }
+        _ => false,
+    }
+}
+
+fn cell_facts(
+    cell: &Result<Cell, String>,
+) -> (Option<u32>, Option<Slot>, Option<String>, Option<String>) {
+    match cell {
+        Err(e) => (None, None, Some(e.clone()), None),
+        Ok(c) => {
+            let word = Some(c.slot.raw());
+            match (&c.slot, &c.record) {
+                (_, Err(e)) => (word, None, Some(e.to_string()), None),
+                (SlotWord::Booted(s), Ok(r)) => {
+                    (word, Some(*s), None, r.reason.map(|x| format!("{x:?}")))
+                }
+                (_, Ok(r)) => (word, None, None, r.reason.map(|x| format!("{x:?}"))),
+            }
+        }
+    }
+}
+
+/// Builds the status.
+fn status(
+    device: &Path,
+    board: &'static Board,
+    fuses: &Fuses,
+    mem: &Path,
+) -> Result<Status, Failure> {
+    let cell = cell_source::read(mem, board.cell_addr);
+    let (cell_slot, running, record_problem, boot_reason) = cell_facts(&cell);
+    let dev = FileDevice::open_read_only(device).map_err(|e| Failure::Usage(e.to_string()))?;
+    let state = MediaState::read(&dev, board, fuses)
+        .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", device.display())))?;
+    let decision = state.decision();
+    let sit = match &state.sit.judgement {
+        Ok(a) => format!(
+            "valid, firstSectorNumber {:#x} (secondary at {:#x})",
+            a.first_sector, a.offset
+        ),
+        Err(e) => format!("invalid: {e}"),
+    };
+    let primary = copy_status(&state.primary);
+    let secondary = copy_status(&state.secondary);
+    let matches = same_copy(&state.primary, &state.secondary);
+    let mut actions = Vec::new();
+    match running {
+        None => actions.push(format!(
+            "no boot record at {:#x}: it is not known which copy is running; do not update without --running",
+            board.cell_addr
+        )),
+        Some(Slot::Secondary) => actions.push(
+            "running the SECONDARY copy: the primary failed to boot; install a good image with `ubootctl update IMAGE`"
+                .into(),
+        ),
+        Some(Slot::Primary) => {}
+    }
+    if state.sit.judgement.is_err() || !secondary.authentic || (primary.authentic && !matches) {
+        if primary.authentic {
+            actions.push(
+                "the fallback is missing, invalid or differs from the primary: once the primary has \
+                 booted successfully, run `ubootctl sync`"
+                    .into(),
+            );
+        } else {
+            actions
+                .push("the fallback is missing or invalid and the primary is not authentic".into());
+        }
+    }
+    if !primary.authentic && running == Some(Slot::Primary) {
+        actions.push("the primary on the medium is not authentic although it booted: it was written since; re-run the update".into());
+    }
+    let healthy = actions.is_empty();
+    Ok(Status {
+        board: board.name,
+        device: device.display().to_string(),
+        cell_slot,
+        boot_record: record_problem.is_none() && cell.is_ok(),
+        boot_record_problem: record_problem,
+        boot_reason,
+        running: running.map(|s| s as u32),
+        sit,
+        primary,
+        secondary,
+        secondary_matches_primary: matches,
+        next_boot: decision.slot.map_or(0, |s| s as u32),
+        healthy,
+        actions,
+    })
+}
+
+/// Runs `status`; returns whether the device is healthy.
+pub fn run(
+    device: &Path,
+    board: &'static Board,
+    fuses: &Fuses,
+    mem: &Path,
+    json: bool,
+) -> Result<bool, Failure> {
+    let st = status(device, board, fuses, mem)?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&st).expect("plain data serialises")
+        );
+        return Ok(st.healthy);
+    }
+    let copy = |c: &CopyStatus| match &c.problem {
+        None => format!("authentic (at {:#x})", c.offset),
+        Some(p) => format!("NOT authentic (at {:#x}): {p}", c.offset),
+    };
+    println!("board        {}", st.board);
+    println!("device       {}", st.device);
+    match (st.running, &st.boot_record_problem) {
+        (Some(r), _) => println!(
+            "running      slot {r} ({})",
+            st.boot_reason.as_deref().unwrap_or("?")
+        ),
+        (None, Some(p)) => println!("running      unknown: no boot record ({p})"),
+        (None, None) => println!("running      nothing (the shim found nothing bootable)"),
+    }
+    println!("SIT          {}", st.sit);
+    println!("primary      {}", copy(&st.primary));
+    println!(
+        "secondary    {}{}",
+        copy(&st.secondary),
+        if st.secondary_matches_primary {
+            ", same as the primary"
+        } else {
+            ""
+        }
+    );
+    println!(
+        "next boot    {}",
+        match st.next_boot {
+            0 => "NOTHING BOOTABLE".to_owned(),
+            n => format!("slot {n}"),
+        }
+    );
+    if st.healthy {
+        println!("status       healthy");
+    } else {
+        println!("status       DEGRADED");
+        for a in &st.actions {
+            println!("  - {a}");
+        }
+    }
+    Ok(st.healthy)
+}
