@@ -55,7 +55,7 @@ use core::ptr;
 
 use super::codes::{context, reason, status};
 use super::event::{EventRecord, EventTally};
-use super::software::{CommandFault, VerifyError};
+use super::software::{CommandFault, Coverage, VerifyError, block_range};
 use super::{AuthFailure, Authenticated, Authenticator, EventSummary, RomFailure};
 use crate::codes::TAG_RVT;
 use crate::csf::{Authenticate, CommandKind, Csf, Set};
@@ -277,28 +277,6 @@ fn data_commands<'a>(csf: &Csf<'a>) -> impl Iterator<Item = (u64, Authenticate<'
     })
 }
 
-/// How far from `from` the blocks of `csf` cover without a gap (stops once `to` is reached).
-fn covered_to(csf: &Csf<'_>, from: u64, to: u64) -> u64 {
-    let mut at = from;
-    // Each pass that does not stop moves `at` to the end of a block that contained it, which
-    // can happen only once per block: the loop ends.
-    loop {
-        let mut advanced = false;
-        for (_, a) in data_commands(csf) {
-            for b in a.blocks() {
-                let (start, end) = (u64::from(b.start), u64::from(b.start) + u64::from(b.len));
-                if start <= at && at < end {
-                    at = end;
-                    advanced = true;
-                }
-            }
-        }
-        if at >= to || !advanced {
-            return at;
-        }
-    }
-}
-
 /// U-Boot's checks (imx8m-facts.md §4.5) plus block placement and coverage, in software.
 fn plan(blob: &[u8], load_address: u64) -> Result<Plan, AuthFailure> {
     let sw = |e: VerifyError| AuthFailure::Software(e);
@@ -317,7 +295,6 @@ fn plan(blob: &[u8], load_address: u64) -> Result<Plan, AuthFailure> {
             "puts the IVT out of the ROM's reach",
         ))
     })?;
-    let blob_end = load_address + blob.len() as u64;
     let expected_self = load_address + ivt_offset;
     if u64::from(image.ivt.self_addr()) != expected_self {
         return Err(sw(VerifyError::IvtSelf {
@@ -344,28 +321,28 @@ fn plan(blob: &[u8], load_address: u64) -> Result<Plan, AuthFailure> {
             }));
         }
     }
-    let mut signed_bytes = 0u64;
+    // Block placement and coverage exactly as the software verifier checks them.
+    let mut covered = Coverage::new();
     for (offset, a) in data_commands(&csf) {
         for (index, block) in a.blocks().enumerate() {
-            let end = u64::from(block.start) + u64::from(block.len);
-            if u64::from(block.start) < load_address || end > blob_end {
+            if block_range(blob, load_address, &block).is_none() {
                 return Err(sw(VerifyError::BlockOutsideImage {
                     offset: image.csf_offset + offset,
                     index,
                     block,
                 }));
             }
-            signed_bytes += u64::from(block.len);
+            covered.add(block).map_err(sw)?;
         }
     }
     let must_cover = expected_self + IVT_SIZE as u64;
-    let reached = covered_to(&csf, load_address, must_cover);
-    if reached < must_cover {
+    if let Some(from) = covered.first_gap(load_address, must_cover) {
         return Err(sw(VerifyError::NotCovered {
-            from: reached,
+            from,
             to: must_cover,
         }));
     }
+    let signed_bytes = covered.total();
     let signed_len = image.signed_len();
     let bytes = usize::try_from(signed_len)
         .ok()

@@ -762,7 +762,11 @@ fn verify_chain<'a>(
 }
 
 /// The byte range of `block` inside `blob` loaded at `load`, if it lies wholly inside.
-fn block_range(blob: &[u8], load: u64, block: &Block) -> Option<core::ops::Range<usize>> {
+pub(super) fn block_range(
+    blob: &[u8],
+    load: u64,
+    block: &Block,
+) -> Option<core::ops::Range<usize>> {
     let start = u64::from(block.start).checked_sub(load)?;
     let end = start.checked_add(block.len.into())?;
     if end > blob.len() as u64 {
@@ -952,21 +956,21 @@ fn rsa_verify(_: &[u8], _: &[u8], _: &[u8; 32], _: &[u8]) -> bool {
     false
 }
 
-/// The authenticated blocks, for the coverage check.
-struct Coverage {
+/// The authenticated blocks, for the coverage check (shared with the ROM binding's pre-checks).
+pub(super) struct Coverage {
     blocks: [Block; MAX_BLOCKS],
     len: usize,
 }
 
 impl Coverage {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         Coverage {
             blocks: [Block { start: 0, len: 0 }; MAX_BLOCKS],
             len: 0,
         }
     }
 
-    fn add(&mut self, b: Block) -> Result<(), VerifyError> {
+    pub(super) fn add(&mut self, b: Block) -> Result<(), VerifyError> {
         let slot = self
             .blocks
             .get_mut(self.len)
@@ -976,7 +980,7 @@ impl Coverage {
         Ok(())
     }
 
-    fn total(&self) -> u64 {
+    pub(super) fn total(&self) -> u64 {
         self.blocks[..self.len]
             .iter()
             .map(|b| u64::from(b.len))
@@ -984,7 +988,7 @@ impl Coverage {
     }
 
     /// The first address in `[from, to)` no block covers, if any.
-    fn first_gap(&self, from: u64, to: u64) -> Option<u64> {
+    pub(super) fn first_gap(&self, from: u64, to: u64) -> Option<u64> {
         let mut cursor = from;
         while cursor < to {
             let next = self.blocks[..self.len]
