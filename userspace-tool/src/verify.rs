@@ -112,26 +112,39 @@ fn verdict(
         },
         Err(e) => {
             let ev = e.event();
-            PartVerdict {
-                part,
-                offset,
-                load_address: load,
-                accepted: false,
-                check: Some(e.check()),
-                reason: Some(e.to_string()),
-                hab: HabEvent {
-                    status: name(status_name(ev.status)),
-                    reason: name(reason_name(ev.reason)),
-                    context: name(context_name(ev.context)),
-                },
-                srk_index: None,
-                srk_key: None,
-                csfk: None,
-                image_key: None,
-                blocks: None,
-                signed_bytes: None,
-            }
+            let hab = HabEvent {
+                status: name(status_name(ev.status)),
+                reason: name(reason_name(ev.reason)),
+                context: name(context_name(ev.context)),
+            };
+            rejected(part, offset, load, e.check(), e.to_string(), hab)
         }
+    }
+}
+
+/// A rejected part: the failed check, why, and the HAB event the ROM would log.
+fn rejected(
+    part: &'static str,
+    offset: u64,
+    load_address: Option<u64>,
+    check: &'static str,
+    reason: String,
+    hab: HabEvent,
+) -> PartVerdict {
+    PartVerdict {
+        part,
+        offset,
+        load_address,
+        accepted: false,
+        check: Some(check),
+        reason: Some(reason),
+        hab,
+        srk_index: None,
+        srk_key: None,
+        csfk: None,
+        image_key: None,
+        blocks: None,
+        signed_bytes: None,
     }
 }
 
@@ -150,25 +163,18 @@ fn fit_verdict(
         .contains_range(load, fit.len() as u64)
     {
         let w = board.memory.fit_window;
-        let mut v = verdict(
-            "FIT",
-            offset,
-            Some(load),
-            Err(VerifyError::CsfNotAuthenticated),
-        );
-        v.check = Some("load-address");
-        v.hab = HabEvent {
-            status: "HAB_FAILURE",
-            reason: "HAB_INV_ADDRESS",
-            context: "HAB_CTX_TARGET",
-        };
-        v.reason = Some(format!(
+        let reason = format!(
             "signed for load address {load:#x}, outside {}'s FIT window {:#x}..{:#x}",
             board.name,
             w.start,
             w.end()
-        ));
-        return v;
+        );
+        let hab = HabEvent {
+            status: "HAB_FAILURE",
+            reason: "HAB_INV_ADDRESS",
+            context: "HAB_CTX_TARGET",
+        };
+        return rejected("FIT", offset, Some(load), "load-address", reason, hab);
     }
     verdict("FIT", offset, Some(load), verify(fit, load, &fuses.fuses))
 }
@@ -227,15 +233,13 @@ pub fn run(path: &Path, board: &Board, fuses: &FuseValues, json: bool) -> Result
 }
 
 fn unsigned(part: &'static str, offset: u64) -> PartVerdict {
-    let mut v = verdict(part, offset, None, Err(VerifyError::CsfNotAuthenticated));
-    v.check = Some("not-signed");
-    v.hab = HabEvent {
+    let hab = HabEvent {
         status: "HAB_FAILURE",
         reason: "HAB_INV_IVT",
         context: "HAB_CTX_AUTHENTICATE",
     };
-    v.reason = Some("not signed: no IVT and CSF follow the FIT".into());
-    v
+    let reason = "not signed: no IVT and CSF follow the FIT".to_owned();
+    rejected(part, offset, None, "not-signed", reason, hab)
 }
 
 fn render(r: &VerifyReport) -> String {
