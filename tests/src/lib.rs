@@ -28,9 +28,10 @@ impl Layout {
         let text = String::from_utf8(read_fixture(set, "layout.env")).expect("layout.env is text");
         Layout(
             text.lines()
-                .filter(|l| !l.starts_with('#'))
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
                 .filter_map(|l| l.split_once('='))
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
                 .collect(),
         )
     }
@@ -57,12 +58,14 @@ impl Layout {
     }
 }
 
-fn parse_num(s: &str) -> u64 {
-    match s.strip_prefix("0x") {
+/// A hexadecimal (`0x…`/`0X…`) or decimal number, surrounding blanks ignored.
+pub fn parse_num(s: &str) -> u64 {
+    let s = s.trim();
+    match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
         Some(h) => u64::from_str_radix(h, 16),
         None => s.parse(),
     }
-    .unwrap_or_else(|_| panic!("{s} is not a number"))
+    .unwrap_or_else(|_| panic!("{s:?} is not a number"))
 }
 
 /// Lower-case hex of `b`.

@@ -127,7 +127,7 @@ fn inspect_json_is_one_document_that_matches_layout_env() {
             assert_eq!(img["entry"].as_u64(), load, "{what} entry");
             assert_eq!(
                 (num(img, "/data_offset"), num(img, "/data_size")),
-                l.span(key),
+                l.range(key),
                 "{what} data vs layout.env {key}"
             );
             assert_eq!(img["embedded"], Value::Bool(true), "{what}");
@@ -162,7 +162,7 @@ fn inspect_json_is_one_document_that_matches_layout_env() {
         assert_eq!(num(csf, "/length"), l.num("CSF_CMDS_LEN"), "{name}");
         assert_eq!(num(csf, "/version"), l.num("CSF_VERSION"), "{name}");
         let blocks = array(csf, "/commands/4/blocks");
-        let (start, len) = l.span("AUTH_BLOCK");
+        let (start, len) = l.range("AUTH_BLOCK");
         assert_eq!(
             blocks
                 .iter()
@@ -183,7 +183,7 @@ fn inspect_json_is_one_document_that_matches_layout_env() {
         for (r, key) in records.iter().zip(keys) {
             assert_eq!(
                 (csf_offset + num(r, "/csf_offset"), num(r, "/length")),
-                l.span(key),
+                l.range(key),
                 "{name} record {} vs layout.env {key}",
                 text(r, "/role")
             );
@@ -360,7 +360,7 @@ fn unknown_csf_command_tag_is_refused_with_its_offset() {
 fn corrupt_srk_table_tag_is_refused_with_its_offset() {
     let dir = tempfile::tempdir().unwrap();
     for set in SETS {
-        let (srk, _) = Layout::load(set.name).span("SRK_TABLE_REC");
+        let (srk, _) = Layout::load(set.name).range("SRK_TABLE_REC");
         let msg = refused_edit(&dir, set.name, "srk-tag", |b| b[srk as usize] = 0xD8);
         assert_eq!(
             msg,
@@ -573,7 +573,7 @@ fn flash_bin_reports_spl_ivt_boot_data_and_the_fit_at_0x57c00() {
                     .iter()
                     .zip(["DATA_UBOOT", "DATA_ATF", "DATA_FDT_1"])
             {
-                let (off, len) = l.span(key);
+                let (off, len) = l.range(key);
                 assert_eq!(
                     (num(img, "/data_offset"), num(img, "/data_size")),
                     (FIT_IN_FLASH + off, len),

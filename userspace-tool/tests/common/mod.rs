@@ -1,15 +1,11 @@
 //! Helpers shared by the `ubootctl` CLI tests: the HAB4 fixture sets, their `layout.env`, and
 //! running the binary.
-#![allow(dead_code)] // each test crate uses its own subset
+#![allow(dead_code, unused_imports)] // each test crate uses its own subset
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::Value;
-
-/// Root of the HAB4 fixtures (see `tests/fixtures/hab4/README.md`).
-pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/hab4");
 
 /// What differs between the two fixture sets.
 pub struct Set {
@@ -40,18 +36,13 @@ pub const SETS: [Set; 2] = [
 ];
 
 /// Directory of one fixture set.
-pub fn set_dir(set: &str) -> PathBuf {
-    Path::new(FIXTURES).join(set)
-}
+pub use workspace_tests::fixture_dir as set_dir;
+/// Reads a file of a fixture set.
+pub use workspace_tests::read_fixture;
 
 /// Reads `path`, naming it on failure.
 pub fn read(path: &Path) -> Vec<u8> {
     std::fs::read(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
-}
-
-/// Reads a file of a fixture set.
-pub fn read_fixture(set: &str, name: &str) -> Vec<u8> {
-    read(&set_dir(set).join(name))
 }
 
 /// Path of a set's `signed.bin`.
@@ -59,53 +50,7 @@ pub fn signed_bin(set: &str) -> PathBuf {
     set_dir(set).join("signed.bin")
 }
 
-/// Parses `0x…` hexadecimal or decimal.
-pub fn parse_num(s: &str) -> u64 {
-    let s = s.trim();
-    match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        Some(h) => u64::from_str_radix(h, 16),
-        None => s.parse(),
-    }
-    .unwrap_or_else(|_| panic!("{s:?} is not a number"))
-}
-
-/// The `KEY=VALUE` lines of a set's `layout.env`.
-pub struct Layout(HashMap<String, String>);
-
-impl Layout {
-    /// Loads `layout.env` of `set`.
-    pub fn load(set: &str) -> Self {
-        let text = String::from_utf8(read_fixture(set, "layout.env")).expect("layout.env is text");
-        Layout(
-            text.lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                .filter_map(|l| l.split_once('='))
-                .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-                .collect(),
-        )
-    }
-
-    /// A number.
-    pub fn num(&self, key: &str) -> u64 {
-        parse_num(self.raw(key))
-    }
-
-    /// An `offset:length` pair.
-    pub fn span(&self, key: &str) -> (u64, u64) {
-        let (a, b) = self
-            .raw(key)
-            .split_once(':')
-            .unwrap_or_else(|| panic!("layout.env {key} is not offset:length"));
-        (parse_num(a), parse_num(b))
-    }
-
-    fn raw(&self, key: &str) -> &str {
-        self.0
-            .get(key)
-            .unwrap_or_else(|| panic!("layout.env has no {key}"))
-    }
-}
+pub use workspace_tests::{Layout, parse_num};
 
 /// The eight `SRK_HASH[i] = 0x…` words of a set's `srk_fuse_words.txt`.
 pub fn srk_fuse_words(set: &str) -> Vec<u64> {
@@ -119,10 +64,7 @@ pub fn srk_fuse_words(set: &str) -> Vec<u64> {
     words
 }
 
-/// Lower-case hex of `b`.
-pub fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
+pub use workspace_tests::hex;
 
 /// A `ubootctl` command.
 pub fn ubootctl() -> Command {
