@@ -126,22 +126,7 @@ fn signed_blocks_that_miss_the_ivt_are_not_enough() {
 /// A flash.bin whose SPL (i.MX 8M Mini: entry 0x7E1000, self = entry - 0x40) reserves a CSF
 /// slot at 0x1800, with the fixture's signed FIT at 0x57C00.
 fn flash_bin() -> Vec<u8> {
-    let entry = 0x007E_1000u32;
-    let base = entry - 0x40;
-    let csf_at = 0x1800u32;
-    let mut fb = vec![0u8; 0x57C00];
-    fb[..4].copy_from_slice(&[0xD1, 0x00, 0x20, 0x41]);
-    for (i, w) in [entry, 0, 0, base + 0x20, base, base + csf_at, 0]
-        .iter()
-        .enumerate()
-    {
-        fb[4 + 4 * i..8 + 4 * i].copy_from_slice(&w.to_le_bytes());
-    }
-    fb[0x20..0x24].copy_from_slice(&(base - 0x400).to_le_bytes());
-    fb[0x24..0x28].copy_from_slice(&(csf_at + 0x2000).to_le_bytes());
-    for (i, b) in fb[0x40..csf_at as usize].iter_mut().enumerate() {
-        *b = (i * 13 + 5) as u8;
-    }
+    let mut fb = workspace_tests::imx8mm_spl_area(0x1800);
     fb.extend_from_slice(&read_fixture("ecc-p256", "signed.bin"));
     fb
 }

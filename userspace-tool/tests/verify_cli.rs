@@ -250,22 +250,7 @@ fn generated_pki(dir: &Path) -> (imx_hab::sign::Pki, std::path::PathBuf) {
 /// after the IVT, CSF slot at 0x1800) whose U-Boot FIT at 0x57C00 (the fixture's FIT, re-signed
 /// for 0x44000000) and whose SPL are both signed with `pki`.
 fn signed_flash_bin(pki: &imx_hab::sign::Pki, options: &imx_hab::sign::SignOptions) -> Vec<u8> {
-    let entry = 0x007E_1000u32;
-    let base = entry - 0x40;
-    let csf_at = 0x1800u32;
-    let mut fb = vec![0u8; 0x57C00];
-    fb[..4].copy_from_slice(&[0xD1, 0x00, 0x20, 0x41]);
-    for (i, w) in [entry, 0, 0, base + 0x20, base, base + csf_at, 0]
-        .iter()
-        .enumerate()
-    {
-        fb[4 + 4 * i..8 + 4 * i].copy_from_slice(&w.to_le_bytes());
-    }
-    fb[0x20..0x24].copy_from_slice(&(base - 0x400).to_le_bytes());
-    fb[0x24..0x28].copy_from_slice(&(csf_at + 0x2000).to_le_bytes());
-    for (i, b) in fb[0x40..csf_at as usize].iter_mut().enumerate() {
-        *b = (i * 13 + 5) as u8;
-    }
+    let mut fb = workspace_tests::imx8mm_spl_area(0x1800);
     let fit = imx_hab::sign::sign_fit(
         &read_fixture("ecc-p256", "signed.bin"),
         0x4400_0000,
