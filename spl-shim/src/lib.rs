@@ -7,4 +7,5 @@
 #![forbid(unsafe_code)]
 
 pub mod cell;
+pub mod platform;
 pub mod policy;
