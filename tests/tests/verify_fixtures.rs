@@ -79,3 +79,41 @@ fn the_other_sets_fuses_are_an_srk_hash_mismatch() {
         assert_eq!(e.check(), "srk-hash", "{set}: {e}");
     }
 }
+
+/// Counts the verifier's passes over signed content.
+#[derive(Default)]
+struct CountingMeter {
+    open: bool,
+    passes: u32,
+    bytes: u64,
+}
+
+impl imx_hab::hab::software::HashMeter for CountingMeter {
+    fn hash_start(&mut self) {
+        assert!(!self.open, "nested hash pass");
+        self.open = true;
+    }
+    fn hash_end(&mut self, bytes: u64) {
+        assert!(self.open, "hash_end without hash_start");
+        self.open = false;
+        self.passes += 1;
+        self.bytes += bytes;
+    }
+}
+
+#[test]
+fn the_meter_sees_one_pass_over_the_csf_and_one_over_the_signed_image() {
+    for set in FIXTURE_SETS {
+        let l = Layout::load(set);
+        let blob = read_fixture(set, "signed.bin");
+        let mut meter = CountingMeter::default();
+        let a = imx_hab::hab::software::SoftwareHab { fuses: fuses(set) }
+            .authenticate_metered(&blob, l.num("LOAD_ADDR"), &mut meter)
+            .unwrap();
+        assert_eq!(meter.passes, 2, "{set}: CSF signature + image signature");
+        assert!(!meter.open);
+        // The image pass covers the signed bytes; the CSF pass the CSF's signed bytes.
+        assert!(meter.bytes > a.signed_bytes, "{set}");
+        assert!(meter.bytes < a.signed_bytes + 0x2000, "{set}");
+    }
+}

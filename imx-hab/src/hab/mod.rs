@@ -162,4 +162,17 @@ pub trait Authenticator {
         blob: &[u8],
         load_address: u64,
     ) -> Result<Authenticated, AuthFailure>;
+
+    /// [`authenticate`](Self::authenticate), reporting the SHA-256 passes over signed content
+    /// to `meter` where the backend can observe them (the software verifier does; the ROM's
+    /// hashing is invisible and this default ignores the meter).
+    fn authenticate_metered(
+        &mut self,
+        blob: &[u8],
+        load_address: u64,
+        meter: &mut dyn software::HashMeter,
+    ) -> Result<Authenticated, AuthFailure> {
+        let _ = meter;
+        self.authenticate(blob, load_address)
+    }
 }

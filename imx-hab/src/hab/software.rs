@@ -468,7 +468,17 @@ impl Authenticator for SoftwareHab {
         blob: &[u8],
         load_address: u64,
     ) -> Result<Authenticated, AuthFailure> {
-        let r = verify(blob, load_address, &self.fuses).map_err(AuthFailure::Software)?;
+        self.authenticate_metered(blob, load_address, &mut ())
+    }
+
+    fn authenticate_metered(
+        &mut self,
+        blob: &[u8],
+        load_address: u64,
+        meter: &mut dyn HashMeter,
+    ) -> Result<Authenticated, AuthFailure> {
+        let r = verify_metered(blob, load_address, &self.fuses, meter)
+            .map_err(AuthFailure::Software)?;
         Ok(Authenticated {
             entry: r.ivt.entry(),
             ivt_offset: r.ivt_offset,
@@ -482,6 +492,17 @@ pub fn verify<'a>(
     blob: &'a [u8],
     load_address: u64,
     fuses: &Fuses,
+) -> Result<Report<'a>, VerifyError> {
+    verify_metered(blob, load_address, fuses, &mut ())
+}
+
+/// [`verify`], telling `meter` when the SHA-256 passes over signed content begin and end (the
+/// shim's boot-time figures split hashing from signature checks with it).
+pub fn verify_metered<'a>(
+    blob: &'a [u8],
+    load_address: u64,
+    fuses: &Fuses,
+    meter: &mut dyn HashMeter,
 ) -> Result<Report<'a>, VerifyError> {
     let image = SignedFit::parse(blob)?;
     let expected_self = load_address.wrapping_add(image.ivt_offset);
@@ -501,7 +522,22 @@ pub fn verify<'a>(
         image.csf_offset,
         fuses,
         must_cover,
+        meter,
     )
+}
+
+/// Observes the verifier's SHA-256 passes over signed content (certificates' and signatures'
+/// small digests are not reported). The unit type ignores them.
+pub trait HashMeter {
+    /// A pass over signed content starts.
+    fn hash_start(&mut self);
+    /// The pass that started last has ended, having hashed `bytes` bytes.
+    fn hash_end(&mut self, bytes: u64);
+}
+
+impl HashMeter for () {
+    fn hash_start(&mut self) {}
+    fn hash_end(&mut self, _: u64) {}
 }
 
 /// Verifies the SPL of a flash.bin: the ROM places file offset 0 (the IVT) at `IVT.self`, and
@@ -526,6 +562,7 @@ pub fn verify_spl<'a>(
         csf_offset,
         fuses,
         (load, load + csf_offset),
+        &mut (),
     )
 }
 
@@ -541,6 +578,7 @@ fn verify_chain<'a>(
     csf_base: u64,
     fuses: &Fuses,
     must_cover: (u64, u64),
+    meter: &mut dyn HashMeter,
 ) -> Result<Report<'a>, VerifyError> {
     if ivt.dcd() != 0 {
         return Err(VerifyError::IvtDcd { found: ivt.dcd() });
@@ -685,7 +723,7 @@ fn verify_chain<'a>(
                         return Err(fault(CommandFault::WrongCsfKey));
                     }
                     let content = [csf.signed_bytes()];
-                    check_cms(&s.signature, &slot, content.iter().copied()).map_err(|fault| {
+                    check_cms(&s.signature, &slot, content.iter().copied(), meter).map_err(|fault| {
                         VerifyError::Signature {
                             role: SignatureRole::Csf,
                             offset: sig_at,
@@ -720,7 +758,7 @@ fn verify_chain<'a>(
                         .blocks()
                         .filter_map(|b| block_range(blob, load_address, &b).map(|r| &blob[r]));
                     let first_block = a.blocks().next();
-                    check_cms(&s.signature, &slot, parts).map_err(|fault| {
+                    check_cms(&s.signature, &slot, parts, meter).map_err(|fault| {
                         VerifyError::Signature {
                             role: SignatureRole::Image { key: a.key },
                             offset: sig_at,
@@ -859,6 +897,7 @@ fn check_cms<'c>(
     cms: &CmsSignature<'_>,
     slot: &Slot<'_>,
     content: impl Iterator<Item = &'c [u8]>,
+    meter: &mut dyn HashMeter,
 ) -> Result<(), SignatureFault> {
     if !cms.strict_sha256 {
         return Err(SignatureFault::Algorithm);
@@ -880,11 +919,16 @@ fn check_cms<'c>(
     if md.len() != 32 {
         return Err(SignatureFault::MissingAttributes);
     }
+    meter.hash_start();
     let mut h = Sha256::new();
+    let mut hashed = 0u64;
     for part in content {
         h.update(part);
+        hashed += part.len() as u64;
     }
-    if h.finalize().as_slice() != md {
+    let content_digest = h.finalize();
+    meter.hash_end(hashed);
+    if content_digest.as_slice() != md {
         return Err(SignatureFault::DigestMismatch);
     }
     // The signature covers the DER of signedAttrs with its [0] IMPLICIT tag replaced by SET.
