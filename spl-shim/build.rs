@@ -17,7 +17,7 @@ fn main() {
         "qemu-imx8mp.ld"
     };
     // Firmware binaries that run from the board's SHIM region.
-    for bin in ["spl-shim"] {
+    for bin in ["spl-shim", "hw-selftest"] {
         println!("cargo:rustc-link-arg-bin={bin}=-T{board_script}");
     }
 }

@@ -4,8 +4,13 @@
 //! (design.md §6). The firmware binary (`src/bin/spl-shim.rs`,
 //! `aarch64-unknown-none` only) wraps it with the hardware.
 #![cfg_attr(not(test), no_std)]
-#![forbid(unsafe_code)]
+#![cfg_attr(not(target_os = "none"), forbid(unsafe_code))]
+#![cfg_attr(target_os = "none", deny(unsafe_code))]
 
+pub mod boot;
 pub mod cell;
 pub mod platform;
 pub mod policy;
+#[cfg(target_os = "none")]
+#[allow(unsafe_code)]
+pub mod hw;

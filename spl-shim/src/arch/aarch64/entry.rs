@@ -1,10 +1,23 @@
-//! Reset entry for AArch64: the first instructions the shim runs.
+//! Reset entry for AArch64: the first instructions the shim runs, the exception vectors and
+//! the fatal-exception handler.
+//!
+//! Each firmware binary includes this file with
+//! `#[path = "../arch/aarch64/entry.rs"] mod entry;` and defines
+//! `extern "C" fn shim_main() -> !`.
 
 use core::arch::global_asm;
 
-// The entry runs before any Rust code: only the boot core (MPIDR Aff0 = 0) continues; FP/SIMD
-// must be enabled before Rust code runs because the target uses NEON registers (crates.md
-// §3.1: CPTR_EL3.TFP = 0 at EL3, CPACR_EL1.FPEN = 0b11).
+mod vectors;
+
+// The entry runs before any Rust code:
+// 1. only the boot core (MPIDR_EL1.Aff0 = 0) continues; others park in a `wfe` loop
+//    (qemu-imx8mp.md §1: park them even though QEMU starts them powered off);
+// 2. FP/SIMD is enabled before Rust code runs because the target uses NEON registers
+//    (crates.md §3.1: CPTR_EL3 = 0 at EL3 clears TFP; CPTR_EL2.TFP likewise at EL2;
+//    CPACR_EL1.FPEN = 0b11 for EL1/EL0);
+// 3. at EL3, VBAR_EL3 = the vector table (vectors.rs), so any fault is reported;
+// 4. SP = __stack_top (linker script), BSS zeroed (8-byte aligned bounds, sections.ld);
+// 5. `shim_main` is called and must not return; if it does, the core parks.
 global_asm!(
     r#"
     .section .text.entry, "ax"
@@ -18,18 +31,25 @@ _start:
     cmp     x1, #3
     b.ne    1f
     msr     cptr_el3, xzr
-1:  mov     x2, #(3 << 20)
+    ldr     x0, =__exception_vectors
+    msr     vbar_el3, x0
+    b       2f
+1:  cmp     x1, #2
+    b.ne    2f
+    mov     x0, #0x33ff
+    msr     cptr_el2, x0
+2:  mov     x2, #(3 << 20)
     msr     cpacr_el1, x2
     isb
     ldr     x0, =__stack_top
     mov     sp, x0
     ldr     x0, =__bss_start
     ldr     x1, =__bss_end
-2:  cmp     x0, x1
-    b.hs    3f
+3:  cmp     x0, x1
+    b.hs    4f
     str     xzr, [x0], #8
-    b       2b
-3:  bl      shim_main
+    b       3b
+4:  bl      shim_main
 9:  wfe
     b       9b
 "#
@@ -40,4 +60,14 @@ pub fn halt() -> ! {
     loop {
         aarch64_cpu::asm::wfe();
     }
+}
+
+/// Called by every vector-table entry with the entry index (0..15) and the saved registers:
+/// prints the report on the console UART and halts. Never uses semihosting.
+// SAFETY: defined once per binary; only the vector assembly calls it, with a valid frame on
+// the stack, following the C ABI.
+#[unsafe(no_mangle)]
+extern "C" fn shim_exception(index: u64, frame: &spl_shim::hw::exceptions::ExceptionFrame) -> ! {
+    spl_shim::hw::exceptions::report(index, frame);
+    halt()
 }

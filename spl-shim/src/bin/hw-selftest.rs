@@ -1,0 +1,233 @@
+//! Driver self-test firmware: exercises the console UART, the generic timer, the watchdog and
+//! the uSDHC driver of `spl_shim::hw` under QEMU, then ends QEMU through semihosting with exit
+//! code 0 (all checks passed) or 1 (a driver error, printed first).
+//!
+//! Run (`tests/tests/qemu_drivers.rs` does it):
+//! `qemu-system-aarch64 -M imx8mp-evk -m 1G -smp 1 -display none -serial null -serial stdio
+//! -semihosting-config enable=on,target=native -device loader,file=hw-selftest,cpu-num=0
+//! -drive if=sd,bus=1,file=disk.img,format=raw`.
+//!
+//! Output lines the test parses: `card: <SDSC|SDHC> blocks=<n>`, one
+//! `read: lba=<l> blocks=<n> sha256=<hex> us=<t>` per read, `out-of-range: ok`, and
+//! `hw-selftest: PASS` or `hw-selftest: FAIL: <error>`. On a host target this binary only
+//! explains how to build it.
+#![cfg_attr(target_os = "none", no_std)]
+#![cfg_attr(target_os = "none", no_main)]
+
+#[cfg(target_os = "none")]
+#[path = "../arch/aarch64/entry.rs"]
+mod entry;
+
+#[cfg(target_os = "none")]
+mod firmware {
+    use core::fmt::Write;
+
+    use embedded_hal::delay::DelayNs;
+    use sha2::{Digest, Sha256};
+    use spl_shim::hw::semihosting;
+    use spl_shim::hw::timer::GenericTimer;
+    use spl_shim::hw::uart::Uart;
+    use spl_shim::hw::usdhc::Usdhc;
+    use spl_shim::hw::watchdog::Watchdog;
+    use spl_shim::hw::BOARD;
+    use spl_shim::platform::{BLOCK_SIZE, BlockRead, Clock, MediaError, WatchdogService};
+
+    /// Watchdog timeout while the test runs: long enough for the 2 MiB read (≈ 1 s in QEMU,
+    /// qemu-imx8mp.md §6) between two services.
+    const WATCHDOG_TIMEOUT_MS: u32 = 10_000;
+
+    /// Largest read: 2 MiB (4096 blocks), the timing figure of qemu-imx8mp.md §6.
+    const BIG_READ_BLOCKS: usize = 4096;
+
+    /// Reads `(lba, blocks, max blocks per CMD18)`: CMD17 single blocks, CMD18 of several
+    /// sizes, one read split into several commands (64-block cap: 250 blocks = 64+64+64+58),
+    /// and the 2 MiB read serviced with the watchdog.
+    const READS: &[(u64, usize, u32)] = &[
+        (0, 1, 65_535),
+        (5, 1, 65_535),
+        (1, 8, 65_535),
+        (3, 37, 65_535),
+        (100, 250, 64),
+    ];
+
+    /// Called by the entry code on the boot core with a stack and a zeroed BSS.
+    // SAFETY: `shim_main` is defined once in this binary and only the entry assembly calls
+    // it, with the stack set up and BSS cleared, as the C ABI expects.
+    #[unsafe(no_mangle)]
+    extern "C" fn shim_main() -> ! {
+        let mut con = Uart::console();
+        con.init(&BOARD.console);
+        let _ = writeln!(
+            con,
+            "hw-selftest: board {} ({})",
+            BOARD.name, BOARD.description
+        );
+        match run(&mut con) {
+            Ok(()) => {
+                let _ = writeln!(con, "hw-selftest: PASS");
+                con.flush();
+                semihosting::exit(0)
+            }
+            Err(e) => {
+                let _ = writeln!(con, "hw-selftest: FAIL: {e}");
+                con.flush();
+                semihosting::exit(1)
+            }
+        }
+    }
+
+    /// Why the self-test failed.
+    enum Failure {
+        /// A driver call failed.
+        Media(&'static str, MediaError),
+        /// A check on a result failed.
+        Check(&'static str),
+    }
+
+    impl core::fmt::Display for Failure {
+        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            match self {
+                Failure::Media(what, e) => write!(f, "{what}: {e}"),
+                Failure::Check(what) => f.write_str(what),
+            }
+        }
+    }
+
+    fn run(con: &mut Uart) -> Result<(), Failure> {
+        let mut timer = GenericTimer::new();
+        let _ = writeln!(con, "timer: CNTFRQ {} Hz", timer.frequency_hz());
+        let t0 = timer.ticks();
+        timer.delay_ms(10);
+        let waited = timer.micros_since(t0);
+        let _ = writeln!(con, "timer: delay_ms(10) took {waited} us");
+        if waited < 10_000 {
+            return Err(Failure::Check("delay_ms(10) returned early"));
+        }
+
+        let mut wdog = Watchdog::board();
+        let timeout = wdog.enable(WATCHDOG_TIMEOUT_MS);
+        let _ = writeln!(
+            con,
+            "watchdog: armed, timeout {timeout} ms, enabled {}",
+            wdog.is_enabled()
+        );
+
+        // SAFETY: the only handle on the boot uSDHC in this program.
+        let mut sd = unsafe { Usdhc::board() };
+        let t0 = timer.ticks();
+        let card = sd
+            .init()
+            .map_err(|e| Failure::Media("card initialisation", e))?;
+        let _ = writeln!(
+            con,
+            "card: {} blocks={} rca={:#06x} ocr={:#010x} init_us={}",
+            card.kind.name(),
+            card.blocks,
+            card.rca,
+            card.ocr,
+            timer.micros_since(t0)
+        );
+        if sd.block_count() != card.blocks {
+            return Err(Failure::Check("block_count() differs from the CSD capacity"));
+        }
+        wdog.service();
+
+        // SAFETY: DRAM (BOARD.memory.dram) is RAM that nothing else uses while the self-test
+        // runs (no images are loaded); 2 MiB from its start lie inside it on both boards.
+        let buf: &mut [u8] = unsafe {
+            core::slice::from_raw_parts_mut(
+                BOARD.memory.dram.start as *mut u8,
+                BIG_READ_BLOCKS * BLOCK_SIZE,
+            )
+        };
+
+        for &(lba, blocks, cap) in READS {
+            sd.set_max_blocks_per_command(cap);
+            read_and_report(con, &mut sd, &timer, lba, &mut buf[..blocks * BLOCK_SIZE], None)?;
+            wdog.service();
+        }
+        sd.set_max_blocks_per_command(spl_shim::hw::usdhc::MAX_BLOCKS_PER_COMMAND);
+        read_and_report(con, &mut sd, &timer, 0, buf, Some(&mut wdog))?;
+        wdog.service();
+        // The last two blocks of the card.
+        let last = card.blocks.saturating_sub(2);
+        read_and_report(con, &mut sd, &timer, last, &mut buf[..2 * BLOCK_SIZE], None)?;
+
+        out_of_range(&mut sd, card.blocks, buf)?;
+        let _ = writeln!(con, "out-of-range: ok");
+        sd.check_transfer_state()
+            .map_err(|e| Failure::Media("CMD13 after the reads", e))?;
+        let _ = writeln!(con, "card state after reads: TRAN");
+        wdog.service();
+        Ok(())
+    }
+
+    /// Reads `buf.len()` bytes at `lba`, prints their SHA-256 and the read time.
+    fn read_and_report(
+        con: &mut Uart,
+        sd: &mut Usdhc,
+        timer: &GenericTimer,
+        lba: u64,
+        buf: &mut [u8],
+        watchdog: Option<&mut Watchdog>,
+    ) -> Result<(), Failure> {
+        buf.fill(0xEE);
+        let t0 = timer.ticks();
+        match watchdog {
+            Some(w) => sd.read_blocks_serviced(lba, buf, w),
+            None => sd.read_blocks(lba, buf),
+        }
+        .map_err(|e| Failure::Media("read", e))?;
+        let us = timer.micros_since(t0);
+        let digest = Sha256::digest(&*buf);
+        let _ = write!(
+            con,
+            "read: lba={lba} blocks={} sha256=",
+            buf.len() / BLOCK_SIZE
+        );
+        for b in digest.iter() {
+            let _ = write!(con, "{b:02x}");
+        }
+        let _ = writeln!(con, " us={us}");
+        Ok(())
+    }
+
+    /// Reads past the end and malformed lengths must be refused with `OutOfRange`.
+    fn out_of_range(sd: &mut Usdhc, blocks: u64, buf: &mut [u8]) -> Result<(), Failure> {
+        let cases: [(u64, usize); 4] = [
+            (blocks - 1, 2 * BLOCK_SIZE),
+            (blocks, BLOCK_SIZE),
+            (0, 100),
+            (u64::MAX, BLOCK_SIZE),
+        ];
+        for (lba, len) in cases {
+            match sd.read_blocks(lba, &mut buf[..len]) {
+                Err(MediaError::OutOfRange { lba: l, len: n }) if l == lba && n == len => {}
+                Err(e) => return Err(Failure::Media("out-of-range read gave another error", e)),
+                Ok(()) => return Err(Failure::Check("out-of-range read succeeded")),
+            }
+        }
+        // An empty buffer is refused too.
+        match sd.read_blocks(0, &mut []) {
+            Err(MediaError::OutOfRange { .. }) => Ok(()),
+            _ => Err(Failure::Check("empty read not refused")),
+        }
+    }
+
+    #[panic_handler]
+    fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+        let mut con = Uart::console();
+        let _ = writeln!(con, "hw-selftest: FAIL: panic: {info}");
+        con.flush();
+        semihosting::exit(101)
+    }
+}
+
+#[cfg(not(target_os = "none"))]
+fn main() {
+    eprintln!(
+        "hw-selftest is firmware: build it with `cargo build --profile firmware -p spl-shim \
+         --target aarch64-unknown-none --bin hw-selftest` and run it in QEMU (see its docs)"
+    );
+    std::process::exit(2);
+}

@@ -1,0 +1,108 @@
+//! The report the EL3 exception vectors print before halting (`arch/aarch64/vectors.rs`).
+//!
+//! The vectors save the general-purpose registers in an [`ExceptionFrame`] and call
+//! [`report`]; it prints the kind of exception, ESR_EL3, ELR_EL3, FAR_EL3, SPSR_EL3 and the
+//! registers on the board's console UART. The caller then halts (the watchdog, if armed,
+//! resets the SoC). Nothing here may use semihosting: the shim runs without it.
+
+use core::fmt::Write;
+
+use aarch64_cpu::registers::{ELR_EL3, ESR_EL3, FAR_EL3, Readable, SPSR_EL3};
+
+use super::uart::Uart;
+
+/// General-purpose registers at the time of the exception, as the vector stub saves them:
+/// `x[0]..x[30]` (x30 = LR), then the stack pointer before the frame was pushed.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct ExceptionFrame {
+    /// x0 to x30.
+    pub x: [u64; 31],
+    /// SP before the exception frame was pushed.
+    pub sp: u64,
+}
+
+/// Size of [`ExceptionFrame`] in bytes, as the assembly allocates it.
+pub const FRAME_SIZE: usize = core::mem::size_of::<ExceptionFrame>();
+
+/// The name of vector-table entry `index` (0..16): the source group (current EL with SP_EL0,
+/// current EL with SP_ELx, lower EL AArch64, lower EL AArch32) and the type (synchronous,
+/// IRQ, FIQ, SError), in VBAR order (Arm ARM D1.10.2).
+pub fn kind_name(index: u64) -> &'static str {
+    const NAMES: [&str; 16] = [
+        "synchronous, current EL, SP_EL0",
+        "IRQ, current EL, SP_EL0",
+        "FIQ, current EL, SP_EL0",
+        "SError, current EL, SP_EL0",
+        "synchronous, current EL, SP_ELx",
+        "IRQ, current EL, SP_ELx",
+        "FIQ, current EL, SP_ELx",
+        "SError, current EL, SP_ELx",
+        "synchronous, lower EL, AArch64",
+        "IRQ, lower EL, AArch64",
+        "FIQ, lower EL, AArch64",
+        "SError, lower EL, AArch64",
+        "synchronous, lower EL, AArch32",
+        "IRQ, lower EL, AArch32",
+        "FIQ, lower EL, AArch32",
+        "SError, lower EL, AArch32",
+    ];
+    usize::try_from(index)
+        .ok()
+        .and_then(|i| NAMES.get(i))
+        .copied()
+        .unwrap_or("unknown vector")
+}
+
+/// A short name for an ESR exception class (ESR_ELx.EC, bits 31:26; Arm ARM D17.2.37).
+pub fn class_name(ec: u64) -> &'static str {
+    match ec {
+        0x00 => "unknown / undefined instruction",
+        0x01 => "WFI/WFE trap",
+        0x07 => "FP/SIMD access trap",
+        0x0E => "illegal execution state",
+        0x15 => "SVC",
+        0x16 => "HVC",
+        0x17 => "SMC",
+        0x18 => "system register trap",
+        0x20 => "instruction abort, lower EL",
+        0x21 => "instruction abort, current EL",
+        0x22 => "PC alignment fault",
+        0x24 => "data abort, lower EL",
+        0x25 => "data abort, current EL",
+        0x26 => "SP alignment fault",
+        0x2F => "SError",
+        0x3C => "BRK",
+        _ => "other",
+    }
+}
+
+/// Prints the exception report for vector `index` on the console UART (as left by earlier
+/// code: the UART is not reset, so a half-configured console still shows what it can).
+pub fn report(index: u64, frame: &ExceptionFrame) {
+    let esr = ESR_EL3.get();
+    let elr = ELR_EL3.get();
+    let far = FAR_EL3.get();
+    let spsr = SPSR_EL3.get();
+    let ec = (esr >> 26) & 0x3F;
+    let mut con = Uart::console();
+    let _ = writeln!(con, "\n*** EL3 exception: {} ***", kind_name(index));
+    let _ = writeln!(
+        con,
+        "ESR_EL3  {esr:#018x} (EC {ec:#04x}: {}, ISS {:#09x})",
+        class_name(ec),
+        esr & 0x1FF_FFFF
+    );
+    let _ = writeln!(con, "ELR_EL3  {elr:#018x}");
+    let _ = writeln!(con, "FAR_EL3  {far:#018x}");
+    let _ = writeln!(con, "SPSR_EL3 {spsr:#018x}");
+    for (i, pair) in frame.x.chunks(2).enumerate() {
+        let _ = match pair {
+            [a, b] => writeln!(con, "x{:<2} {a:#018x}  x{:<2} {b:#018x}", 2 * i, 2 * i + 1),
+            [a] => writeln!(con, "x{:<2} {a:#018x}  sp  {:#018x}", 2 * i, frame.sp),
+            _ => Ok(()),
+        };
+    }
+    let _ = writeln!(con, "halted");
+    con.flush();
+}

@@ -1,0 +1,27 @@
+//! Hardware drivers of the shim firmware (`target_os = "none"` only).
+//!
+//! One file per block: [`uart`] (console), [`usdhc`] (SD card, PIO), [`timer`] (ARM generic
+//! timer), [`watchdog`] (WDOG1), [`semihosting`] (QEMU exit codes) and [`exceptions`] (the
+//! report printed by the EL3 exception vectors). Register layouts follow
+//! `docs/imx8m-facts.md` §9, §10 (i.MX 8M reference-manual register names as used by U-Boot
+//! and Linux) and every QEMU deviation `docs/qemu-imx8mp.md` records.
+//!
+//! `unsafe` is confined to the MMIO and system-instruction boundary; each block says why it is
+//! sound.
+
+pub mod exceptions;
+pub mod semihosting;
+pub mod timer;
+pub mod uart;
+pub mod usdhc;
+pub mod watchdog;
+
+/// The board this firmware is built for: QEMU's `imx8mp-evk` unless the `imx8mm-evk` feature
+/// selects the i.MX 8M Mini EVK (design.md §3). Every driver takes its addresses from here.
+#[cfg(not(feature = "imx8mm-evk"))]
+pub const BOARD: &boards::Board = &boards::qemu_imx8mp::BOARD;
+
+/// The board this firmware is built for: QEMU's `imx8mp-evk` unless the `imx8mm-evk` feature
+/// selects the i.MX 8M Mini EVK (design.md §3). Every driver takes its addresses from here.
+#[cfg(feature = "imx8mm-evk")]
+pub const BOARD: &boards::Board = &boards::imx8mm_evk::BOARD;
