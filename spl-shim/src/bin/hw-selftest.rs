@@ -24,12 +24,12 @@ mod firmware {
 
     use embedded_hal::delay::DelayNs;
     use sha2::{Digest, Sha256};
+    use spl_shim::hw::BOARD;
     use spl_shim::hw::semihosting;
     use spl_shim::hw::timer::GenericTimer;
     use spl_shim::hw::uart::Uart;
     use spl_shim::hw::usdhc::Usdhc;
     use spl_shim::hw::watchdog::Watchdog;
-    use spl_shim::hw::BOARD;
     use spl_shim::platform::{BLOCK_SIZE, BlockRead, Clock, MediaError, WatchdogService};
 
     /// Watchdog timeout while the test runs: long enough for the 2 MiB read (≈ 1 s in QEMU,
@@ -128,7 +128,9 @@ mod firmware {
             timer.micros_since(t0)
         );
         if sd.block_count() != card.blocks {
-            return Err(Failure::Check("block_count() differs from the CSD capacity"));
+            return Err(Failure::Check(
+                "block_count() differs from the CSD capacity",
+            ));
         }
         wdog.service();
 
@@ -143,7 +145,14 @@ mod firmware {
 
         for &(lba, blocks, cap) in READS {
             sd.set_max_blocks_per_command(cap);
-            read_and_report(con, &mut sd, &timer, lba, &mut buf[..blocks * BLOCK_SIZE], None)?;
+            read_and_report(
+                con,
+                &mut sd,
+                &timer,
+                lba,
+                &mut buf[..blocks * BLOCK_SIZE],
+                None,
+            )?;
             wdog.service();
         }
         sd.set_max_blocks_per_command(spl_shim::hw::usdhc::MAX_BLOCKS_PER_COMMAND);

@@ -166,10 +166,12 @@ impl Uart {
                 .write(UFCR::RFDIV.val(0b100) + UFCR::TXTL.val(2) + UFCR::RXTL.val(1));
             let modulator = (u64::from(cfg.ref_clock_hz) / (2 * u64::from(cfg.baud))).max(1);
             r.ubir.set(0xF);
-            r.ubmr.set(u32::try_from(modulator - 1).unwrap_or(0xFFFF).min(0xFFFF));
+            r.ubmr
+                .set(u32::try_from(modulator - 1).unwrap_or(0xFFFF).min(0xFFFF));
         }
-        r.ucr2
-            .write(UCR2::SRST::SET + UCR2::RXEN::SET + UCR2::TXEN::SET + UCR2::WS::SET + UCR2::IRTS::SET);
+        r.ucr2.write(
+            UCR2::SRST::SET + UCR2::RXEN::SET + UCR2::TXEN::SET + UCR2::WS::SET + UCR2::IRTS::SET,
+        );
         r.ucr1.write(UCR1::UARTEN::SET);
         self.stalled = false;
     }

@@ -441,7 +441,7 @@ impl Usdhc {
             len: buf.len(),
         };
         let count = buf.len() / BLOCK_SIZE;
-        if buf.is_empty() || buf.len() % BLOCK_SIZE != 0 {
+        if buf.is_empty() || !buf.len().is_multiple_of(BLOCK_SIZE) {
             return Err(out_of_range);
         }
         match lba.checked_add(count as u64) {
@@ -572,7 +572,8 @@ impl Usdhc {
         r.int_status.set(0xFFFF_FFFF);
         r.prot_ctrl.set(PROT_CTRL_1BIT);
         // Read watermark = one block (128 words), write watermark likewise; QEMU ignores it.
-        r.wtmk_lvl.set((WORDS_PER_BLOCK as u32) << 16 | WORDS_PER_BLOCK as u32);
+        r.wtmk_lvl
+            .set((WORDS_PER_BLOCK as u32) << 16 | WORDS_PER_BLOCK as u32);
         Ok(())
     }
 
