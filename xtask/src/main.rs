@@ -3,10 +3,16 @@
 //! Each subcommand is documented by its clap doc comment (`cargo xtask --help`).
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, ExitCode, Stdio};
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use xtask::disk::{DiskSpec, SitMode};
+use xtask::firmware::{FIRMWARE_TARGET, build_spl, cargo};
+use xtask::qemu::{SimConfig, Stop};
+use xtask::sim::SimKit;
+use xtask::{Context, workspace_root};
 
 /// Build, test and simulation tasks for imx-redundant-boot.
 #[derive(Debug, Parser)]
@@ -25,26 +31,73 @@ enum Task {
     /// then the host benchmarks (`cargo bench -p imx-hab`: 2 MiB verification against
     /// `openssl dgst` + `openssl cms -verify`, SHA-256 against `sha256sum`).
     Bench,
+    /// Builds the shim firmware for a board; prints the ELF's path as the last line.
+    BuildSpl {
+        /// `qemu-imx8mp` or `imx8mm-evk`.
+        #[arg(long, default_value = "qemu-imx8mp")]
+        board: String,
+    },
+    /// Builds simulation images in DIR: fuses.bin (closed part, the PKI's SRK hash), one
+    /// flash.bin per version (signed shim SPL + signed FIT at 0x57C00), and sd.img (SIT,
+    /// primary = first version, secondary = second version). Generates the test PKI in
+    /// DIR/pki unless --pki names one.
+    Image {
+        /// Output directory (created).
+        #[arg(long)]
+        out: PathBuf,
+        /// PKI directory in cst's layout; generated there (from --seed) if it has none.
+        #[arg(long)]
+        pki: Option<PathBuf>,
+        /// Seed of a generated test PKI.
+        #[arg(long, default_value = xtask::pki::DEFAULT_SEED)]
+        seed: String,
+        /// Image versions: the first goes to the primary slot, the second to the secondary
+        /// (default: 1 2). One version puts it in both slots.
+        #[arg(long = "version", num_args = 1)]
+        versions: Vec<u32>,
+        /// Payload (flat binary, or ELF linked at 0x40200000) for the FIT; give twice for
+        /// different primary/secondary payloads. Default: spl-shim's test-payload if it
+        /// exists, else a tiny placeholder.
+        #[arg(long = "payload", num_args = 1)]
+        payloads: Vec<PathBuf>,
+        /// Shim ELF to use instead of building it.
+        #[arg(long)]
+        elf: Option<PathBuf>,
+        /// SD image size in MiB (a power of two; >= 4096 makes an SDHC card).
+        #[arg(long, default_value_t = 64)]
+        disk_mib: u64,
+        /// The SIT's firstSectorNumber (where the secondary goes).
+        #[arg(long, default_value_t = 0x1000)]
+        first_sector: u32,
+        /// Leave the SIT sector empty.
+        #[arg(long)]
+        no_sit: bool,
+    },
+    /// Runs the QEMU contract on an SD image, shows the UART and the boot cell.
+    Sim {
+        /// SD image (QEMU writes through to it).
+        #[arg(long)]
+        disk: PathBuf,
+        /// The 64-byte fuse block.
+        #[arg(long)]
+        fuses: PathBuf,
+        /// Shim ELF (default: build it for qemu-imx8mp).
+        #[arg(long)]
+        elf: Option<PathBuf>,
+        /// Hard timeout in seconds.
+        #[arg(long, default_value_t = 30)]
+        timeout: u64,
+        /// Stop at the first UART line containing this text, then read the cell.
+        #[arg(long)]
+        marker: Option<String>,
+        /// Extra QEMU arguments (after --).
+        #[arg(last = true)]
+        qemu_args: Vec<String>,
+    },
 }
 
 /// Crates that must build for bare metal without std or alloc.
 const NO_STD_CRATES: &[&str] = &["imx-hab", "boards", "spl-shim"];
-/// The firmware target.
-const FIRMWARE_TARGET: &str = "aarch64-unknown-none";
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."))
-}
-
-fn cargo() -> Command {
-    let mut c = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    c.current_dir(workspace_root());
-    c
-}
-
 /// Runs one step, printing what it runs; returns whether it succeeded.
 fn step(title: &str, mut cmd: Command) -> bool {
     eprintln!("\n==> {title}\n    $ {cmd:?}");
@@ -208,11 +261,209 @@ fn bench() -> bool {
     firmware_sizes() && step("host benchmarks", b)
 }
 
+/// Prints an error of a library call and turns it into `false`.
+fn report<T>(r: xtask::Result<T>) -> Option<T> {
+    r.map_err(|e| eprintln!("xtask: {e}")).ok()
+}
+
+fn build_spl_task(board: &str) -> bool {
+    match report(build_spl(board)) {
+        Some(elf) => {
+            println!("{}", elf.display());
+            true
+        }
+        None => false,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn image(
+    out: PathBuf,
+    pki_dir: Option<PathBuf>,
+    seed: &str,
+    versions: Vec<u32>,
+    payloads: Vec<PathBuf>,
+    elf: Option<PathBuf>,
+    disk_mib: u64,
+    first_sector: u32,
+    no_sit: bool,
+) -> xtask::Result<()> {
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let pki_dir = pki_dir.unwrap_or_else(|| out.join("pki"));
+    let (pki, generated) = xtask::pki::load_or_generate(&pki_dir, seed.as_bytes())?;
+    println!(
+        "PKI       {} ({})",
+        pki_dir.display(),
+        if generated {
+            "generated, TEST KEYS"
+        } else {
+            "loaded"
+        }
+    );
+    let elf = match elf {
+        Some(e) => e,
+        None => build_spl(xtask::sim::SIM_BOARD)?,
+    };
+    println!("shim      {}", elf.display());
+    let payloads: Vec<(Vec<u8>, String)> = if payloads.is_empty() {
+        vec![xtask::sim::default_payload()?]
+    } else {
+        payloads
+            .iter()
+            .map(|p| Ok((xtask::sim::read_payload(p)?, p.display().to_string())))
+            .collect::<xtask::Result<_>>()?
+    };
+    let kit = SimKit::new(elf, pki, payloads[0].0.clone())?;
+    let fuses = out.join("fuses.bin");
+    kit.write_fuses(&fuses)?;
+    println!(
+        "fuses     {} (closed, SRK hash of the PKI)",
+        fuses.display()
+    );
+    let versions = if versions.is_empty() {
+        vec![1, 2]
+    } else {
+        versions
+    };
+    let mut bins = Vec::new();
+    for (i, v) in versions.iter().enumerate() {
+        let (payload, what) = &payloads[i.min(payloads.len() - 1)];
+        let fb = kit.flash_bin_with_payload(payload, *v)?;
+        let path = out.join(format!("flash-v{v}.bin"));
+        std::fs::write(&path, &fb).with_context(|| format!("writing {}", path.display()))?;
+        println!(
+            "flash.bin {} (version {v}, {} bytes, payload {what})",
+            path.display(),
+            fb.len()
+        );
+        bins.push(fb);
+    }
+    let primary = bins[0].clone();
+    let secondary = bins.get(1).cloned().unwrap_or_else(|| primary.clone());
+    let spec = DiskSpec {
+        size: disk_mib << 20,
+        first_sector,
+        sit: if no_sit {
+            SitMode::None
+        } else {
+            SitMode::Valid
+        },
+        primary: Some(primary),
+        secondary: Some(secondary),
+    };
+    let disk = out.join("sd.img");
+    xtask::disk::build_disk(&disk, &spec)?;
+    println!(
+        "disk      {} ({disk_mib} MiB, SIT {}, primary at {:#x}, secondary at {:#x})",
+        disk.display(),
+        if no_sit {
+            "none".to_string()
+        } else {
+            format!("firstSectorNumber {first_sector:#x}")
+        },
+        xtask::disk::PRIMARY_OFFSET,
+        spec.secondary_offset()
+    );
+    println!(
+        "run it:   cargo xtask sim --disk {} --fuses {} --elf {}",
+        disk.display(),
+        fuses.display(),
+        kit.shim_elf.display()
+    );
+    Ok(())
+}
+
+fn sim(
+    disk: PathBuf,
+    fuses: PathBuf,
+    elf: Option<PathBuf>,
+    timeout: u64,
+    marker: Option<String>,
+    qemu_args: Vec<String>,
+) -> xtask::Result<bool> {
+    let elf = match elf {
+        Some(e) => e,
+        None => build_spl(xtask::sim::SIM_BOARD)?,
+    };
+    let mut config = SimConfig::new(elf, fuses, disk);
+    config.timeout = Duration::from_secs(timeout);
+    config.echo = Some("uart| ".into());
+    config.extra_args = qemu_args;
+    eprintln!(
+        "==> {} {}",
+        config.qemu.display(),
+        config.args(std::path::Path::new("QMP.sock")).join(" ")
+    );
+    let stop = marker.map_or(Stop::Exit, Stop::Marker);
+    let out = xtask::qemu::run(&config, &stop)?;
+    println!("\nwall time {:.2} s", out.wall.as_secs_f64());
+    match out.exit_status {
+        Some(s) => println!("QEMU exited: {s}"),
+        None if out.timed_out => println!("timed out after {timeout} s; QEMU quit over QMP"),
+        None => println!("marker seen; QEMU quit over QMP"),
+    }
+    if !out.stderr.trim().is_empty() {
+        println!("QEMU stderr:\n{}", out.stderr.trim_end());
+    }
+    match out.cell {
+        Some(cell) => {
+            println!("cell at {:#x}:", xtask::qemu::CELL_ADDR);
+            for row in cell.chunks(16) {
+                let hex: Vec<String> = row.iter().map(|b| format!("{b:02x}")).collect();
+                println!("  {}", hex.join(" "));
+            }
+            match spl_shim::cell::decode(&cell) {
+                Ok(c) => {
+                    println!("  slot word: {:?}", c.slot);
+                    match c.record {
+                        Ok(r) => println!("  boot record: {r:#?}"),
+                        Err(e) => println!("  no boot record ({e})"),
+                    }
+                }
+                Err(e) => println!("  undecodable: {e}"),
+            }
+        }
+        None => println!("cell: not read (QEMU had exited; print a marker line before exiting)"),
+    }
+    Ok(out.exit_status.is_none_or(|s| s.success()))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let ok = match cli.task {
         Task::Test => test(),
         Task::Bench => bench(),
+        Task::BuildSpl { board } => build_spl_task(&board),
+        Task::Image {
+            out,
+            pki,
+            seed,
+            versions,
+            payloads,
+            elf,
+            disk_mib,
+            first_sector,
+            no_sit,
+        } => report(image(
+            out,
+            pki,
+            &seed,
+            versions,
+            payloads,
+            elf,
+            disk_mib,
+            first_sector,
+            no_sit,
+        ))
+        .is_some(),
+        Task::Sim {
+            disk,
+            fuses,
+            elf,
+            timeout,
+            marker,
+            qemu_args,
+        } => report(sim(disk, fuses, elf, timeout, marker, qemu_args)).unwrap_or(false),
     };
     if ok {
         ExitCode::SUCCESS

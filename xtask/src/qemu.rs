@@ -1,0 +1,660 @@
+//! Runs the QEMU contract (issue 4 item 6) and watches it: UART2 on stdout line by line, a hard
+//! timeout, marker lines, the boot cell read over QMP.
+//!
+//! ```text
+//! qemu-system-aarch64 -M imx8mp-evk -m 1G -smp 1 -display none -serial null -serial stdio
+//!   -semihosting-config enable=on,target=native
+//!   -device loader,file=fuses.bin,addr=0x900000,force-raw=on
+//!   -device loader,file=SHIM.elf,cpu-num=0 -drive if=sd,bus=1,file=disk.img,format=raw
+//!   -qmp unix:PATH,server=on,wait=off [extra args]
+//! ```
+//!
+//! A guest that ends through semihosting takes QEMU with it, and memory cannot be read after
+//! that. To get both the cell and the UART, wait for a marker line the guest prints *before* it
+//! exits ([`Qemu::wait_for_marker`]), pause the VM and read the cell ([`Qemu::read_cell`]); the
+//! guest should leave some time (≥ 100 ms) between that line and its exit, or wait for ever.
+//! [`Stop`] packages the usual sequences for [`run`].
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::qmp::Qmp;
+use crate::{Context, Error, Result, bail};
+
+/// The QEMU binary of the contract.
+pub const QEMU_BIN: &str = "qemu-system-aarch64";
+/// Oldest QEMU with `imx8mp-evk`.
+pub const MIN_QEMU_VERSION: (u32, u32) = (9, 2);
+/// Where `fuses.bin` is loaded (boards `FuseSource::SimulatedBlock`).
+pub const FUSES_ADDR: u64 = 0x0090_0000;
+/// The boot cell (boards `qemu_imx8mp::BOARD.cell_addr`).
+pub const CELL_ADDR: u64 = boards::qemu_imx8mp::BOARD.cell_addr;
+/// Bytes of the cell.
+pub const CELL_SIZE: usize = 64;
+/// Default hard timeout of a run.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How to install a new enough QEMU.
+pub const INSTALL_HINT: &str = "install QEMU >= 9.2 with the imx8mp-evk machine: on Debian \
+    bookworm `echo 'deb http://deb.debian.org/debian bookworm-backports main' > \
+    /etc/apt/sources.list.d/backports.list && apt-get update && apt-get install -t \
+    bookworm-backports qemu-system-arm` (docs/setup.md); or set XTASK_QEMU to the binary";
+
+/// The QEMU binary to run: `$XTASK_QEMU` if set, else [`QEMU_BIN`] from `PATH`.
+pub fn qemu_binary() -> PathBuf {
+    std::env::var_os("XTASK_QEMU")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(QEMU_BIN))
+}
+
+/// Parses `QEMU emulator version 10.0.2 (...)` into (10, 0, 2).
+pub fn parse_version(text: &str) -> Option<(u32, u32, u32)> {
+    let rest = text.split("version").nth(1)?.trim_start();
+    let v: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .collect();
+    let mut parts = v.split('.').map(|p| p.parse::<u32>().ok());
+    Some((
+        parts.next()??,
+        parts.next()??,
+        parts.next().flatten().unwrap_or(0),
+    ))
+}
+
+/// Checks that `qemu` runs and is at least [`MIN_QEMU_VERSION`]; returns its version.
+pub fn check_qemu(qemu: &Path) -> Result<(u32, u32, u32)> {
+    let out = Command::new(qemu)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| {
+            Error::msg(format!(
+                "cannot run {}: {e}; {INSTALL_HINT}",
+                qemu.display()
+            ))
+        })?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let Some(v) = parse_version(&text) else {
+        bail!(
+            "cannot read the version of {} from {text:?}; {INSTALL_HINT}",
+            qemu.display()
+        );
+    };
+    if (v.0, v.1) < MIN_QEMU_VERSION {
+        bail!(
+            "{} is QEMU {}.{}.{}, older than {}.{}; {INSTALL_HINT}",
+            qemu.display(),
+            v.0,
+            v.1,
+            v.2,
+            MIN_QEMU_VERSION.0,
+            MIN_QEMU_VERSION.1
+        );
+    }
+    Ok(v)
+}
+
+/// What to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimConfig {
+    /// The QEMU binary ([`qemu_binary`]).
+    pub qemu: PathBuf,
+    /// The shim ELF (`-device loader,file=SHIM.elf,cpu-num=0`).
+    pub elf: PathBuf,
+    /// The 64-byte fuse block (loaded at 0x900000).
+    pub fuses: PathBuf,
+    /// The SD image (`-drive if=sd,bus=1`). QEMU writes through to it: pass a copy.
+    pub disk: PathBuf,
+    /// `-m` (the contract: `1G`).
+    pub memory: String,
+    /// Arguments appended after the contract (more `-device loader`, `-d unimp`, …).
+    pub extra_args: Vec<String>,
+    /// Echo each UART line live to stderr with this prefix (the demo), or not at all.
+    pub echo: Option<String>,
+    /// Hard limit for the whole run.
+    pub timeout: Duration,
+}
+
+impl SimConfig {
+    /// The contract with these files, no echo, [`DEFAULT_TIMEOUT`].
+    pub fn new(
+        elf: impl Into<PathBuf>,
+        fuses: impl Into<PathBuf>,
+        disk: impl Into<PathBuf>,
+    ) -> Self {
+        SimConfig {
+            qemu: qemu_binary(),
+            elf: elf.into(),
+            fuses: fuses.into(),
+            disk: disk.into(),
+            memory: "1G".into(),
+            extra_args: Vec::new(),
+            echo: None,
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+
+    /// The command-line arguments (without the binary) with the QMP socket at `qmp_socket`.
+    pub fn args(&self, qmp_socket: &Path) -> Vec<String> {
+        // QEMU option values escape a comma by doubling it.
+        let p = |path: &Path| path.display().to_string().replace(',', ",,");
+        let mut a: Vec<String> = [
+            "-M",
+            "imx8mp-evk",
+            "-m",
+            &self.memory,
+            "-smp",
+            "1",
+            "-display",
+            "none",
+            "-serial",
+            "null",
+            "-serial",
+            "stdio",
+            "-semihosting-config",
+            "enable=on,target=native",
+            "-device",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        a.push(format!(
+            "loader,file={},addr={FUSES_ADDR:#x},force-raw=on",
+            p(&self.fuses)
+        ));
+        a.push("-device".into());
+        a.push(format!("loader,file={},cpu-num=0", p(&self.elf)));
+        a.push("-drive".into());
+        a.push(format!("if=sd,bus=1,file={},format=raw", p(&self.disk)));
+        a.push("-qmp".into());
+        a.push(format!("unix:{},server=on,wait=off", p(qmp_socket)));
+        a.extend(self.extra_args.iter().cloned());
+        a
+    }
+}
+
+/// What a run produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimOutcome {
+    /// QEMU's exit status, if it exited on its own (semihosting exit code, power-off…); `None`
+    /// when the harness had to quit or kill it.
+    pub exit_status: Option<ExitStatus>,
+    /// Everything UART2 printed, lines joined with `\n` (CR removed).
+    pub uart: String,
+    /// What QEMU wrote to stderr.
+    pub stderr: String,
+    /// The 64 bytes at the cell, if they could be read over QMP.
+    pub cell: Option<[u8; CELL_SIZE]>,
+    /// Whether the hard timeout expired.
+    pub timed_out: bool,
+    /// Whether the marker (if any) was seen.
+    pub marker_seen: bool,
+    /// Wall-clock time from start to the end of the run.
+    pub wall: Duration,
+}
+
+impl SimOutcome {
+    /// The exit code, if QEMU exited on its own with one.
+    pub fn exit_code(&self) -> Option<i32> {
+        self.exit_status.and_then(|s| s.code())
+    }
+
+    /// Whether UART2 printed a line containing `text`.
+    pub fn uart_has(&self, text: &str) -> bool {
+        self.uart.lines().any(|l| l.contains(text))
+    }
+
+    /// The cell's slot word (word 0), if the cell was read.
+    pub fn slot_word(&self) -> Option<u32> {
+        self.cell
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+    }
+}
+
+/// What [`Qemu::wait_for_marker`] ended with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MarkerWait {
+    /// A line containing the marker: the whole line.
+    Seen(String),
+    /// QEMU exited first.
+    Exited,
+    /// The run's deadline passed.
+    TimedOut,
+}
+
+/// A running QEMU under the contract.
+#[derive(Debug)]
+pub struct Qemu {
+    child: Child,
+    lines: Receiver<String>,
+    uart: Arc<Mutex<String>>,
+    stderr: Arc<Mutex<String>>,
+    qmp: Option<Qmp>,
+    qmp_socket: PathBuf,
+    _dir: tempfile::TempDir,
+    started: Instant,
+    deadline: Instant,
+    exit_status: Option<ExitStatus>,
+    timed_out: bool,
+}
+
+impl Qemu {
+    /// Checks the QEMU version, checks the files exist, starts QEMU and connects QMP.
+    pub fn start(config: &SimConfig) -> Result<Self> {
+        check_qemu(&config.qemu)?;
+        for (what, p) in [
+            ("shim ELF", &config.elf),
+            ("fuse block", &config.fuses),
+            ("disk image", &config.disk),
+        ] {
+            if !p.is_file() {
+                bail!("{what} {} does not exist", p.display());
+            }
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("xtask-qemu")
+            .tempdir()
+            .context("temporary directory for the QMP socket")?;
+        let qmp_socket = dir.path().join("qmp.sock");
+        let mut cmd = Command::new(&config.qemu);
+        cmd.args(config.args(&qmp_socket))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let started = Instant::now();
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("starting {}", config.qemu.display()))?;
+        let uart = Arc::new(Mutex::new(String::new()));
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let (tx, lines) = channel();
+        let out = child.stdout.take().expect("piped stdout");
+        let (u, echo) = (Arc::clone(&uart), config.echo.clone());
+        std::thread::spawn(move || {
+            let mut r = BufReader::new(out);
+            let mut buf = Vec::new();
+            loop {
+                buf.clear();
+                match r.read_until(b'\n', &mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                }
+                let line = String::from_utf8_lossy(&buf)
+                    .trim_end_matches(['\n', '\r'])
+                    .to_string();
+                if let Some(prefix) = &echo {
+                    eprintln!("{prefix}{line}");
+                }
+                if let Ok(mut s) = u.lock() {
+                    s.push_str(&line);
+                    s.push('\n');
+                }
+                if tx.send(line).is_err() {
+                    // Nobody listens any more; keep collecting the log.
+                }
+            }
+        });
+        let err = child.stderr.take().expect("piped stderr");
+        let e = Arc::clone(&stderr);
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = BufReader::new(err).read_to_string(&mut text);
+            if let Ok(mut s) = e.lock() {
+                s.push_str(&text);
+            }
+        });
+        let mut q = Qemu {
+            child,
+            lines,
+            uart,
+            stderr,
+            qmp: None,
+            qmp_socket,
+            _dir: dir,
+            started,
+            deadline: started + config.timeout,
+            exit_status: None,
+            timed_out: false,
+        };
+        q.connect_qmp();
+        if q.qmp.is_none() && q.poll_exit().is_some() {
+            std::thread::sleep(Duration::from_millis(50));
+            let err = q.stderr();
+            if !err.trim().is_empty() {
+                bail!("QEMU exited at start: {}", err.trim());
+            }
+        }
+        Ok(q)
+    }
+
+    /// Connects QMP if not yet connected and QEMU still runs (best effort).
+    fn connect_qmp(&mut self) {
+        if self.qmp.is_some() {
+            return;
+        }
+        let deadline = (Instant::now() + Duration::from_secs(10)).min(self.deadline);
+        let child = &mut self.child;
+        let mut alive = || matches!(child.try_wait(), Ok(None));
+        self.qmp = Qmp::connect(&self.qmp_socket, deadline, &mut alive).ok();
+    }
+
+    fn poll_exit(&mut self) -> Option<ExitStatus> {
+        if self.exit_status.is_none()
+            && let Ok(Some(s)) = self.child.try_wait()
+        {
+            self.exit_status = Some(s);
+        }
+        self.exit_status
+    }
+
+    /// Whether QEMU has exited.
+    pub fn has_exited(&mut self) -> bool {
+        self.poll_exit().is_some()
+    }
+
+    /// UART2 output so far.
+    pub fn uart(&self) -> String {
+        self.uart.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// QEMU's stderr so far (complete once it exited).
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Time since start.
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Waits until a UART line contains `marker`, QEMU exits, or the deadline passes. Lines
+    /// seen before the call count too (the whole log is searched first).
+    pub fn wait_for_marker(&mut self, marker: &str) -> MarkerWait {
+        loop {
+            let now = Instant::now();
+            if now >= self.deadline {
+                if let Some(l) = self.uart().lines().find(|l| l.contains(marker)) {
+                    return MarkerWait::Seen(l.to_string());
+                }
+                self.timed_out = true;
+                return MarkerWait::TimedOut;
+            }
+            match self
+                .lines
+                .recv_timeout((self.deadline - now).min(Duration::from_millis(100)))
+            {
+                Ok(line) if line.contains(marker) => return MarkerWait::Seen(line),
+                Ok(_) | Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    // stdout closed: QEMU is gone. Reap it (bounded wait).
+                    let until = Instant::now() + Duration::from_secs(5);
+                    while self.poll_exit().is_none() && Instant::now() < until {
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                    return match self.uart().lines().find(|l| l.contains(marker)) {
+                        Some(l) => MarkerWait::Seen(l.to_string()),
+                        None => MarkerWait::Exited,
+                    };
+                }
+            }
+        }
+    }
+
+    /// Waits until QEMU exits or the deadline passes; returns the exit status if it exited.
+    pub fn wait_exit(&mut self) -> Option<ExitStatus> {
+        loop {
+            if let Some(s) = self.poll_exit() {
+                return Some(s);
+            }
+            let now = Instant::now();
+            if now >= self.deadline {
+                self.timed_out = true;
+                return None;
+            }
+            match self
+                .lines
+                .recv_timeout((self.deadline - now).min(Duration::from_millis(50)))
+            {
+                Ok(_) | Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => std::thread::sleep(Duration::from_millis(5)),
+            }
+        }
+    }
+
+    fn qmp(&mut self) -> Result<&mut Qmp> {
+        if self.poll_exit().is_some() {
+            bail!("QEMU has exited: guest memory can no longer be read");
+        }
+        self.connect_qmp();
+        self.qmp
+            .as_mut()
+            .ok_or_else(|| Error::msg("no QMP connection to QEMU"))
+    }
+
+    /// Pauses the guest (QMP `stop`): it cannot exit while memory is read.
+    pub fn pause(&mut self) -> Result<()> {
+        self.qmp()?.stop()
+    }
+
+    /// Resumes a paused guest (QMP `cont`).
+    pub fn resume(&mut self) -> Result<()> {
+        self.qmp()?.cont()
+    }
+
+    /// Reads guest physical memory.
+    pub fn read_memory(&mut self, addr: u64, len: usize) -> Result<Vec<u8>> {
+        self.qmp()?.read_physical(addr, len)
+    }
+
+    /// Pauses the guest and reads the 64-byte cell at [`CELL_ADDR`]. The guest stays paused
+    /// ([`Qemu::resume`] to continue).
+    pub fn read_cell(&mut self) -> Result<[u8; CELL_SIZE]> {
+        self.pause()?;
+        let bytes = self.read_memory(CELL_ADDR, CELL_SIZE)?;
+        let mut cell = [0u8; CELL_SIZE];
+        cell.copy_from_slice(&bytes);
+        Ok(cell)
+    }
+
+    /// Direct access to the QMP session (events, HMP, reset).
+    pub fn qmp_session(&mut self) -> Result<&mut Qmp> {
+        self.qmp()
+    }
+
+    /// Ends the run: asks QEMU to quit over QMP if it still runs (kills it if that fails), reaps
+    /// it and collects the outcome. `cell` is whatever the caller read before.
+    pub fn finish(mut self, cell: Option<[u8; CELL_SIZE]>, marker_seen: bool) -> SimOutcome {
+        let exited_by_itself = self.poll_exit();
+        if exited_by_itself.is_none() {
+            if let Some(q) = self.qmp.as_mut() {
+                let _ = q.quit();
+            }
+            let until = Instant::now() + Duration::from_secs(5);
+            while self.child.try_wait().ok().flatten().is_none() && Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            if self.child.try_wait().ok().flatten().is_none() {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+            }
+        }
+        let wall = self.started.elapsed();
+        // Let the reader threads drain the pipes.
+        let until = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < until {
+            match self.lines.recv_timeout(Duration::from_millis(20)) {
+                Err(RecvTimeoutError::Disconnected) => break,
+                _ => continue,
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        SimOutcome {
+            exit_status: exited_by_itself,
+            uart: self.uart(),
+            stderr: self.stderr(),
+            cell,
+            timed_out: self.timed_out,
+            marker_seen,
+            wall,
+        }
+    }
+}
+
+impl Drop for Qemu {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// When [`run`] stops and reads the cell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stop {
+    /// Run until QEMU exits on its own. On timeout the cell is read and QEMU is quit; after
+    /// an exit there is no cell.
+    Exit,
+    /// Run until a UART line contains the marker, then pause, read the cell and quit. On
+    /// timeout the cell is read too; if QEMU exits first there is no cell.
+    Marker(String),
+    /// As [`Stop::Marker`], then resume the guest and wait for QEMU to exit (both the cell and
+    /// the exit code, if the guest leaves time between the marker and its exit).
+    MarkerThenExit(String),
+}
+
+/// Runs the contract once (see [`Stop`]).
+pub fn run(config: &SimConfig, stop: &Stop) -> Result<SimOutcome> {
+    let mut q = Qemu::start(config)?;
+    let (cell, seen) = match stop {
+        Stop::Exit => match q.wait_exit() {
+            Some(_) => (None, false),
+            None => (q.read_cell().ok(), false),
+        },
+        Stop::Marker(m) => match q.wait_for_marker(m) {
+            MarkerWait::Seen(_) => (q.read_cell().ok(), true),
+            MarkerWait::TimedOut => (q.read_cell().ok(), false),
+            MarkerWait::Exited => (None, false),
+        },
+        Stop::MarkerThenExit(m) => match q.wait_for_marker(m) {
+            MarkerWait::Seen(_) => {
+                let cell = q.read_cell().ok();
+                if cell.is_some() {
+                    q.resume()?;
+                }
+                q.wait_exit();
+                (cell, true)
+            }
+            MarkerWait::TimedOut => (q.read_cell().ok(), false),
+            MarkerWait::Exited => (None, false),
+        },
+    };
+    Ok(q.finish(cell, seen))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::firmware::{FlatImage, PlaceholderEnd, flat_to_elf, placeholder_payload};
+
+    #[test]
+    fn versions() {
+        assert_eq!(
+            parse_version("QEMU emulator version 10.0.2 (Debian 1:10.0.2+ds-2+deb13u1~bpo12+1)\n"),
+            Some((10, 0, 2))
+        );
+        assert_eq!(parse_version("QEMU emulator version 9.2"), Some((9, 2, 0)));
+        assert_eq!(parse_version("nonsense"), None);
+        let e = check_qemu(Path::new("/nonexistent/qemu-system-aarch64")).unwrap_err();
+        assert!(e.message().contains("bookworm-backports"), "{e}");
+    }
+
+    #[test]
+    fn contract_arguments() {
+        let c = SimConfig::new("/t/shim.elf", "/t/fuses.bin", "/t/a,b.img");
+        let a = c.args(Path::new("/s/q.sock")).join(" ");
+        assert_eq!(
+            a,
+            "-M imx8mp-evk -m 1G -smp 1 -display none -serial null -serial stdio \
+             -semihosting-config enable=on,target=native \
+             -device loader,file=/t/fuses.bin,addr=0x900000,force-raw=on \
+             -device loader,file=/t/shim.elf,cpu-num=0 \
+             -drive if=sd,bus=1,file=/t/a,,b.img,format=raw \
+             -qmp unix:/s/q.sock,server=on,wait=off"
+        );
+    }
+
+    /// Files for a run of a placeholder "shim" (no real shim needed): returns the config.
+    fn placeholder_run(dir: &Path, end: PlaceholderEnd) -> Option<SimConfig> {
+        if check_qemu(&qemu_binary()).is_err() {
+            eprintln!("skipping: no usable {QEMU_BIN}");
+            return None;
+        }
+        let code = placeholder_payload("xtask qemu self-test: hello", end);
+        let elf = dir.join("p.elf");
+        std::fs::write(
+            &elf,
+            flat_to_elf(&FlatImage {
+                load_addr: 0x0092_0000,
+                entry: 0x0092_0000,
+                bytes: code,
+            }),
+        )
+        .unwrap();
+        let fuses = dir.join("fuses.bin");
+        std::fs::write(&fuses, [0xA5u8; 64]).unwrap();
+        let disk = dir.join("sd.img");
+        std::fs::File::create(&disk)
+            .unwrap()
+            .set_len(1 << 20)
+            .unwrap();
+        let mut c = SimConfig::new(elf, fuses, disk);
+        // Plant a recognisable cell word.
+        c.extra_args = vec![
+            "-device".into(),
+            format!("loader,addr={CELL_ADDR:#x},data=0x12345678,data-len=4"),
+        ];
+        c.timeout = Duration::from_secs(20);
+        Some(c)
+    }
+
+    #[test]
+    fn marker_then_cell_over_qmp() {
+        let dir = tempfile::tempdir().unwrap();
+        let Some(c) = placeholder_run(dir.path(), PlaceholderEnd::Wait) else {
+            return;
+        };
+        let out = run(&c, &Stop::Marker("self-test: hello".into())).unwrap();
+        assert!(out.marker_seen, "{out:?}");
+        assert!(out.uart_has("xtask qemu self-test: hello"));
+        assert_eq!(out.slot_word(), Some(0x1234_5678));
+        assert!(!out.timed_out);
+        assert_eq!(out.exit_status, None);
+    }
+
+    #[test]
+    fn semihosting_exit_code_and_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let Some(c) = placeholder_run(dir.path(), PlaceholderEnd::Exit(42)) else {
+            return;
+        };
+        let out = run(&c, &Stop::Exit).unwrap();
+        assert_eq!(out.exit_code(), Some(42), "{out:?}");
+        assert!(out.uart_has("hello"));
+        assert_eq!(out.cell, None);
+
+        let Some(mut c) = placeholder_run(dir.path(), PlaceholderEnd::Wait) else {
+            return;
+        };
+        c.timeout = Duration::from_secs(2);
+        let out = run(&c, &Stop::Exit).unwrap();
+        assert!(out.timed_out);
+        assert_eq!(out.slot_word(), Some(0x1234_5678));
+        assert!(out.wall < Duration::from_secs(10));
+    }
+}

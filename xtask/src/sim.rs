@@ -1,0 +1,211 @@
+//! The simulation's images: the payload FIT (a `payload` firmware image and a 4 KiB `blob`
+//! loadable that carries the image version), flash.bins for versions, and a kit bundling the
+//! shim, the PKI and the payload for the scenario tests and the demo.
+//!
+//! FIT of the simulation (unsigned form; signed at [`crate::fit::FIT_LOAD`]):
+//!
+//! | image | type / os / arch | load | entry | data |
+//! |---|---|---|---|---|
+//! | `payload` | firmware / u-boot / arm64 | 0x4020_0000 | 0x4020_0000 | the payload's flat binary |
+//! | `blob` | firmware / u-boot / arm64 | 0x4040_0000 | — | 4 KiB: `"IRBV"`, version (u32 LE), then a fill pattern |
+//!
+//! Default configuration: `firmware = "payload"`, `loadables = "blob"`. The payload finds the
+//! image version at 0x4040_0004 once the shim has copied the blob (magic at 0x4040_0000).
+
+use std::path::{Path, PathBuf};
+
+use imx_hab::sign::{Pki, SignOptions};
+
+use crate::firmware::{
+    FlatImage, PlaceholderEnd, build_firmware_bin, build_spl, elf_bytes_to_flat, elf_to_flat,
+    firmware_bin_exists, placeholder_payload,
+};
+use crate::fit::{FitConfig, FitImage, build_fit};
+use crate::pki::{SimFuses, generate};
+use crate::qemu::SimConfig;
+use crate::{Context, Result, bail};
+
+/// The board the simulation runs.
+pub const SIM_BOARD: &str = "qemu-imx8mp";
+/// Load and entry address of the payload (where U-Boot proper would go).
+pub const PAYLOAD_LOAD: u32 = 0x4020_0000;
+/// Load address of the version blob.
+pub const BLOB_LOAD: u32 = 0x4040_0000;
+/// Size of the version blob.
+pub const BLOB_SIZE: usize = 4096;
+/// Magic at the start of the version blob.
+pub const VERSION_MAGIC: [u8; 4] = *b"IRBV";
+/// The test payload's binary in `spl-shim`, built when it exists.
+pub const TEST_PAYLOAD_BIN: &str = "test-payload";
+/// CMS signing time of simulation images (2026-01-01T00:00:00Z): fixed so that the same
+/// inputs give the same bytes.
+pub const SIGNING_TIME: u64 = 1_767_225_600;
+
+/// Signing options of simulation images: `cst` defaults with a fixed signing time.
+pub fn sign_options() -> SignOptions {
+    SignOptions {
+        signing_time: Some(SIGNING_TIME),
+        ..SignOptions::default()
+    }
+}
+
+/// The version blob: [`VERSION_MAGIC`], `version` (LE), then `(i * 7 + version) as u8`.
+pub fn version_blob(version: u32) -> Vec<u8> {
+    let mut b: Vec<u8> = (0..BLOB_SIZE)
+        .map(|i| (i as u32).wrapping_mul(7).wrapping_add(version) as u8)
+        .collect();
+    b[..4].copy_from_slice(&VERSION_MAGIC);
+    b[4..8].copy_from_slice(&version.to_le_bytes());
+    b
+}
+
+/// The simulation FIT (module docs), unsigned.
+pub fn sim_fit(payload: &[u8], version: u32) -> Result<Vec<u8>> {
+    build_fit(
+        &format!("imx-redundant-boot simulation image, version {version}"),
+        &[
+            FitImage::firmware("payload", PAYLOAD_LOAD, payload.to_vec()),
+            FitImage::data("blob", BLOB_LOAD, version_blob(version)),
+        ],
+        &FitConfig {
+            firmware: "payload".into(),
+            loadables: vec!["blob".into()],
+        },
+    )
+}
+
+/// Reads a payload file: an ELF is flattened (its load address must be [`PAYLOAD_LOAD`]),
+/// anything else is taken as a flat binary for [`PAYLOAD_LOAD`].
+pub fn read_payload(path: &Path) -> Result<Vec<u8>> {
+    let data = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    if data.starts_with(b"\x7fELF") {
+        let flat = elf_bytes_to_flat(&data).with_context(|| path.display())?;
+        if flat.load_addr != u64::from(PAYLOAD_LOAD) || flat.entry != u64::from(PAYLOAD_LOAD) {
+            bail!(
+                "{}: payload ELF loads at {:#x} with entry {:#x}; the sim FIT needs both at {PAYLOAD_LOAD:#x}",
+                path.display(),
+                flat.load_addr,
+                flat.entry
+            );
+        }
+        return Ok(flat.bytes);
+    }
+    Ok(data)
+}
+
+/// The default payload: `spl-shim`'s `test-payload` binary if the crate has it (built and
+/// flattened), else the hand-assembled placeholder that prints
+/// `xtask placeholder payload` and waits. Returns the bytes and what they are.
+pub fn default_payload() -> Result<(Vec<u8>, String)> {
+    if firmware_bin_exists(TEST_PAYLOAD_BIN) {
+        let elf = build_firmware_bin(TEST_PAYLOAD_BIN, &[])?;
+        let bytes = read_payload(&elf)?;
+        return Ok((bytes, format!("{}", elf.display())));
+    }
+    Ok((
+        placeholder_payload(
+            "xtask placeholder payload (spl-shim has no test-payload yet)",
+            PlaceholderEnd::Wait,
+        ),
+        "xtask placeholder payload".into(),
+    ))
+}
+
+/// Everything needed to make simulation images: the shim (ELF and flat), the PKI, the fuse
+/// values, the payload and the signing options.
+#[derive(Debug)]
+pub struct SimKit {
+    /// The shim ELF QEMU loads.
+    pub shim_elf: PathBuf,
+    /// The shim as a flat binary (for the SPL in flash.bin).
+    pub shim: FlatImage,
+    /// The test PKI.
+    pub pki: Pki,
+    /// The fuses of a closed part fused with the PKI.
+    pub fuses: SimFuses,
+    /// The payload's flat binary (at [`PAYLOAD_LOAD`]).
+    pub payload: Vec<u8>,
+    /// Signing options.
+    pub options: SignOptions,
+}
+
+impl SimKit {
+    /// A kit from parts.
+    pub fn new(shim_elf: PathBuf, pki: Pki, payload: Vec<u8>) -> Result<Self> {
+        let shim = elf_to_flat(&shim_elf)?;
+        let fuses = SimFuses::closed_for(&pki)?;
+        Ok(SimKit {
+            shim_elf,
+            shim,
+            pki,
+            fuses,
+            payload,
+            options: sign_options(),
+        })
+    }
+
+    /// Builds the shim for `qemu-imx8mp` and the default payload, and generates the PKI from
+    /// `seed` (`DEFAULT_SEED.as_bytes()` of [`crate::pki`] for the standard one).
+    pub fn build(seed: &[u8]) -> Result<Self> {
+        let elf = build_spl(SIM_BOARD)?;
+        let (payload, _) = default_payload()?;
+        SimKit::new(elf, generate(seed)?, payload)
+    }
+
+    /// flash.bin of image `version`: the signed shim SPL and the signed simulation FIT.
+    pub fn flash_bin(&self, version: u32) -> Result<Vec<u8>> {
+        self.flash_bin_with_payload(&self.payload, version)
+    }
+
+    /// flash.bin of image `version` with another payload.
+    pub fn flash_bin_with_payload(&self, payload: &[u8], version: u32) -> Result<Vec<u8>> {
+        let fit = sim_fit(payload, version)?;
+        crate::flash_bin::build_flash_bin(&self.shim, &fit, &self.pki, &self.options)
+    }
+
+    /// Writes `fuses.bin` to `path`.
+    pub fn write_fuses(&self, path: &Path) -> Result<()> {
+        self.fuses.write(path)
+    }
+
+    /// The QEMU contract for this kit's shim, with `fuses` and `disk`.
+    pub fn sim_config(&self, fuses: &Path, disk: &Path) -> SimConfig {
+        SimConfig::new(&self.shim_elf, fuses, disk)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flash_bin::{FlashBinOffsets, verify_flash_bin};
+    use imx_hab::image::{FitPart, FlashBin};
+
+    #[test]
+    fn sim_flash_bin_carries_payload_and_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let shim = FlatImage {
+            load_addr: 0x0091_0000,
+            entry: 0x0091_0000,
+            bytes: vec![0x11; 4000],
+        };
+        let elf = dir.path().join("shim.elf");
+        std::fs::write(&elf, crate::firmware::flat_to_elf(&shim)).unwrap();
+        let payload = placeholder_payload("p", PlaceholderEnd::Wait);
+        let kit = SimKit::new(elf, generate(b"xtask sim test").unwrap(), payload.clone()).unwrap();
+        let fb = kit.flash_bin(7).unwrap();
+        verify_flash_bin(&fb, &kit.fuses.fuses()).unwrap();
+        let parsed = FlashBin::parse(&fb, &boards::AN12900_LAYOUT).unwrap();
+        let FitPart::Signed(sf) = parsed.fit else {
+            panic!("unsigned FIT")
+        };
+        let blob = sf.fit.image_by_name("blob").unwrap();
+        assert_eq!(&sf.fit.data(&blob)[..8], b"IRBV\x07\0\0\0");
+        assert_eq!(blob.entry, None);
+        let p = sf.fit.image_by_name("payload").unwrap();
+        assert_eq!(sf.fit.data(&p), &payload[..]);
+        let o = FlashBinOffsets::of(&fb).unwrap();
+        assert!(o.image_data("blob").is_some());
+        // Same inputs, same bytes.
+        assert_eq!(kit.flash_bin(7).unwrap(), fb);
+    }
+}
