@@ -1,0 +1,273 @@
+//! The shim's hardware drivers under QEMU: builds the `hw-selftest` firmware, runs it on the
+//! `imx8mp-evk` machine with an SDSC (64 MiB) and an SDHC (4 GiB, sparse) card image holding a
+//! known pattern, and checks what it prints on UART2 against hashes computed here, plus its
+//! semihosting exit code.
+//!
+//! Needs `qemu-system-aarch64` (QEMU ≥ 9.2 for `imx8mp-evk`); without it the tests fail and say
+//! how to install it.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+const QEMU: &str = "qemu-system-aarch64";
+/// Hard limit for one QEMU run (the self-test itself takes about 2 s).
+const QEMU_TIMEOUT: Duration = Duration::from_secs(60);
+const BLOCK: u64 = 512;
+/// Bytes of pattern written at the start of each image (covers every read but the last).
+const PATTERN_HEAD: u64 = 4 << 20;
+/// Bytes of pattern written at the end of each image (the self-test reads the last 2 blocks).
+const PATTERN_TAIL: u64 = 64 << 10;
+
+/// The reads `hw-selftest` does, as (first block, block count); the last-two-blocks read is
+/// added per image. Keep in step with `READS` in `spl-shim/src/bin/hw-selftest.rs`.
+const SELFTEST_READS: &[(u64, u64)] = &[(0, 1), (5, 1), (1, 8), (3, 37), (100, 250), (0, 4096)];
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// Builds the self-test once per test process and returns the ELF path (from cargo's JSON
+/// messages, so a custom CARGO_TARGET_DIR works too).
+fn selftest_elf() -> &'static Path {
+    static ELF: OnceLock<PathBuf> = OnceLock::new();
+    ELF.get_or_init(|| {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let out = Command::new(cargo)
+            .current_dir(workspace_root())
+            .args([
+                "build",
+                "--profile",
+                "firmware",
+                "-p",
+                "spl-shim",
+                "--target",
+                "aarch64-unknown-none",
+                "--bin",
+                "hw-selftest",
+                "--message-format=json-render-diagnostics",
+            ])
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("run cargo build for hw-selftest");
+        assert!(out.status.success(), "building hw-selftest failed");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let elf = stdout
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "hw-selftest")
+            .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+            .expect("cargo reported no hw-selftest executable");
+        assert!(elf.is_file(), "{} missing", elf.display());
+        elf
+    })
+}
+
+fn require_qemu() {
+    match Command::new(QEMU).arg("--version").output() {
+        Ok(o) if o.status.success() => {}
+        Ok(o) => panic!(
+            "`{QEMU} --version` failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        ),
+        Err(e) => panic!(
+            "{QEMU} not found ({e}). These tests run the drivers in QEMU's imx8mp-evk machine \
+             (QEMU >= 9.2). Install it, e.g. `apt-get install qemu-system-arm` (Debian/Ubuntu; \
+             bookworm needs bookworm-backports for QEMU 10) or `dnf install qemu-system-aarch64`."
+        ),
+    }
+}
+
+/// The pattern byte at image offset `off` for image `seed`: differs per byte, per block and
+/// per image, so a wrong address (byte vs block) or a shifted word shows up in the hashes.
+fn pattern_byte(seed: u64, off: u64) -> u8 {
+    let mut x = (off / 4).wrapping_add(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    x ^= x >> 31;
+    x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x ^= x >> 29;
+    (x >> (8 * (off % 4))) as u8
+}
+
+/// Expected content of `[start, start + len)`: the pattern in the head and tail areas, zero
+/// elsewhere (a sparse hole reads as zeros).
+fn expected(seed: u64, size: u64, start: u64, len: u64) -> Vec<u8> {
+    (start..start + len)
+        .map(|o| {
+            if o < PATTERN_HEAD || o >= size - PATTERN_TAIL {
+                pattern_byte(seed, o)
+            } else {
+                0
+            }
+        })
+        .collect()
+}
+
+/// Creates a sparse image of `size` bytes with the pattern at its head and tail.
+fn make_image(path: &Path, seed: u64, size: u64) {
+    let mut f = File::create(path).expect("create image");
+    f.set_len(size).expect("size image");
+    f.write_all(&expected(seed, size, 0, PATTERN_HEAD))
+        .expect("write head");
+    f.seek(SeekFrom::Start(size - PATTERN_TAIL)).expect("seek");
+    f.write_all(&expected(seed, size, size - PATTERN_TAIL, PATTERN_TAIL))
+        .expect("write tail");
+}
+
+/// Runs QEMU exactly as the simulation contract says and returns (exit code, UART2 output).
+fn run_qemu(elf: &Path, image: &Path) -> (Option<i32>, String) {
+    let mut child = Command::new(QEMU)
+        .args([
+            "-M",
+            "imx8mp-evk",
+            "-m",
+            "1G",
+            "-smp",
+            "1",
+            "-display",
+            "none",
+            "-serial",
+            "null",
+            "-serial",
+            "stdio",
+            "-semihosting-config",
+            "enable=on,target=native",
+            "-device",
+        ])
+        .arg(format!("loader,file={},cpu-num=0", elf.display()))
+        .arg("-drive")
+        .arg(format!("if=sd,bus=1,file={},format=raw", image.display()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start qemu");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let reader = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = stdout.read_to_end(&mut s);
+        s
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("wait for qemu") {
+            break Some(st);
+        }
+        if start.elapsed() > QEMU_TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let out = String::from_utf8_lossy(&reader.join().expect("reader thread")).into_owned();
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    match status {
+        None => panic!("QEMU ran longer than {QEMU_TIMEOUT:?}; output:\n{out}\nstderr:\n{err}"),
+        Some(st) => {
+            if !err.trim().is_empty() {
+                eprintln!("qemu stderr:\n{err}");
+            }
+            (st.code(), out)
+        }
+    }
+}
+
+/// One `read: lba=.. blocks=.. sha256=.. us=..` line.
+struct ReadLine {
+    lba: u64,
+    blocks: u64,
+    sha256: String,
+    us: u64,
+}
+
+fn parse_reads(out: &str) -> Vec<ReadLine> {
+    out.lines()
+        .filter_map(|l| l.trim().strip_prefix("read: "))
+        .map(|rest| {
+            let field = |k: &str| {
+                rest.split_whitespace()
+                    .find_map(|kv| kv.strip_prefix(k)?.strip_prefix('='))
+                    .unwrap_or_else(|| panic!("no {k} in read line {rest:?}"))
+                    .to_string()
+            };
+            ReadLine {
+                lba: field("lba").parse().expect("lba"),
+                blocks: field("blocks").parse().expect("blocks"),
+                sha256: field("sha256"),
+                us: field("us").parse().expect("us"),
+            }
+        })
+        .collect()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Builds, runs and checks the self-test on an image of `size` bytes.
+fn selftest_on(size: u64, seed: u64, kind: &str) {
+    require_qemu();
+    let elf = selftest_elf();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let image = dir.path().join("disk.img");
+    make_image(&image, seed, size);
+
+    let (code, out) = run_qemu(elf, &image);
+    eprintln!("--- UART2 ({kind}) ---\n{out}");
+    assert_eq!(code, Some(0), "hw-selftest exit code; output:\n{out}");
+    assert!(out.contains("hw-selftest: PASS"), "no PASS line:\n{out}");
+
+    let blocks = size / BLOCK;
+    let card_line = format!("card: {kind} blocks={blocks} ");
+    assert!(
+        out.contains(&card_line),
+        "expected {card_line:?} in:\n{out}"
+    );
+    assert!(
+        out.contains("out-of-range: ok"),
+        "out-of-range check missing:\n{out}"
+    );
+    assert!(
+        out.contains("card state after reads: TRAN"),
+        "CMD13 check missing:\n{out}"
+    );
+
+    let reads = parse_reads(&out);
+    let mut wanted: Vec<(u64, u64)> = SELFTEST_READS.to_vec();
+    wanted.push((blocks - 2, 2));
+    let got: Vec<(u64, u64)> = reads.iter().map(|r| (r.lba, r.blocks)).collect();
+    assert_eq!(got, wanted, "reads done by hw-selftest");
+    for r in &reads {
+        let data = expected(seed, size, r.lba * BLOCK, r.blocks * BLOCK);
+        assert_eq!(
+            r.sha256,
+            hex(&Sha256::digest(&data)),
+            "{kind}: SHA-256 of {} blocks at {}",
+            r.blocks,
+            r.lba
+        );
+    }
+    let big = reads.iter().find(|r| r.blocks == 4096).expect("2 MiB read");
+    eprintln!("{kind}: 2 MiB PIO read took {} ms", big.us / 1000);
+}
+
+#[test]
+fn drivers_read_an_sdsc_card() {
+    selftest_on(64 << 20, 1, "SDSC");
+}
+
+#[test]
+fn drivers_read_an_sdhc_card() {
+    selftest_on(4 << 30, 2, "SDHC");
+}
