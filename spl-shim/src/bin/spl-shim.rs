@@ -1,8 +1,9 @@
 //! The shim firmware for `aarch64-unknown-none` (design.md §5).
 //!
-//! Current state: early entry only (park secondary cores, FP/SIMD on, stack, BSS cleared) and a
-//! link check that the `no_std` libraries need no allocator. The drivers and the boot flow
-//! come with the firmware issue. On a host target this binary only explains how to build it.
+//! Entry (`arch/aarch64/entry.rs`): park secondary cores, FP/SIMD on, exception vectors, stack,
+//! BSS. Then [`firmware::shim_main`]: console, watchdog, SD card, the boot flow of
+//! [`spl_shim::boot`] over them, the cell, and the handoff. On a host target this binary only
+//! explains how to build it.
 #![cfg_attr(target_os = "none", no_std)]
 #![cfg_attr(target_os = "none", no_main)]
 
@@ -12,48 +13,315 @@ mod entry;
 
 #[cfg(target_os = "none")]
 mod firmware {
-    use boards::qemu_imx8mp::BOARD;
-    use imx_hab::hab::software::SoftwareHab;
-    use imx_hab::hab::{Authenticator, Fuses};
-    use imx_hab::image::Image;
-    use imx_hab::sit::Sit;
-    use spl_shim::policy::{CopyVerdict, SitVerdict, decide};
+    use core::fmt::Write;
+
+    use boards::{FuseSource, HabBackend, Region};
+    use spl_shim::boot::{self, Bootable, Hardware, Memory};
+    use spl_shim::cell::{CELL_SIZE, RomInfo, ShimVersion, reason_name};
+    use spl_shim::hw::BOARD;
+    use spl_shim::hw::timer::GenericTimer;
+    use spl_shim::hw::uart::Uart;
+    use spl_shim::hw::usdhc::Usdhc;
+    use spl_shim::hw::watchdog::Watchdog;
+    use spl_shim::platform::{BlockRead, CellStore, Clock, MediaError, WatchdogService};
+
+    /// Watchdog timeout while the shim works and after it hands off: long enough for a 2 MiB PIO
+    /// read under QEMU (about 1 s, qemu-imx8mp.md §6) many times over, short enough that a hung
+    /// boot resets the board. WDE is write-once: the next stage inherits it and must service it
+    /// (U-Boot's and Linux's imx2_wdt drivers do).
+    const WATCHDOG_TIMEOUT_MS: u32 = 60_000;
+
+    unsafe extern "C" {
+        static _start: u8;
+        static __image_end: u8;
+        static __bss_start: u8;
+        static __stack_top: u8;
+    }
+
+    /// The memory the running shim occupies: its image (code, rodata, data) and its BSS and
+    /// stack, from the linker script's symbols (linker/sections.ld).
+    fn shim_regions() -> [Region; 2] {
+        let addr = |s: &u8| s as *const u8 as u64;
+        // SAFETY: only the addresses of linker-defined symbols are taken; nothing is read.
+        let (start, image_end, bss, stack_top) = unsafe {
+            (
+                addr(&_start),
+                addr(&__image_end),
+                addr(&__bss_start),
+                addr(&__stack_top),
+            )
+        };
+        [
+            Region::new(start, image_end.saturating_sub(start)),
+            Region::new(bss, stack_top.saturating_sub(bss)),
+        ]
+    }
+
+    /// The boot cell in OCRAM (design.md §6; `BOARD.cell_addr`).
+    struct OcramCell;
+
+    impl CellStore for OcramCell {
+        fn store(&mut self, cell: &[u8; CELL_SIZE]) {
+            let base = BOARD.cell_addr as *mut u32;
+            for (i, word) in cell.chunks_exact(4).enumerate() {
+                let w = u32::from_le_bytes([word[0], word[1], word[2], word[3]]);
+                // SAFETY: the board's cell address is 64 bytes of OCRAM reserved for the cell,
+                // 4-byte aligned, outside the shim image, BSS and stack (boards crate tests,
+                // linker scripts). Volatile: Linux reads it through /dev/mem later.
+                unsafe { base.add(i).write_volatile(w) };
+            }
+        }
+    }
+
+    /// The 64-byte simulated fuse block (`FuseSource::SimulatedBlock`, qemu-imx8mp contract).
+    fn simulated_fuses(addr: u64) -> imx_hab::hab::Fuses {
+        let mut block = [0u8; 64];
+        for (i, b) in block.iter_mut().enumerate() {
+            // SAFETY: the board places the block in OCRAM (0x900000, planted by QEMU's loader),
+            // readable and outside anything the shim writes.
+            *b = unsafe { ((addr as usize + i) as *const u8).read_volatile() };
+        }
+        imx_hab::hab::Fuses::from_simulated_block(&block)
+    }
+
+    /// The watchdog as the boot flow services it, plus the card reads it must not starve.
+    struct Serviced<'a> {
+        sd: &'a mut Usdhc,
+        wdog: &'a mut Watchdog,
+    }
+
+    impl BlockRead for Serviced<'_> {
+        fn block_count(&self) -> u64 {
+            self.sd.block_count()
+        }
+
+        fn read_blocks(&mut self, lba: u64, buf: &mut [u8]) -> Result<(), MediaError> {
+            self.wdog.service();
+            self.sd.read_blocks(lba, buf)
+        }
+    }
+
+    /// The FIT window as memory (design.md §5: the signed blob is read to its load address).
+    fn fit_window() -> &'static mut [u8] {
+        let w = BOARD.memory.fit_window;
+        // SAFETY: the board's FIT window is DRAM (boards crate test: inside `memory.dram`),
+        // not used by the shim's image, BSS or stack, and nothing else runs; this is the only
+        // reference made to it.
+        unsafe { core::slice::from_raw_parts_mut(w.start as *mut u8, w.size as usize) }
+    }
 
     /// Called by the entry code on the boot core with a stack and a zeroed BSS.
-    // SAFETY: `shim_main` is defined once and only the entry assembly calls it, with the
-    // stack set up and BSS cleared, as the C ABI expects.
+    // SAFETY: `shim_main` is defined once per binary and only the entry assembly calls it,
+    // with the stack set up and BSS cleared, as the C ABI expects.
     #[unsafe(no_mangle)]
     extern "C" fn shim_main() -> ! {
-        // Link check: exercise the parsers and the policy on an empty sector so that the
-        // final link proves they need no global allocator.
-        let sector = core::hint::black_box([0u8; 512]);
-        let sit_ok = Sit::parse(&sector)
-            .and_then(|s| s.validate(&BOARD.media, 1 << 30, 1 << 21, 1 << 21))
-            .is_ok();
-        let primary = match Image::parse(&sector, &BOARD.media) {
-            Ok(_) => CopyVerdict::Authentic,
-            Err(_) => CopyVerdict::NotAuthentic,
+        let clock = GenericTimer::new();
+        let entry_ticks = clock.ticks();
+        let mut console = Uart::console();
+        console.init(&BOARD.console);
+        let _ = writeln!(
+            console,
+            "\r\nimx-redundant-boot shim {} on {} ({})",
+            ShimVersion::CURRENT,
+            BOARD.name,
+            BOARD.soc.name()
+        );
+        let mut wdog = Watchdog::board();
+        let timeout = wdog.enable(WATCHDOG_TIMEOUT_MS);
+        let _ = writeln!(console, "shim: watchdog armed, {timeout} ms");
+
+        // SAFETY: the only handle on the boot uSDHC in this program.
+        let mut sd = unsafe { Usdhc::board() };
+        let shim = shim_regions();
+        let outcome = match sd.init() {
+            Ok(card) => {
+                let _ = writeln!(
+                    console,
+                    "shim: uSDHC{}: {} card, {} blocks",
+                    BOARD.boot_usdhc.instance,
+                    card.kind.name(),
+                    card.blocks
+                );
+                let mut disk = Serviced {
+                    sd: &mut sd,
+                    wdog: &mut wdog,
+                };
+                run_flow(&mut disk, &clock, &mut console, &shim)
+            }
+            Err(e) => {
+                let _ = writeln!(console, "shim: uSDHC{}: {e}", BOARD.boot_usdhc.instance);
+                None
+            }
         };
-        let sit = if sit_ok {
-            SitVerdict::Valid
-        } else {
-            SitVerdict::Invalid
+        let Some((record_cell, bootable, timings)) = outcome else {
+            // No card: record "stopped before deciding" (reason 0) so Linux sees why.
+            let record = spl_shim::cell::BootRecord {
+                reason: None,
+                primary: spl_shim::cell::CopyReport::NotExamined,
+                secondary: spl_shim::cell::CopyReport::NotExamined,
+                sit: spl_shim::cell::SitReport {
+                    status: spl_shim::cell::SitStatus::NotRead,
+                    first_sector: 0,
+                },
+                rom: RomInfo::UNKNOWN,
+                shim_version: ShimVersion::CURRENT,
+            };
+            OcramCell.store(&record.encode());
+            let _ = writeln!(console, "shim: nothing bootable: no boot medium; halting");
+            console.flush();
+            crate::entry::halt()
         };
-        // The software HAB4 verifier (SHA-256 + ECDSA P-256 + DER), so that the link also
-        // measures what authentication costs in `.text` (`cargo xtask bench` reports it).
-        let fuses = Fuses::from_simulated_block(&core::hint::black_box([0u8; 64]));
-        let blob: &[u8] = core::hint::black_box(&sector);
-        let load = core::hint::black_box(BOARD.memory.fit_window.start);
-        let secondary = match (SoftwareHab { fuses }).authenticate(blob, load) {
-            Ok(_) => CopyVerdict::Authentic,
-            Err(_) => CopyVerdict::NotAuthentic,
+        OcramCell.store(&record_cell);
+        let total = clock.ticks().saturating_sub(entry_ticks);
+        let us = |t| clock.micros(t);
+        let _ = writeln!(
+            console,
+            "shim: time entry-to-decision {} us: media read {} us ({} bytes), hashing {} us ({} bytes), signatures {} us, other {} us",
+            us(total),
+            us(timings.read_ticks),
+            timings.read_bytes,
+            us(timings.hash_ticks),
+            timings.hash_bytes,
+            us(timings.signature_ticks()),
+            us(total.saturating_sub(timings.read_ticks + timings.auth_ticks)),
+        );
+        match bootable {
+            Some(b) => handoff(&b, &mut console, &mut wdog),
+            None => {
+                let reason = spl_shim::cell::decode(&record_cell)
+                    .ok()
+                    .and_then(|c| c.record.ok())
+                    .and_then(|r| r.reason)
+                    .map_or("unknown", reason_name);
+                let _ = writeln!(
+                    console,
+                    "shim: nothing bootable ({reason}); cell written, halting (the watchdog resets the board)"
+                );
+                console.flush();
+                crate::entry::halt()
+            }
+        }
+    }
+
+    type FlowResult<'a> = Option<([u8; CELL_SIZE], Option<Bootable<'a>>, boot::timing::Timings)>;
+
+    /// Runs the boot flow with the board's HAB backend; returns the encoded cell, the handoff
+    /// and the timings.
+    fn run_flow<'a>(
+        disk: &mut Serviced<'_>,
+        clock: &GenericTimer,
+        console: &mut Uart,
+        shim: &'a [Region],
+    ) -> FlowResult<'a> {
+        let mut no_wdog = NoService;
+        let mem = Memory {
+            window: fit_window(),
+            window_base: BOARD.memory.fit_window.start,
+            shim,
         };
-        core::hint::black_box(decide(primary, || sit, || secondary));
-        crate::entry::halt()
+        let outcome = match (BOARD.hab, BOARD.fuses) {
+            (HabBackend::Software, FuseSource::SimulatedBlock { addr }) => {
+                let mut hab = imx_hab::hab::software::SoftwareHab {
+                    fuses: simulated_fuses(addr),
+                };
+                let mut hw = Hardware {
+                    disk,
+                    hab: &mut hab,
+                    clock,
+                    watchdog: &mut no_wdog,
+                    console,
+                };
+                boot::run(BOARD, &mut hw, mem, RomInfo::UNKNOWN)
+            }
+            (HabBackend::Rom { rvt_addr }, _) => {
+                // SAFETY: on this board the RVT at `rvt_addr` is the HAB ROM's
+                // (imx8m-facts.md §4.1), readable, and nothing else calls the HAB API.
+                let mut hab = unsafe {
+                    imx_hab::hab::rom::RomHab::new(rvt_addr as usize, imx_hab::hab::rom::CID_UBOOT)
+                };
+                let mut hw = Hardware {
+                    disk,
+                    hab: &mut hab,
+                    clock,
+                    watchdog: &mut no_wdog,
+                    console,
+                };
+                boot::run(BOARD, &mut hw, mem, RomInfo::UNKNOWN)
+            }
+            (HabBackend::Software, FuseSource::Ocotp { .. }) => {
+                let _ = writeln!(
+                    console,
+                    "shim: board error: software HAB needs a simulated fuse block"
+                );
+                return None;
+            }
+        };
+        Some((outcome.record.encode(), outcome.bootable, outcome.timings))
+    }
+
+    /// The disk wrapper services the real watchdog on every read; the flow's own service calls
+    /// land here.
+    struct NoService;
+
+    impl WatchdogService for NoService {
+        fn service(&mut self) {}
+    }
+
+    /// Copies the configuration's images to their load addresses and jumps to the entry at EL3
+    /// with x0 = 0 (design.md §5 step 4).
+    fn handoff(b: &Bootable<'_>, console: &mut Uart, wdog: &mut Watchdog) -> ! {
+        let blob = BOARD.memory.fit_window.start + b.window_offset as u64;
+        for c in &b.plan.copies {
+            let _ = writeln!(
+                console,
+                "shim: load {} {:#x}+{:#x} -> {:#x}",
+                c.name, blob + c.src_offset, c.len, c.dest
+            );
+            // SAFETY: the plan checked every destination: inside one of the board's load
+            // ranges (RAM), disjoint from the FIT blob, from the shim's image/BSS/stack and
+            // from every other destination; the source lies inside the authenticated FIT in
+            // the window. Nothing else runs.
+            unsafe {
+                core::ptr::copy_nonoverlapping(
+                    (blob + c.src_offset) as *const u8,
+                    c.dest as *mut u8,
+                    c.len as usize,
+                );
+            }
+        }
+        wdog.service();
+        let _ = writeln!(
+            console,
+            "shim: slot {} handoff to {:#x} ({}) at EL3",
+            b.slot as u32, b.plan.entry.address, b.plan.entry.image
+        );
+        console.flush();
+        let entry = b.plan.entry.address;
+        // SAFETY: `entry` lies inside an image just copied (checked by the plan). Caches and
+        // the MMU are off (never enabled by the shim), so the copies are visible to instruction
+        // fetch once the barriers complete; the I-cache is invalidated in case a previous stage
+        // left it on. The jump never returns.
+        unsafe {
+            core::arch::asm!(
+                "dsb sy",
+                "ic iallu",
+                "dsb sy",
+                "isb",
+                "mov x0, xzr",
+                "mov x1, xzr",
+                "mov x2, xzr",
+                "mov x3, xzr",
+                "br x9",
+                in("x9") entry,
+                options(noreturn)
+            );
+        }
     }
 
     #[panic_handler]
-    fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
+    fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+        let mut console = Uart::console();
+        let _ = writeln!(console, "\r\nshim: panic: {info}");
         crate::entry::halt()
     }
 }
@@ -61,7 +329,8 @@ mod firmware {
 #[cfg(not(target_os = "none"))]
 fn main() {
     eprintln!(
-        "spl-shim is firmware: build it with `cargo build -p spl-shim --target aarch64-unknown-none`"
+        "spl-shim is firmware: build it with `cargo build --profile firmware -p spl-shim \
+         --target aarch64-unknown-none` (or `cargo xtask build-spl --board qemu-imx8mp`)"
     );
     std::process::exit(2);
 }

@@ -147,11 +147,12 @@ impl fmt::Display for HandoffError<'_> {
 ///
 /// `fit_bytes` must be the authenticated part of the blob up to its IVT (`[0, ivt_offset)`), so
 /// every payload copied is covered by the signature; `blob` is where the blob lies
-/// (load address and signed length) and `shim` the memory the running shim occupies.
+/// (load address and signed length) and `shim` the memory the running shim occupies (image,
+/// BSS, stack).
 pub fn plan<'a>(
     fit_bytes: &'a [u8],
     blob: Region,
-    shim: Region,
+    shim: &[Region],
     memory: &MemoryMap,
 ) -> Result<Plan<'a>, HandoffError<'a>> {
     let fit = Fit::parse(fit_bytes).map_err(HandoffError::Fit)?;
@@ -220,7 +221,7 @@ pub fn plan<'a>(
 fn check_destination<'a>(
     copy: &ImageCopy<'a>,
     blob: Region,
-    shim: Region,
+    shim: &[Region],
     memory: &MemoryMap,
     earlier: &[ImageCopy<'a>],
 ) -> Result<(), HandoffError<'a>> {
@@ -240,7 +241,7 @@ fn check_destination<'a>(
     if dest.overlaps(&blob) {
         return Err(overlap("the FIT being loaded"));
     }
-    if dest.overlaps(&shim) {
+    if shim.iter().any(|s| dest.overlaps(s)) {
         return Err(overlap("the shim"));
     }
     match earlier.iter().find(|e| e.dest_region().overlaps(&dest)) {

@@ -56,7 +56,7 @@ pub struct Memory<'w> {
     /// Physical address of `window[0]`.
     pub window_base: u64,
     /// Memory the running shim occupies (image, BSS, stack): no image may be copied over it.
-    pub shim: Region,
+    pub shim: &'w [Region],
 }
 
 /// A copy that is authentic and can be handed off to.
@@ -236,9 +236,9 @@ where
 }
 
 /// Where a blob may be read and what its images may not overwrite.
-struct Placement {
+struct Placement<'s> {
     window: Region,
-    shim: Region,
+    shim: &'s [Region],
     slot_bytes: u64,
 }
 
@@ -258,7 +258,7 @@ impl Loaded {
         &self,
         window: &'w [u8],
         board: &Board,
-        place: &Placement,
+        place: &Placement<'_>,
     ) -> Result<Bootable<'w>, HandoffError<'w>> {
         let start = self.window_offset;
         let fit_bytes = &window[start..start + self.ivt_offset as usize];
@@ -337,7 +337,7 @@ fn examine<D, A, C, W>(
     hw: &mut Hardware<'_, D, A, C, W>,
     timings: &mut Timings,
     board: &Board,
-    place: &Placement,
+    place: &Placement<'_>,
     window: &mut [u8],
     slot: Slot,
     copy_offset: u64,
@@ -423,7 +423,7 @@ fn load_and_authenticate<D, A, C, W>(
     hw: &mut Hardware<'_, D, A, C, W>,
     timings: &mut Timings,
     board: &Board,
-    place: &Placement,
+    place: &Placement<'_>,
     window: &mut [u8],
     slot: Slot,
     copy_offset: u64,

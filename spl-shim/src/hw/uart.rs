@@ -1,4 +1,4 @@
-//! i.MX UART (console), polled transmit only.
+//! i.MX UART (console), polled transmit and non-blocking receive.
 //!
 //! Register map and init sequence: `docs/imx8m-facts.md` §9 (U-Boot `serial_mxc.c`, i.MX 8M RM
 //! register names). QEMU's `imx.serial` needs only UCR1 = UARTEN and UCR2 = 0x4027
@@ -45,6 +45,8 @@ register_bitfields! {u32,
     ],
     /// USR2, UART Status Register 2 (+0x98).
     USR2 [
+        /// Receive data ready: at least one character in the receive FIFO.
+        RDR OFFSET(0) NUMBITS(1) [],
         /// Transmitter complete: shift register and FIFO empty.
         TXDC OFFSET(3) NUMBITS(1) []
     ],
@@ -59,8 +61,8 @@ register_structs! {
     /// i.MX UART register block (imx8m-facts.md §9; 0x1000 bytes per instance in QEMU,
     /// qemu-imx8mp.md §2).
     Registers {
-        /// URXD, receive data.
-        (0x00 => _urxd: ReadOnly<u32>),
+        /// URXD, receive data: bits 7:0 the character (reading pops it).
+        (0x00 => urxd: ReadOnly<u32>),
         (0x04 => _reserved0),
         /// UTXD, transmit data: a write queues one byte.
         (0x40 => utxd: WriteOnly<u32>),
@@ -194,6 +196,16 @@ impl Uart {
         }
         r.utxd.set(u32::from(byte));
         true
+    }
+
+    /// The next received character, if one is waiting (USR2.RDR); never waits.
+    pub fn try_read_byte(&mut self) -> Option<u8> {
+        let r = self.regs();
+        if r.usr2.is_set(USR2::RDR) {
+            Some(r.urxd.get() as u8)
+        } else {
+            None
+        }
     }
 
     /// Waits (bounded) until everything queued has left the transmitter (USR2.TXDC), e.g.

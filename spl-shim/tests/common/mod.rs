@@ -18,7 +18,7 @@ pub const LOAD: u32 = 0x4400_0000;
 /// A 4 MiB FIT window at the board's window start (the real one is 16 MiB).
 pub const WINDOW_LEN: usize = 4 << 20;
 /// Where the tests pretend the shim runs (the qemu board's SHIM region).
-pub const SHIM: Region = Region::new(0x0091_0000, 0x6_0000);
+pub const SHIM: &[Region] = &[Region::new(0x0091_0000, 0x6_0000)];
 
 pub fn pki() -> &'static Pki {
     static PKI: OnceLock<Pki> = OnceLock::new();
