@@ -20,4 +20,6 @@ fn main() {
     for bin in ["spl-shim", "hw-selftest"] {
         println!("cargo:rustc-link-arg-bin={bin}=-T{board_script}");
     }
+    // The simulation's stand-in for bl31/U-Boot, linked where U-Boot proper runs.
+    println!("cargo:rustc-link-arg-bin=test-payload=-Ttest-payload.ld");
 }

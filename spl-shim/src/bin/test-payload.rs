@@ -1,0 +1,96 @@
+//! The test payload: a tiny `no_std` program that stands in for bl31/U-Boot in simulation.
+//!
+//! The shim loads it from the FIT (linked at 0x4020_0000, `linker/test-payload.ld`) and jumps to
+//! it at EL3. It prints one marker line with the slot it reads from the boot cell
+//! (`BOARD.cell_addr`, word 0) and the image version patched into [`VERSION`] by
+//! `cargo xtask image`, waits for the harness (any character on the console, or
+//! [`EXIT_AFTER_US`]) so that the cell can be read over QMP while QEMU still runs, and exits
+//! QEMU through semihosting with the slot as exit code. Requires semihosting
+//! (`-semihosting-config enable=on,target=native`, the simulation contract).
+#![cfg_attr(target_os = "none", no_std)]
+#![cfg_attr(target_os = "none", no_main)]
+
+#[cfg(target_os = "none")]
+#[path = "../arch/aarch64/entry.rs"]
+mod entry;
+
+#[cfg(target_os = "none")]
+mod payload {
+    use core::fmt::Write;
+
+    use spl_shim::hw::BOARD;
+    use spl_shim::hw::semihosting;
+    use spl_shim::hw::timer::GenericTimer;
+    use spl_shim::hw::uart::Uart;
+    use spl_shim::hw::watchdog::Watchdog;
+    use spl_shim::platform::WatchdogService;
+
+    /// Marker + version text; `cargo xtask image` overwrites the bytes after the marker with the
+    /// image version (NUL-padded). Kept in its own section so that the linker keeps it whole.
+    #[used]
+    #[unsafe(link_section = ".rodata.payload_version")]
+    static VERSION: [u8; 48] = *b"IRB-PAYLOAD-VERSION:unversioned\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
+
+    /// Length of the marker `IRB-PAYLOAD-VERSION:`.
+    const MARKER_LEN: usize = 20;
+
+    /// Longest wait for the harness before exiting anyway.
+    const EXIT_AFTER_US: u64 = 20_000_000;
+
+    fn version() -> &'static str {
+        // Volatile reads: the bytes are patched after linking, the compiler must not fold them.
+        let mut len = 0;
+        for i in MARKER_LEN..VERSION.len() {
+            // SAFETY: `i` indexes the static array.
+            if unsafe { core::ptr::read_volatile(&VERSION[i]) } == 0 {
+                break;
+            }
+            len += 1;
+        }
+        core::str::from_utf8(&VERSION[MARKER_LEN..MARKER_LEN + len]).unwrap_or("(not UTF-8)")
+    }
+
+    fn cell_slot() -> u32 {
+        // SAFETY: the board's cell address is 4-byte aligned OCRAM the shim wrote before the
+        // handoff (design.md §6).
+        unsafe { (BOARD.cell_addr as *const u32).read_volatile() }
+    }
+
+    /// Called by the entry code.
+    // SAFETY: defined once in this binary; only the entry assembly calls it.
+    #[unsafe(no_mangle)]
+    extern "C" fn shim_main() -> ! {
+        let mut console = Uart::console();
+        let mut wdog = Watchdog::board();
+        let slot = cell_slot();
+        let el = {
+            use aarch64_cpu::registers::{CurrentEL, Readable};
+            CurrentEL.read(CurrentEL::EL)
+        };
+        let _ = writeln!(
+            console,
+            "payload: version {} slot {slot} EL{el}",
+            version()
+        );
+        let _ = writeln!(console, "payload: press a key to exit");
+        let timer = GenericTimer::new();
+        let mut deadline = timer.deadline_us(EXIT_AFTER_US);
+        while console.try_read_byte().is_none() && !deadline.expired() {
+            wdog.service();
+        }
+        let _ = writeln!(console, "payload: exit {slot}");
+        console.flush();
+        semihosting::exit(slot)
+    }
+
+    #[panic_handler]
+    fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
+        semihosting::exit(255)
+    }
+}
+
+#[cfg(not(target_os = "none"))]
+fn main() {
+    eprintln!("test-payload is firmware: `cargo build --profile firmware -p spl-shim --target aarch64-unknown-none --bin test-payload`");
+    std::process::exit(2);
+}
