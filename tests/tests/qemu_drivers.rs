@@ -122,7 +122,8 @@ fn make_image(path: &Path, seed: u64, size: u64) {
 }
 
 /// Runs QEMU exactly as the simulation contract says and returns (exit code, UART2 output).
-fn run_qemu(elf: &Path, image: &Path) -> (Option<i32>, String) {
+/// `extra` arguments go before the drive.
+fn run_qemu(elf: &Path, image: &Path, extra: &[&str]) -> (Option<i32>, String, Duration) {
     let mut child = Command::new(QEMU)
         .args([
             "-M",
@@ -142,6 +143,7 @@ fn run_qemu(elf: &Path, image: &Path) -> (Option<i32>, String) {
             "-device",
         ])
         .arg(format!("loader,file={},cpu-num=0", elf.display()))
+        .args(extra)
         .arg("-drive")
         .arg(format!("if=sd,bus=1,file={},format=raw", image.display()))
         .stdin(Stdio::null())
@@ -178,7 +180,7 @@ fn run_qemu(elf: &Path, image: &Path) -> (Option<i32>, String) {
             if !err.trim().is_empty() {
                 eprintln!("qemu stderr:\n{err}");
             }
-            (st.code(), out)
+            (st.code(), out, start.elapsed())
         }
     }
 }
@@ -223,7 +225,7 @@ fn selftest_on(size: u64, seed: u64, kind: &str) {
     let image = dir.path().join("disk.img");
     make_image(&image, seed, size);
 
-    let (code, out) = run_qemu(elf, &image);
+    let (code, out, _) = run_qemu(elf, &image, &[]);
     eprintln!("--- UART2 ({kind}) ---\n{out}");
     assert_eq!(code, Some(0), "hw-selftest exit code; output:\n{out}");
     assert!(out.contains("hw-selftest: PASS"), "no PASS line:\n{out}");
@@ -270,4 +272,65 @@ fn drivers_read_an_sdsc_card() {
 #[test]
 fn drivers_read_an_sdhc_card() {
     selftest_on(4 << 30, 2, "SDHC");
+}
+
+/// Fault mode of hw-selftest (see its docs): a read past the end of DRAM must be reported by
+/// the EL3 vectors on the console, and the armed watchdog (1 s) must then reset the SoC, which
+/// ends QEMU because of `-no-reboot` (qemu-imx8mp.md §7).
+#[test]
+fn exception_vectors_report_an_abort_and_the_watchdog_resets() {
+    require_qemu();
+    let elf = selftest_elf();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let image = dir.path().join("disk.img");
+    make_image(&image, 3, 64 << 20);
+    // -m 1G: DRAM is 0x40000000..0x80000000, so the first address past it is 0x80000000.
+    let dram_end: u64 = 0x4000_0000 + (1 << 30);
+    let mode_addr = 0x4000_0000u64 + 0x0FF0_0000;
+    let plant = format!("loader,addr={mode_addr:#x},data=0xfa170001,data-len=4");
+    let (code, out, took) = run_qemu(elf, &image, &["-no-reboot", "-device", &plant]);
+    eprintln!("--- UART2 (fault) ---\n{out}");
+    assert_eq!(
+        code,
+        Some(0),
+        "QEMU should end through the watchdog reset:\n{out}"
+    );
+    assert!(
+        out.contains(&format!("fault-test: reading {dram_end:#x}")),
+        "{out}"
+    );
+    assert!(
+        out.contains("*** EL3 exception: synchronous, current EL, SP_ELx ***"),
+        "no exception report:\n{out}"
+    );
+    // Data abort at the current EL (EC 0x25), synchronous external abort (ISS DFSC 0x10).
+    let esr = field_after(&out, "ESR_EL3");
+    assert_eq!(esr >> 26, 0x25, "ESR_EL3 {esr:#x}");
+    assert_eq!(esr & 0x3F, 0x10, "ESR_EL3 {esr:#x}");
+    assert_eq!(field_after(&out, "FAR_EL3"), dram_end);
+    let elr = field_after(&out, "ELR_EL3");
+    assert!(
+        (0x0091_0000..0x0097_0000).contains(&elr),
+        "ELR_EL3 {elr:#x} outside the image"
+    );
+    assert!(out.contains("halted"), "{out}");
+    assert!(!out.contains("hw-selftest: PASS"), "{out}");
+    assert!(
+        took < Duration::from_secs(30),
+        "watchdog reset took {took:?}"
+    );
+}
+
+/// The hex value after `name` on its report line.
+fn field_after(out: &str, name: &str) -> u64 {
+    let line = out
+        .lines()
+        .find(|l| l.starts_with(name))
+        .unwrap_or_else(|| panic!("no {name} line in:\n{out}"));
+    let hexv = line[name.len()..]
+        .split_whitespace()
+        .next()
+        .and_then(|v| v.strip_prefix("0x"))
+        .unwrap_or_else(|| panic!("bad {name} line {line:?}"));
+    u64::from_str_radix(hexv, 16).expect("hex value")
 }

@@ -9,8 +9,16 @@
 //!
 //! Output lines the test parses: `card: <SDSC|SDHC> blocks=<n>`, one
 //! `read: lba=<l> blocks=<n> sha256=<hex> us=<t>` per read, `out-of-range: ok`, and
-//! `hw-selftest: PASS` or `hw-selftest: FAIL: <error>`. On a host target this binary only
-//! explains how to build it.
+//! `hw-selftest: PASS` or `hw-selftest: FAIL: <error>`.
+//!
+//! Fault mode: when the word at [`MODE_ADDR`](firmware::MODE_ADDR) (DRAM start + 255 MiB,
+//! planted with `-device loader,addr=0x4ff00000,data=0xfa170001,data-len=4`) is
+//! `0xFA17_0001`, the self-test instead arms the watchdog for 1 s, prints
+//! `fault-test: reading <addr>` and reads the first address past the board's DRAM: the
+//! resulting synchronous external abort must be reported by the EL3 vectors (FAR = that
+//! address) and the watchdog must then reset the SoC (`-no-reboot` ends QEMU).
+//!
+//! On a host target this binary only explains how to build it.
 #![cfg_attr(target_os = "none", no_std)]
 #![cfg_attr(target_os = "none", no_main)]
 
@@ -50,6 +58,11 @@ mod firmware {
         (100, 250, 64),
     ];
 
+    /// Address of the mode word (DRAM start + 255 MiB, inside QEMU's `-m 1G`).
+    pub const MODE_ADDR: u64 = BOARD.memory.dram.start + 0x0FF0_0000;
+    /// Mode word value selecting the fault test.
+    const MODE_FAULT: u32 = 0xFA17_0001;
+
     /// Called by the entry code on the boot core with a stack and a zeroed BSS.
     // SAFETY: `shim_main` is defined once in this binary and only the entry assembly calls
     // it, with the stack set up and BSS cleared, as the C ABI expects.
@@ -62,6 +75,12 @@ mod firmware {
             "hw-selftest: board {} ({})",
             BOARD.name, BOARD.description
         );
+        // SAFETY: MODE_ADDR lies in the board's DRAM (first 256 MiB), RAM that needs no set-up
+        // in QEMU; an aligned volatile read of a u32 there has no side effects.
+        let mode = unsafe { core::ptr::read_volatile(MODE_ADDR as *const u32) };
+        if mode == MODE_FAULT {
+            fault_test(&mut con);
+        }
         match run(&mut con) {
             Ok(()) => {
                 let _ = writeln!(con, "hw-selftest: PASS");
@@ -74,6 +93,27 @@ mod firmware {
                 semihosting::exit(1)
             }
         }
+    }
+
+    /// Arms the watchdog (1 s) and reads one byte past the end of DRAM: a synchronous external
+    /// abort in QEMU (qemu-imx8mp.md §2) that the vectors must report before the watchdog
+    /// resets the SoC.
+    fn fault_test(con: &mut Uart) -> ! {
+        let mut wdog = Watchdog::board();
+        let timeout = wdog.enable(1000);
+        let addr = BOARD.memory.dram.end();
+        let _ = writeln!(con, "fault-test: watchdog {timeout} ms");
+        let _ = writeln!(con, "fault-test: reading {addr:#x}");
+        con.flush();
+        // SAFETY: deliberately invalid: the address is past the end of DRAM and the read is
+        // expected to abort into the EL3 vectors, which never return here.
+        let v = unsafe { core::ptr::read_volatile(addr as *const u8) };
+        let _ = writeln!(
+            con,
+            "hw-selftest: FAIL: no abort reading {addr:#x} (read {v:#x})"
+        );
+        con.flush();
+        semihosting::exit(1)
     }
 
     /// Why the self-test failed.
