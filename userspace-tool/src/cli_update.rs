@@ -2,7 +2,7 @@
 //! with a dry run, progress on a terminal and JSON event lines.
 
 use std::io::IsTerminal;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use boards::Board;
 use imx_hab::hab::Fuses;
@@ -11,8 +11,9 @@ use spl_shim::cell::SlotWord;
 use spl_shim::policy::Slot;
 use ubootctl::blockdev::{FileDevice, OpenError};
 use ubootctl::exec::{self, Event, ExecOptions, RunError};
-use ubootctl::media::MediaState;
+use ubootctl::media::{self, MediaState, Medium};
 use ubootctl::plan::{self, Plan};
+use ubootctl::sysblock::{self, ForceRoGuard, SysRoots};
 
 use crate::cell_source;
 use crate::exit::Failure;
@@ -33,6 +34,8 @@ pub struct Common<'a> {
     pub dry_run: bool,
     /// JSON event lines.
     pub json: bool,
+    /// Where sysfs and procfs are (fake trees in tests).
+    pub roots: SysRoots,
 }
 
 /// The running slot: `--running` when given, else the cell's slot when its boot record is
@@ -71,13 +74,93 @@ fn running_slot(c: &Common<'_>) -> Result<(Option<Slot>, String), Failure> {
     }
 }
 
-fn open(device: &Path) -> Result<FileDevice, Failure> {
-    FileDevice::open(device).map_err(|e| match e {
+/// The target, checked and opened.
+struct Target {
+    dev: FileDevice,
+    /// The board with the media layout of the target's medium.
+    board: Board,
+    /// `force_ro` of an eMMC boot partition.
+    force_ro: Option<PathBuf>,
+}
+
+/// Refuses a partition and a device in use (exit 1), then opens the device (locked, claimed
+/// exclusively) and picks the layout of its medium.
+fn open(c: &Common<'_>) -> Result<Target, Failure> {
+    let device = c.device;
+    let id = sysblock::identify(device, &c.roots).map_err(|e| Failure::io("open", device, e))?;
+    match sysblock::check_writable(&id, &c.roots) {
+        Ok(Ok(())) => {}
+        Ok(Err(why)) => return Err(Failure::Refused(format!("refused, nothing written: {why}"))),
+        Err(e) => return Err(Failure::Usage(format!("{}: {e}", device.display()))),
+    }
+    let force_ro = id.force_ro_path(&c.roots);
+    let medium = if id.is_boot_partition() {
+        Medium::BootPartition
+    } else {
+        Medium::UserArea
+    };
+    let board = media::board_for(c.board, medium).ok_or_else(|| {
+        Failure::Refused(format!(
+            "refused, nothing written: {} is an eMMC boot partition, and where the ROM reads a boot partition is not known for board {}",
+            device.display(),
+            c.board.name
+        ))
+    })?;
+    let dev = FileDevice::open(device).map_err(|e| match e {
         OpenError::Busy { .. } => {
             Failure::Usage(format!("{e}: another process holds the device lock"))
         }
+        OpenError::InUse { .. } => Failure::Refused(format!("refused, nothing written: {e}")),
         other => Failure::Usage(other.to_string()),
+    })?;
+    Ok(Target {
+        dev,
+        board,
+        force_ro,
     })
+}
+
+/// Lowers `force_ro` of a boot partition for the writes (nothing for other targets); the guard
+/// puts it back when dropped.
+fn unlock(t: &Target, json: bool) -> Result<Option<ForceRoGuard>, Failure> {
+    let Some(path) = &t.force_ro else {
+        return Ok(None);
+    };
+    let g = ForceRoGuard::lower(path).map_err(|e| {
+        Failure::Usage(format!(
+            "cannot make the boot partition writable through {} (nothing written): {e}",
+            path.display()
+        ))
+    })?;
+    if json {
+        println!(
+            "{}",
+            json!({"event": "force_ro", "path": path, "previous": g.previous(), "value": "0"})
+        );
+    }
+    Ok(Some(g))
+}
+
+/// Puts `force_ro` back and says so; a failure to restore is an error (exit 2).
+fn relock(guard: Option<ForceRoGuard>, json: bool) -> Result<(), Failure> {
+    let Some(g) = guard else {
+        return Ok(());
+    };
+    let (path, previous) = (g.path().to_owned(), g.previous().to_owned());
+    g.restore()
+        .map_err(|e| Failure::io(&format!("restore {previous} to"), &path, e))?;
+    if json {
+        println!(
+            "{}",
+            json!({"event": "force_ro", "path": path, "value": previous, "restored": true})
+        );
+    }
+    Ok(())
+}
+
+/// `force_ro` as it reads now, for the JSON step events of a boot partition.
+fn read_force_ro(path: &Path) -> serde_json::Value {
+    std::fs::read_to_string(path).map_or(serde_json::Value::Null, |s| json!(s.trim()))
 }
 
 fn plan_json(plan: &Plan) -> serde_json::Value {
@@ -93,16 +176,21 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// Progress as JSON lines, a bar on a terminal, or nothing.
-fn progress(json: bool) -> Box<dyn FnMut(&Event<'_>)> {
+/// Progress as JSON lines, a bar on a terminal, or nothing. On a boot partition each JSON
+/// step event carries `force_ro` as read at that moment.
+fn progress(json: bool, force_ro: Option<PathBuf>) -> Box<dyn FnMut(&Event<'_>)> {
     if json {
-        return Box::new(|e: &Event<'_>| {
+        return Box::new(move |e: &Event<'_>| {
             let v = match e {
                 Event::Start { steps, total_bytes } => {
                     json!({"event": "start", "steps": steps, "total_bytes": total_bytes})
                 }
                 Event::Step { index, step } => {
-                    json!({"event": "step", "index": index, "action": step.summary(), "reason": step.reason})
+                    let mut v = json!({"event": "step", "index": index, "action": step.summary(), "reason": step.reason});
+                    if let Some(p) = &force_ro {
+                        v["force_ro"] = read_force_ro(p);
+                    }
+                    v
                 }
                 Event::Bytes { index, done, len } => {
                     json!({"event": "bytes", "index": index, "done": done, "len": len})
@@ -161,61 +249,59 @@ fn run_error(e: RunError) -> Failure {
     }
 }
 
+/// Carries out `plan` on the target: `force_ro` lowered for the writes (when there are any)
+/// and restored on every way out, progress reported.
+fn execute(t: &mut Target, p: &Plan, c: &Common<'_>) -> Result<(), Failure> {
+    // A plan without writes (already installed) leaves force_ro alone.
+    let guard = if p.is_noop() {
+        None
+    } else {
+        unlock(t, c.json)?
+    };
+    let mut prog = progress(c.json, t.force_ro.clone());
+    let result = exec::execute(&mut t.dev, p, &ExecOptions::default(), &mut prog);
+    drop(prog);
+    // Restored before anything else is reported, success or not.
+    let relocked = relock(guard, c.json);
+    let summary = result.map_err(|e| run_error(RunError::Exec(e)))?;
+    relocked?;
+    finish(p, summary.bytes_written, c)
+}
+
 /// `ubootctl update IMAGE --device DEV`.
 pub fn update(image_path: &Path, c: &Common<'_>) -> Result<(), Failure> {
     let image = std::fs::read(image_path).map_err(|e| Failure::io("read", image_path, e))?;
-    let mut dev = open(c.device)?;
+    let mut t = open(c)?;
     let (running, why) = running_slot(c)?;
     if running.is_none() {
         return Err(Failure::Refused(format!(
             "refused, nothing written: the running slot is unknown ({why}); name it with --running 1|2"
         )));
     }
+    let new = plan::NewImage::check(image, &t.board, &c.fuses)
+        .map_err(|r| run_error(RunError::Refused(r)))?;
+    let state =
+        MediaState::read(&t.dev, &t.board, &c.fuses).map_err(|e| run_error(RunError::Read(e)))?;
+    let p = plan::plan_update(&state, &new, running, &t.board)
+        .map_err(|r| run_error(RunError::Refused(r)))?;
     if c.dry_run {
-        let new = plan::NewImage::check(image, c.board, &c.fuses)
-            .map_err(|r| run_error(RunError::Refused(r)))?;
-        let state =
-            MediaState::read(&dev, c.board, &c.fuses).map_err(|e| run_error(RunError::Read(e)))?;
-        let p = plan::plan_update(&state, &new, running, c.board)
-            .map_err(|r| run_error(RunError::Refused(r)))?;
         return print_plan(&p, c, &why);
     }
-    let mut prog = progress(c.json);
-    let out = exec::update(
-        &mut dev,
-        c.board,
-        &c.fuses,
-        image,
-        running,
-        &ExecOptions::default(),
-        &mut prog,
-    )
-    .map_err(run_error)?;
-    finish(&out.plan, out.summary.bytes_written, c)
+    execute(&mut t, &p, c)
 }
 
 /// `ubootctl sync --device DEV`.
 pub fn sync(c: &Common<'_>) -> Result<(), Failure> {
-    let mut dev = open(c.device)?;
+    let mut t = open(c)?;
     let (running, why) = running_slot(c)?;
+    let state =
+        MediaState::read(&t.dev, &t.board, &c.fuses).map_err(|e| run_error(RunError::Read(e)))?;
+    let p =
+        plan::plan_sync(&state, running, &t.board).map_err(|r| run_error(RunError::Refused(r)))?;
     if c.dry_run {
-        let state =
-            MediaState::read(&dev, c.board, &c.fuses).map_err(|e| run_error(RunError::Read(e)))?;
-        let p = plan::plan_sync(&state, running, c.board)
-            .map_err(|r| run_error(RunError::Refused(r)))?;
         return print_plan(&p, c, &why);
     }
-    let mut prog = progress(c.json);
-    let out = exec::sync(
-        &mut dev,
-        c.board,
-        &c.fuses,
-        running,
-        &ExecOptions::default(),
-        &mut prog,
-    )
-    .map_err(run_error)?;
-    finish(&out.plan, out.summary.bytes_written, c)
+    execute(&mut t, &p, c)
 }
 
 fn print_plan(p: &Plan, c: &Common<'_>, why: &str) -> Result<(), Failure> {

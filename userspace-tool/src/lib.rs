@@ -9,6 +9,7 @@
 //! | [`media`] | the medium's state: SIT, primary and secondary verdicts, and [`media::predict`], the shim's next-boot decision |
 //! | [`plan`] | the update and sync plans (pure): which bytes go where, in which order, and why |
 //! | [`exec`] | runs a plan on a device, reports progress, verifies every copy it writes by SHA-256 |
+//! | [`sysblock`] | what sysfs and procfs say about the target: partition, mounted, eMMC boot partition and its `force_ro` guard |
 //!
 //! The command-line wiring (`status`, `update`, `sync`) lives in the binary.
 // `unsafe` is allowed in one place only: the two block-device ioctls rustix has no safe
@@ -19,3 +20,4 @@ pub mod blockdev;
 pub mod exec;
 pub mod media;
 pub mod plan;
+pub mod sysblock;

@@ -1,7 +1,8 @@
 //! `ubootctl`: inspect, verify and safely update redundant HAB-signed U-Boot images on i.MX 8M
 //! devices (design.md §7).
 //!
-//! Exit codes (contract): 0 done / decoded, 1 refused / not a valid image, 2 usage or I/O error.
+//! Exit codes (contract): 0 done / decoded, 1 refused / not a valid image / unsafe target
+//! (partition, mounted device), 2 usage or I/O error.
 
 mod cell_source;
 mod cli_status;
@@ -16,9 +17,237 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// Inspect and verify HAB-signed U-Boot images for i.MX 8M redundant boot.
+/// Help text shared by every page: what the exit codes mean.
+macro_rules! exit_status {
+    ($ok:literal, $one:literal) => {
+        concat!(
+            "EXIT STATUS\n",
+            "  0  ", $ok, "\n",
+            "  1  ", $one, "\n",
+            "  2  usage or I/O error: bad option, unreadable file or device, fuses that cannot be\n",
+            "     read, a write or read-back that failed (a stopped update still boots: run it again)\n"
+        )
+    };
+}
+
+/// The FILES section of the main page.
+macro_rules! files_all {
+    () => {
+        "FILES
+  /dev/mmcblkN              SD/eMMC user area (--device); the ROM reads it raw, never a partition
+  /dev/mmcblkNboot0, boot1  eMMC boot partitions (--device); write-protected by the kernel
+  /sys/block/mmcblkNbootM/force_ro
+                            lowered to 0 for the writes to a boot partition and put back to its
+                            previous value on every way out (success, error, refusal, panic)
+  /sys/bus/nvmem/devices/imx-ocotp0/nvmem
+                            OCOTP fuses: SRK hash at 0x60, SEC_CONFIG at 0x1C (--ocotp)
+  /dev/mem                  physical memory: the shim's boot cell at the board's address (--mem)
+  /sys/class/block/NAME/{partition,dev,holders}, /proc/self/mountinfo, /proc/swaps
+                            to refuse a partition and a device that is mounted, swap or held
+"
+    };
+}
+
+const MAIN_LONG: &str = "\
+NAME
+  ubootctl - inspect, verify and safely update redundant HAB-signed U-Boot on i.MX 8M boards
+
+DESCRIPTION
+  The boot medium holds two copies of flash.bin: the primary at 33 KiB (sector 0x42) and the
+  secondary at 2 MiB + 33 KiB, found by the boot ROM through the Secondary Image Table (SIT) at
+  sector 0x41. The shim boots the primary when it is authentic and falls back to the secondary
+  otherwise.
+
+  `update` follows NXP AN12900's rule so that a power cut at any moment leaves a bootable
+  device: running the primary, the secondary is first made a copy of it, the SIT is written
+  once that copy is complete, then the new image goes to the primary; running the secondary,
+  only the primary is written. The tool never writes the copy it would need to fall back to.
+  Each copy is written header-last, flushed and read back from the medium (SHA-256).
+
+  Run `ubootctl COMMAND --help` for each command's page.";
+
+const MAIN_AFTER: &str = concat!(
+    exit_status!(
+        "success: decoded, authentic, healthy, installed (or already installed)",
+        "refused or rejected, nothing written: not a valid or not an authentic image, a degraded\n     device, an unsafe target (a partition, a mounted device)"
+    ),
+    "\n",
+    files_all!(),
+    "\nEXAMPLES
+  ubootctl inspect flash.bin
+  ubootctl verify flash.bin --srk-hash SRK_1_2_3_4_fuse.bin
+  ubootctl status --device /dev/mmcblk2
+  ubootctl update flash.bin --device /dev/mmcblk2 --dry-run
+  ubootctl update flash.bin --device /dev/mmcblk2
+"
+);
+
+const INSPECT_LONG: &str = "\
+Say what an image is and decode it.
+
+IMAGE is detected: a flash.bin (SPL IVT at offset 0, U-Boot FIT at the board layout's FIT
+offset), a signed FIT (FIT, zero pad to a 4 KiB boundary, IVT, CSF) or a bare FIT. The report
+covers the IVT, the FIT images and default configuration, the CSF commands, the SRK table and
+its fuse hash, the certificates and the signatures. Nothing is verified: see `verify`.";
+
+const INSPECT_AFTER: &str = concat!(
+    exit_status!(
+        "decoded",
+        "not a valid image: one line names the structure, the field and the byte offset"
+    ),
+    "\nEXAMPLES
+  ubootctl inspect flash.bin
+  ubootctl inspect u-boot-signed.itb --json | jq .csf
+"
+);
+
+const VERIFY_LONG: &str = "\
+Decide whether an image is authentic exactly as the shim does, with the software HAB4 verifier.
+
+The SRK table must hash to the fuses; the installed SRK must exist, be a public key and not be
+revoked; the CSF key and image key certificates must be signed by their source key; the CSF and
+image signatures (CMS, SHA-256) must verify; the signed blocks must lie inside the image and
+cover the FIT, its padding and the IVT; the load address must lie in the board's FIT window.
+A flash.bin is checked for its FIT and, when the SPL carries a CSF, for its SPL.";
+
+const VERIFY_AFTER: &str = concat!(
+    exit_status!(
+        "authentic",
+        "rejected: the reason names the check and where (and the HAB status it maps to)"
+    ),
+    "\n",
+    "FILES
+  /sys/bus/nvmem/devices/imx-ocotp0/nvmem
+                            OCOTP fuses: SRK hash at 0x60, SEC_CONFIG at 0x1C (--ocotp)
+",
+    "\nEXAMPLES
+  ubootctl verify flash.bin --srk-hash SRK_1_2_3_4_fuse.bin
+  ubootctl verify flash.bin                  # fuses from the OCOTP nvmem device, on the board
+"
+);
+
+const STATUS_LONG: &str = "\
+Report which copy is running, the state of the medium, what the next boot will do, and what to
+do about it.
+
+The running slot comes from the shim's boot cell (word 0 and the checksummed boot record at the
+board's cell address in /dev/mem); a cell without a valid record is reported as \"no boot
+record\" and never guessed from. The SIT, the primary and the secondary are read from the device
+and judged as the shim judges them; the shim's policy then predicts the next boot.";
+
+const STATUS_AFTER: &str = concat!(
+    exit_status!(
+        "healthy: running the primary, with an authentic identical secondary behind a valid\n     SIT",
+        "degraded: running the secondary, fallback missing, stale or not authentic, SIT invalid,\n     or no boot record; the action to take is printed"
+    ),
+    "\n",
+    "FILES
+  /dev/mmcblkN              the boot medium (--device)
+  /dev/mem                  the shim's boot cell at the board's cell address (--mem)
+  /sys/bus/nvmem/devices/imx-ocotp0/nvmem
+                            OCOTP fuses (--ocotp)
+",
+    "\nEXAMPLES
+  ubootctl status
+  ubootctl status --device /dev/mmcblk2 --json
+"
+);
+
+const UPDATE_LONG: &str = "\
+Install a new signed flash.bin with NXP AN12900's rule, power-cut safe.
+
+The image is verified before anything is written: structure, size within the 2 MiB slot,
+authenticity against the fuses, load address in the board's FIT window, board. Then, per
+AN12900:
+  running the primary (slot 1)    the secondary is made a copy of the primary (only if it
+                                  differs), the SIT is written if missing or wrong (only after
+                                  the secondary is complete), then the new image is written to
+                                  the primary
+  running the secondary (slot 2)  only the primary is written; the secondary is the fallback
+An image already installed with a valid fallback is not rewritten.
+
+Each copy is written header-last: its first block invalidated and flushed, the body written,
+the first block written without its IVT, flushed, then the IVT, flushed; the copy is then read
+back bypassing the page cache and compared by SHA-256. Writes use O_SYNC and fdatasync, plus
+BLKFLSBUF on a block device; the logical block size comes from BLKSSZGET. The device is locked
+(flock) and, for a block device, opened with O_EXCL for the whole run.
+
+The device must be the whole SD/eMMC user area (/dev/mmcblkN) or an eMMC boot partition
+(/dev/mmcblkNbootM), never a partition (/dev/mmcblkNpM, /dev/sdXN): the ROM reads the raw
+device. A device that is mounted, or has a mounted partition, an active swap area or a
+device-mapper holder, is refused. On a boot partition, /sys/block/NAME/force_ro is lowered to 0
+for the writes and restored afterwards on every way out; the image offsets there are those of
+the board's layout (i.MX 8M Mini: 33 KiB, as in the user area).
+
+The running slot comes from the boot cell; when the cell has no valid record, update refuses
+unless --running names the slot.";
+
+const UPDATE_AFTER: &str = concat!(
+    exit_status!(
+        "installed, or already installed (nothing written)",
+        "refused, nothing written: image not valid, not authentic, too large or for another\n     board; device too small; running slot unknown; target is a partition, mounted, swap or\n     held; running copy not authentic and no fallback"
+    ),
+    "\n",
+    "FILES
+  /dev/mmcblkN, /dev/mmcblkNbootM
+                            the boot medium (--device), or an image file of it
+  /sys/block/mmcblkNbootM/force_ro
+                            lowered to 0 for the writes to a boot partition, then restored
+  /sys/bus/nvmem/devices/imx-ocotp0/nvmem
+                            OCOTP fuses (--ocotp), unless --srk-hash is given
+  /dev/mem                  the shim's boot cell, for the running slot (--mem)
+  /sys/class/block/NAME/{partition,dev,holders}, /proc/self/mountinfo, /proc/swaps
+                            to refuse a partition and a device in use
+",
+    "\nEXAMPLES
+  ubootctl update flash.bin --device /dev/mmcblk2 --dry-run     # print the plan, write nothing
+  ubootctl update flash.bin --device /dev/mmcblk2
+  ubootctl update flash.bin --device /dev/mmcblk2boot0 --json   # eMMC boot partition, JSON events
+  ubootctl update flash.bin --device sd.img --srk-hash SRK_1_2_3_4_fuse.bin --running 1
+
+  AN12900's own commands, which this replaces (header first, no checks, no read-back):
+    dd if=/dev/mmcblk2 of=/dev/mmcblk2 bs=1k count=2048 skip=33 seek=2081
+    dd if=new.bin of=/dev/mmcblk2 bs=1K seek=33 && sync
+"
+);
+
+const SYNC_LONG: &str = "\
+Make the secondary a verified copy of the running primary and (re)write the secondary image
+table: the first half of `update`, for a device whose fallback is missing, stale or not
+authentic. Running the secondary, sync refuses: the secondary is the fallback and is never
+written. Same writing discipline, locking, target checks and force_ro handling as `update`.";
+
+const SYNC_AFTER: &str = concat!(
+    exit_status!(
+        "the secondary is an authentic copy of the primary behind a valid SIT (or already was)",
+        "refused, nothing written: running slot unknown or not the primary, primary not\n     authentic, target is a partition, mounted, swap or held"
+    ),
+    "\n",
+    "FILES
+  /dev/mmcblkN, /dev/mmcblkNbootM
+                            the boot medium (--device), or an image file of it
+  /sys/block/mmcblkNbootM/force_ro
+                            lowered to 0 for the writes to a boot partition, then restored
+  /sys/bus/nvmem/devices/imx-ocotp0/nvmem
+                            OCOTP fuses (--ocotp), unless --srk-hash is given
+  /dev/mem                  the shim's boot cell, for the running slot (--mem)
+",
+    "\nEXAMPLES
+  ubootctl sync --device /dev/mmcblk2 --dry-run
+  ubootctl sync --device /dev/mmcblk2
+"
+);
+
+/// Inspect, verify and safely update HAB-signed U-Boot images for i.MX 8M redundant boot.
 #[derive(Debug, Parser)]
-#[command(name = "ubootctl", version, about, long_about = None)]
+#[command(
+    name = "ubootctl",
+    version,
+    about,
+    long_about = MAIN_LONG,
+    after_long_help = MAIN_AFTER,
+    after_help = "Run `ubootctl --help` or `ubootctl COMMAND --help` for the full pages (exit status, files, examples)."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -26,32 +255,25 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Say what an image is (flash.bin, signed FIT, bare FIT) and decode it: IVT, FIT images
-    /// and default configuration, CSF commands, SRK table and hash, certificates, signatures.
-    ///
-    /// Exit status: 0 decoded, 1 not a valid image (the message names the structure, field
-    /// and byte offset), 2 usage or I/O error.
+    /// Say what an image is (flash.bin, signed FIT, bare FIT) and decode it.
+    #[command(long_about = INSPECT_LONG, after_long_help = INSPECT_AFTER)]
     Inspect {
         /// The image file: a flash.bin or a (signed) U-Boot FIT.
         image: PathBuf,
-        /// Print one JSON document instead of text.
+        /// Print one JSON document instead of text [default: off].
         #[arg(long)]
         json: bool,
         /// Board whose media layout gives the FIT offset inside a flash.bin.
         #[arg(long, default_value = "imx8mm-evk", value_parser = board_names())]
         board: String,
     },
-    /// Decide whether an image is authentic, as the shim will: SRK table hash against the
-    /// fuses, certificates, CSF and image signatures, coverage of FIT, padding and IVT.
-    ///
-    /// IMAGE is a signed FIT or a flash.bin (its FIT, and its SPL when the SPL carries a CSF).
-    /// Exit status: 0 authentic, 1 rejected (the reason names the check and where), 2 usage or
-    /// I/O error (including fuses that cannot be read).
+    /// Decide whether an image is authentic, as the shim will.
+    #[command(long_about = VERIFY_LONG, after_long_help = VERIFY_AFTER)]
     Verify {
-        /// The image file.
+        /// The image file: a signed FIT or a flash.bin.
         image: PathBuf,
-        /// The 32-byte SRK hash file (`srktool -f 1` output). Without it the SRK fuses are read
-        /// from the OCOTP nvmem device.
+        /// The 32-byte SRK hash file (`srktool -f 1` output) [default: read the SRK fuses from
+        /// the OCOTP nvmem device].
         #[arg(long, value_name = "FILE")]
         srk_hash: Option<PathBuf>,
         /// OCOTP nvmem device to read the fuses from when --srk-hash is not given.
@@ -61,16 +283,12 @@ enum Command {
         /// flash.bin.
         #[arg(long, default_value = "imx8mm-evk", value_parser = board_names())]
         board: String,
-        /// Print one JSON document instead of text.
+        /// Print one JSON document instead of text [default: off].
         #[arg(long)]
         json: bool,
     },
-    /// Report which copy is running (from the shim's boot cell), the state of the secondary
-    /// image table and of both copies on the medium, what the next boot will do, and what to do.
-    ///
-    /// Exit status: 0 healthy (running the primary, an authentic identical secondary behind a
-    /// valid table), 1 degraded (running the secondary, fallback missing, stale or invalid,
-    /// table invalid, or no boot record), with the action to take; 2 usage or I/O error.
+    /// Report the running copy, both copies and the table on the medium, and the next boot.
+    #[command(long_about = STATUS_LONG, after_long_help = STATUS_AFTER)]
     Status {
         /// The boot medium.
         #[arg(long, value_name = "DEV", default_value = cli_status::DEFAULT_DEVICE)]
@@ -82,35 +300,26 @@ enum Command {
         /// tests).
         #[arg(long, value_name = "PATH", default_value = cell_source::DEV_MEM)]
         mem: PathBuf,
-        /// The 32-byte SRK hash file; without it the SRK fuses are read from the OCOTP device.
+        /// The 32-byte SRK hash file [default: read the SRK fuses from the OCOTP device].
         #[arg(long, value_name = "FILE")]
         srk_hash: Option<PathBuf>,
         /// OCOTP nvmem device to read the fuses from when --srk-hash is not given.
         #[arg(long, value_name = "PATH", default_value = fuses::OCOTP_NVMEM)]
         ocotp: PathBuf,
-        /// Print one JSON document instead of the table.
+        /// Print one JSON document instead of the table [default: off].
         #[arg(long)]
         json: bool,
     },
     /// Install a new signed flash.bin with NXP AN12900's rule, power-cut safe.
-    ///
-    /// The image is verified first (structure, size within the slot, authenticity against the
-    /// fuses, load address in the board's FIT window). Running from the primary: the secondary
-    /// is made a copy of the primary (only if it differs), the secondary image table is written
-    /// if missing or wrong (after the secondary is complete), then the primary is written.
-    /// Running from the secondary: only the primary is written. Each copy is written
-    /// header-last, flushed, and read back past the page cache. The device is locked for the
-    /// whole run. Exit status: 0 installed (or already installed: nothing written), 1 refused
-    /// (nothing written), 2 usage or I/O error (a stopped update leaves a bootable device; run
-    /// it again).
+    #[command(long_about = UPDATE_LONG, after_long_help = UPDATE_AFTER)]
     Update {
         /// The signed flash.bin to install.
         image: PathBuf,
         #[command(flatten)]
         target: Target,
     },
-    /// Make the secondary a verified copy of the running primary and (re)write the secondary
-    /// image table. Exit status as for `update`.
+    /// Make the secondary a verified copy of the running primary and (re)write the SIT.
+    #[command(long_about = SYNC_LONG, after_long_help = SYNC_AFTER)]
     Sync {
         #[command(flatten)]
         target: Target,
@@ -120,13 +329,14 @@ enum Command {
 /// Where `update` and `sync` write, and how they decide.
 #[derive(Debug, clap::Args)]
 struct Target {
-    /// The boot medium: an SD/eMMC user-area block device (e.g. /dev/mmcblk2) or an image file.
+    /// The boot medium: the whole SD/eMMC user area (/dev/mmcblkN), an eMMC boot partition
+    /// (/dev/mmcblkNbootM) or an image file; never a partition. Required.
     #[arg(long, value_name = "DEV")]
     device: PathBuf,
     /// Board: media layout, FIT window and cell address.
     #[arg(long, default_value = "imx8mm-evk", value_parser = board_names())]
     board: String,
-    /// The 32-byte SRK hash file; without it the SRK fuses are read from the OCOTP device.
+    /// The 32-byte SRK hash file [default: read the SRK fuses from the OCOTP device].
     #[arg(long, value_name = "FILE")]
     srk_hash: Option<PathBuf>,
     /// OCOTP nvmem device to read the fuses from when --srk-hash is not given.
@@ -135,15 +345,22 @@ struct Target {
     /// Physical memory to read the boot cell from (a file laid out as physical memory in tests).
     #[arg(long, value_name = "PATH", default_value = cell_source::DEV_MEM)]
     mem: PathBuf,
-    /// The slot running now (1 primary, 2 secondary), when the boot cell cannot say.
+    /// The slot running now, 1 (primary) or 2 (secondary), when the boot cell cannot say
+    /// [default: from the boot cell].
     #[arg(long, value_name = "SLOT")]
     running: Option<u8>,
-    /// Print the plan (which bytes, in which order, why) and write nothing.
+    /// Print the plan (which bytes, in which order, why) and write nothing [default: off].
     #[arg(long)]
     dry_run: bool,
-    /// Print JSON event lines instead of text and a progress bar.
+    /// Print JSON event lines instead of text and a progress bar [default: off].
     #[arg(long)]
     json: bool,
+    /// For tests only: the sysfs root (a fake tree describing the device).
+    #[arg(long, value_name = "DIR", default_value = ubootctl::sysblock::SYSFS, hide = true)]
+    sysfs_root: PathBuf,
+    /// For tests only: the procfs root (a fake mountinfo and swaps).
+    #[arg(long, value_name = "DIR", default_value = ubootctl::sysblock::PROCFS, hide = true)]
+    proc_root: PathBuf,
 }
 
 fn board_names() -> clap::builder::PossibleValuesParser {
@@ -192,6 +409,10 @@ fn with_target(
         mem: &t.mem,
         dry_run: t.dry_run,
         json: t.json,
+        roots: ubootctl::sysblock::SysRoots {
+            sys: t.sysfs_root.clone(),
+            proc: t.proc_root.clone(),
+        },
     })
 }
 

@@ -39,6 +39,37 @@ pub fn standard_secondary_offset(layout: &MediaLayout) -> u64 {
         .expect("the standard first sector is small")
 }
 
+/// The part of an SD card or eMMC the images are written to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Medium {
+    /// The user area (`/dev/mmcblkN`), or an image file of it.
+    UserArea,
+    /// An eMMC hardware boot partition (`/dev/mmcblkNboot0`, `boot1`).
+    BootPartition,
+}
+
+/// The media layout of `board` on `medium`, or `None` when where the ROM reads a boot
+/// partition is not known for the board's layout.
+///
+/// imx8m-facts.md §1 ("flash.bin in eMMC boot0/boot1"): the i.MX 8M Mini ROM reads flash.bin
+/// at 33 KiB (sector 0x42) in a boot partition, as in the user area (U-Boot
+/// `doc/board/gateworks/imx8mm_venice.rst`), so the AN12900 layout, which both boards use
+/// (design.md §3), applies unchanged: SIT at 0x8200, primary at 0x8400, FIT at 0x60000. On the
+/// 8M Plus / Nano silicon layout flash.bin starts at 0 in a boot partition (FIT at sector
+/// 0x2C0, `imx8mp_venice.rst`); no board uses that layout yet, so it is not encoded.
+pub fn layout_for(board: &Board, medium: Medium) -> Option<MediaLayout> {
+    match medium {
+        Medium::UserArea => Some(board.media),
+        Medium::BootPartition => (board.media == boards::AN12900_LAYOUT).then_some(board.media),
+    }
+}
+
+/// `board` with the media layout of `medium` (see [`layout_for`]).
+pub fn board_for(board: &Board, medium: Medium) -> Option<Board> {
+    let media = layout_for(board, medium)?;
+    Some(Board { media, ..*board })
+}
+
 /// Why a copy is not authentic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CopyFault {

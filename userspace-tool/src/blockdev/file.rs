@@ -6,6 +6,9 @@
 //!   metadata needed to read it) is on the medium; [`BlockDevice::flush`] adds an `fdatasync`,
 //!   which on a block device also sends the drive a cache flush. Writes go through the page
 //!   cache, so they need no alignment.
+//! - **Claimed exclusively** on a block device with `O_EXCL`: the kernel refuses the open
+//!   (`EBUSY`, [`OpenError::InUse`]) while the device or one of its partitions is mounted or
+//!   held by another driver or exclusive opener, whatever `/proc` says.
 //! - **Locked** with `flock(LOCK_EX | LOCK_NB)` ([`File::try_lock`]) for the lifetime of the
 //!   value: a second `ubootctl` on the same device is refused, not queued.
 //! - **Size** from the metadata (regular file) or `BLKGETSIZE64` (block device); **logical
@@ -71,6 +74,12 @@ pub enum OpenError {
         /// The device.
         path: PathBuf,
     },
+    /// The kernel refused an exclusive open of the block device (`EBUSY`): it or one of its
+    /// partitions is mounted, or another driver or program has claimed it.
+    InUse {
+        /// The device.
+        path: PathBuf,
+    },
     /// The logical block size is not a power of two between 512 and 4096.
     BlockSize {
         /// The device.
@@ -94,6 +103,11 @@ impl std::fmt::Display for OpenError {
             OpenError::Busy { path } => write!(
                 f,
                 "{} is locked by another process (is another ubootctl running?)",
+                path.display()
+            ),
+            OpenError::InUse { path } => write!(
+                f,
+                "{} is in use: the kernel refuses an exclusive open (mounted, or claimed by another driver or program)",
                 path.display()
             ),
             OpenError::BlockSize { path, size } => write!(
@@ -150,9 +164,23 @@ impl FileDevice {
         let mut options = OpenOptions::new();
         options.read(true);
         if writable {
-            options.write(true).custom_flags(OFlags::SYNC.bits() as i32);
+            let mut flags = OFlags::SYNC;
+            // O_EXCL without O_CREAT claims a block device; on anything else it means nothing
+            // defined, so it is only asked for a block device.
+            if std::fs::metadata(path).is_ok_and(|m| m.file_type().is_block_device()) {
+                flags |= OFlags::EXCL;
+            }
+            options.write(true).custom_flags(flags.bits() as i32);
         }
-        let file = options.open(path).map_err(io_err("open"))?;
+        let file = options.open(path).map_err(|e| {
+            if writable && e.raw_os_error() == Some(rustix::io::Errno::BUSY.raw_os_error()) {
+                OpenError::InUse {
+                    path: path.to_owned(),
+                }
+            } else {
+                io_err("open")(e)
+            }
+        })?;
         let meta = file.metadata().map_err(io_err("stat"))?;
         let kind = if meta.file_type().is_block_device() {
             DeviceKind::BlockDevice
