@@ -122,8 +122,8 @@ fn make_image(path: &Path, seed: u64, size: u64) {
 }
 
 /// Runs QEMU exactly as the simulation contract says and returns (exit code, UART2 output).
-/// `extra` arguments go before the drive.
-fn run_qemu(elf: &Path, image: &Path, extra: &[&str]) -> (Option<i32>, String, Duration) {
+/// `extra` arguments go before the drive; no `image`: no card in the slot.
+fn run_qemu(elf: &Path, image: Option<&Path>, extra: &[&str]) -> (Option<i32>, String, Duration) {
     let mut child = Command::new(QEMU)
         .args([
             "-M",
@@ -144,8 +144,17 @@ fn run_qemu(elf: &Path, image: &Path, extra: &[&str]) -> (Option<i32>, String, D
         ])
         .arg(format!("loader,file={},cpu-num=0", elf.display()))
         .args(extra)
-        .arg("-drive")
-        .arg(format!("if=sd,bus=1,file={},format=raw", image.display()))
+        .args(
+            image
+                .map(|i| {
+                    [
+                        "-drive".to_string(),
+                        format!("if=sd,bus=1,file={},format=raw", i.display()),
+                    ]
+                })
+                .into_iter()
+                .flatten(),
+        )
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -225,7 +234,7 @@ fn selftest_on(size: u64, seed: u64, kind: &str) {
     let image = dir.path().join("disk.img");
     make_image(&image, seed, size);
 
-    let (code, out, _) = run_qemu(elf, &image, &[]);
+    let (code, out, _) = run_qemu(elf, Some(&image), &[]);
     eprintln!("--- UART2 ({kind}) ---\n{out}");
     assert_eq!(code, Some(0), "hw-selftest exit code; output:\n{out}");
     assert!(out.contains("hw-selftest: PASS"), "no PASS line:\n{out}");
@@ -274,6 +283,18 @@ fn drivers_read_an_sdhc_card() {
     selftest_on(4 << 30, 2, "SDHC");
 }
 
+/// Without a card, initialisation must fail cleanly (no hang) with `NoCard` and exit code 1.
+#[test]
+fn drivers_report_a_missing_card() {
+    require_qemu();
+    let (code, out, _) = run_qemu(selftest_elf(), None, &[]);
+    assert_eq!(code, Some(1), "exit code; output:\n{out}");
+    assert!(
+        out.contains("hw-selftest: FAIL: card initialisation: no card in the slot"),
+        "{out}"
+    );
+}
+
 /// Fault mode of hw-selftest (see its docs): a read past the end of DRAM must be reported by
 /// the EL3 vectors on the console, and the armed watchdog (1 s) must then reset the SoC, which
 /// ends QEMU because of `-no-reboot` (qemu-imx8mp.md §7).
@@ -288,7 +309,7 @@ fn exception_vectors_report_an_abort_and_the_watchdog_resets() {
     let dram_end: u64 = 0x4000_0000 + (1 << 30);
     let mode_addr = 0x4000_0000u64 + 0x0FF0_0000;
     let plant = format!("loader,addr={mode_addr:#x},data=0xfa170001,data-len=4");
-    let (code, out, took) = run_qemu(elf, &image, &["-no-reboot", "-device", &plant]);
+    let (code, out, took) = run_qemu(elf, Some(&image), &["-no-reboot", "-device", &plant]);
     eprintln!("--- UART2 (fault) ---\n{out}");
     assert_eq!(
         code,
