@@ -66,12 +66,26 @@ enum Task {
         /// SD image size in MiB (a power of two; >= 4096 makes an SDHC card).
         #[arg(long, default_value_t = 64)]
         disk_mib: u64,
-        /// The SIT's firstSectorNumber (where the secondary goes).
-        #[arg(long, default_value_t = 0x1000)]
+        /// The SIT's firstSectorNumber (where the secondary goes); decimal or 0x hex.
+        #[arg(long, default_value = "0x1000", value_parser = parse_u32)]
         first_sector: u32,
         /// Leave the SIT sector empty.
         #[arg(long)]
         no_sit: bool,
+    },
+    /// Damages an SD image in place by flipping one byte (XOR 0xFF) of a copy's part; prints
+    /// the offset.
+    Corrupt {
+        /// SD image.
+        #[arg(long)]
+        disk: PathBuf,
+        /// Which part: fit-data (middle of the FIT's first image), fit-ivt, fit-csf, spl-csf,
+        /// or sit-tag (the copy is ignored).
+        #[arg(long, value_parser = ["fit-data", "fit-ivt", "fit-csf", "spl-csf", "sit-tag"])]
+        part: String,
+        /// Which copy: primary or secondary.
+        #[arg(long, default_value = "primary", value_parser = ["primary", "secondary"])]
+        copy: String,
     },
     /// Runs the QEMU contract on an SD image, shows the UART and the boot cell.
     Sim {
@@ -87,7 +101,9 @@ enum Task {
         /// Hard timeout in seconds.
         #[arg(long, default_value_t = 30)]
         timeout: u64,
-        /// Stop at the first UART line containing this text, then read the cell.
+        /// Stop at the first UART line containing this text, then read the cell and quit.
+        /// Default: wait for the test payload's "press a key" line (read the cell, send a key,
+        /// wait for its semihosting exit) or the shim's halt line (read the cell, quit).
         #[arg(long)]
         marker: Option<String>,
         /// Extra QEMU arguments (after --).
@@ -261,6 +277,15 @@ fn bench() -> bool {
     firmware_sizes() && step("host benchmarks", b)
 }
 
+/// Parses a decimal or `0x` hexadecimal number.
+fn parse_u32(s: &str) -> Result<u32, String> {
+    match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(hex) => u32::from_str_radix(hex, 16),
+        None => s.parse(),
+    }
+    .map_err(|e| format!("{s}: {e}"))
+}
+
 /// Prints an error of a library call and turns it into `false`.
 fn report<T>(r: xtask::Result<T>) -> Option<T> {
     r.map_err(|e| eprintln!("xtask: {e}")).ok()
@@ -373,6 +398,39 @@ fn image(
     Ok(())
 }
 
+fn corrupt(disk: &std::path::Path, part: &str, copy: &str) -> xtask::Result<()> {
+    use xtask::disk::{Copy, SIT_TAG_OFFSET, copy_offsets, flip_byte};
+    let copy = if copy == "secondary" {
+        Copy::Secondary
+    } else {
+        Copy::Primary
+    };
+    let at = match part {
+        "sit-tag" => SIT_TAG_OFFSET,
+        _ => {
+            let o = copy_offsets(disk, copy)?;
+            match part {
+                "fit-data" => o.fit_data_byte()?,
+                "fit-ivt" => o.fit_ivt + 4,
+                "fit-csf" => o.fit_csf + 0x10,
+                _ => o.spl_csf + 0x10,
+            }
+        }
+    };
+    let old = flip_byte(disk, at)?;
+    println!(
+        "{}: flipped byte {at:#x} ({part}{}): {old:#04x} -> {:#04x}",
+        disk.display(),
+        if part == "sit-tag" {
+            String::new()
+        } else {
+            format!(" of the {copy:?} copy")
+        },
+        old ^ 0xFF
+    );
+    Ok(())
+}
+
 fn sim(
     disk: PathBuf,
     fuses: PathBuf,
@@ -389,18 +447,18 @@ fn sim(
     config.timeout = Duration::from_secs(timeout);
     config.echo = Some("uart| ".into());
     config.extra_args = qemu_args;
-    eprintln!(
+    println!(
         "==> {} {}",
         config.qemu.display(),
         config.args(std::path::Path::new("QMP.sock")).join(" ")
     );
-    let stop = marker.map_or(Stop::Exit, Stop::Marker);
+    let stop = marker.map_or(Stop::Boot, Stop::Marker);
     let out = xtask::qemu::run(&config, &stop)?;
     println!("\nwall time {:.2} s", out.wall.as_secs_f64());
     match out.exit_status {
         Some(s) => println!("QEMU exited: {s}"),
         None if out.timed_out => println!("timed out after {timeout} s; QEMU quit over QMP"),
-        None => println!("marker seen; QEMU quit over QMP"),
+        None => println!("stop line seen; QEMU quit over QMP"),
     }
     if !out.stderr.trim().is_empty() {
         println!("QEMU stderr:\n{}", out.stderr.trim_end());
@@ -456,6 +514,7 @@ fn main() -> ExitCode {
             no_sit,
         ))
         .is_some(),
+        Task::Corrupt { disk, part, copy } => report(corrupt(&disk, &part, &copy)).is_some(),
         Task::Sim {
             disk,
             fuses,

@@ -15,9 +15,9 @@
 //! guest should leave some time (≥ 100 ms) between that line and its exit, or wait for ever.
 //! [`Stop`] packages the usual sequences for [`run`].
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -114,7 +114,7 @@ pub struct SimConfig {
     pub memory: String,
     /// Arguments appended after the contract (more `-device loader`, `-d unimp`, …).
     pub extra_args: Vec<String>,
-    /// Echo each UART line live to stderr with this prefix (the demo), or not at all.
+    /// Echo each UART line live to stdout with this prefix (the demo), or not at all.
     pub echo: Option<String>,
     /// Hard limit for the whole run.
     pub timeout: Duration,
@@ -231,6 +231,7 @@ pub enum MarkerWait {
 #[derive(Debug)]
 pub struct Qemu {
     child: Child,
+    stdin: Option<ChildStdin>,
     lines: Receiver<String>,
     uart: Arc<Mutex<String>>,
     stderr: Arc<Mutex<String>>,
@@ -263,7 +264,7 @@ impl Qemu {
         let qmp_socket = dir.path().join("qmp.sock");
         let mut cmd = Command::new(&config.qemu);
         cmd.args(config.args(&qmp_socket))
-            .stdin(Stdio::null())
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let started = Instant::now();
@@ -288,7 +289,7 @@ impl Qemu {
                     .trim_end_matches(['\n', '\r'])
                     .to_string();
                 if let Some(prefix) = &echo {
-                    eprintln!("{prefix}{line}");
+                    println!("{prefix}{line}");
                 }
                 if let Ok(mut s) = u.lock() {
                     s.push_str(&line);
@@ -308,8 +309,10 @@ impl Qemu {
                 s.push_str(&text);
             }
         });
+        let stdin = child.stdin.take();
         let mut q = Qemu {
             child,
+            stdin,
             lines,
             uart,
             stderr,
@@ -372,37 +375,62 @@ impl Qemu {
         self.started.elapsed()
     }
 
-    /// Waits until a UART line contains `marker`, QEMU exits, or the deadline passes. Lines
-    /// seen before the call count too (the whole log is searched first).
+    /// Waits until a UART line contains `marker`, QEMU exits, or the deadline passes. Every
+    /// line is looked at once: lines printed before the call count unless an earlier wait
+    /// already went past them (so after a reset, waiting again finds the next occurrence).
     pub fn wait_for_marker(&mut self, marker: &str) -> MarkerWait {
+        self.wait_for_any(&[marker]).1
+    }
+
+    /// Waits until a UART line contains one of `markers`, QEMU exits, or the deadline passes;
+    /// returns the index of the marker seen (with [`MarkerWait::Seen`]). Lines are consumed as
+    /// in [`Qemu::wait_for_marker`].
+    pub fn wait_for_any(&mut self, markers: &[&str]) -> (Option<usize>, MarkerWait) {
+        let find = |line: &str| markers.iter().position(|m| line.contains(m));
+        // Lines already queued first, so that the first marker in order wins.
+        while let Ok(line) = self.lines.try_recv() {
+            if let Some(i) = find(&line) {
+                return (Some(i), MarkerWait::Seen(line));
+            }
+        }
         loop {
             let now = Instant::now();
             if now >= self.deadline {
-                if let Some(l) = self.uart().lines().find(|l| l.contains(marker)) {
-                    return MarkerWait::Seen(l.to_string());
-                }
                 self.timed_out = true;
-                return MarkerWait::TimedOut;
+                return (None, MarkerWait::TimedOut);
             }
             match self
                 .lines
                 .recv_timeout((self.deadline - now).min(Duration::from_millis(100)))
             {
-                Ok(line) if line.contains(marker) => return MarkerWait::Seen(line),
-                Ok(_) | Err(RecvTimeoutError::Timeout) => {}
+                Ok(line) => {
+                    if let Some(i) = find(&line) {
+                        return (Some(i), MarkerWait::Seen(line));
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => {
-                    // stdout closed: QEMU is gone. Reap it (bounded wait).
+                    // stdout closed and every line consumed: QEMU is gone. Reap it.
                     let until = Instant::now() + Duration::from_secs(5);
                     while self.poll_exit().is_none() && Instant::now() < until {
                         std::thread::sleep(Duration::from_millis(10));
                     }
-                    return match self.uart().lines().find(|l| l.contains(marker)) {
-                        Some(l) => MarkerWait::Seen(l.to_string()),
-                        None => MarkerWait::Exited,
-                    };
+                    return (None, MarkerWait::Exited);
                 }
             }
         }
+    }
+
+    /// Sends bytes to UART2's receiver (QEMU's stdin), e.g. the key the test payload waits
+    /// for before it exits.
+    pub fn send_uart(&mut self, bytes: &[u8]) -> Result<()> {
+        let stdin = self
+            .stdin
+            .as_mut()
+            .ok_or_else(|| Error::msg("QEMU's stdin is closed"))?;
+        stdin.write_all(bytes)?;
+        stdin.flush()?;
+        Ok(())
     }
 
     /// Waits until QEMU exits or the deadline passes; returns the exit status if it exited.
@@ -526,7 +554,18 @@ pub enum Stop {
     /// As [`Stop::Marker`], then resume the guest and wait for QEMU to exit (both the cell and
     /// the exit code, if the guest leaves time between the marker and its exit).
     MarkerThenExit(String),
+    /// The simulation's boot: wait for the test payload's [`PAYLOAD_READY`] line or one of the
+    /// shim's [`SHIM_HALT_MARKERS`]. On the payload line: pause, read the cell, resume, send a
+    /// key ([`Qemu::send_uart`]) and wait for the payload's semihosting exit (exit code = the
+    /// slot it read). On a halt line or a timeout: read the cell and quit.
+    Boot,
 }
+
+/// The line the test payload prints when it waits for a key before exiting.
+pub const PAYLOAD_READY: &str = "payload: press a key to exit";
+/// Lines after which the shim stops without handing off.
+pub const SHIM_HALT_MARKERS: &[&str] =
+    &["shim: nothing bootable", "shim: panic", "shim: board error"];
 
 /// Runs the contract once (see [`Stop`]).
 pub fn run(config: &SimConfig, stop: &Stop) -> Result<SimOutcome> {
@@ -553,6 +592,24 @@ pub fn run(config: &SimConfig, stop: &Stop) -> Result<SimOutcome> {
             MarkerWait::TimedOut => (q.read_cell().ok(), false),
             MarkerWait::Exited => (None, false),
         },
+        Stop::Boot => {
+            let mut markers = vec![PAYLOAD_READY];
+            markers.extend_from_slice(SHIM_HALT_MARKERS);
+            match q.wait_for_any(&markers) {
+                (Some(0), MarkerWait::Seen(_)) => {
+                    let cell = q.read_cell().ok();
+                    if cell.is_some() {
+                        q.resume()?;
+                    }
+                    q.send_uart(b"x")?;
+                    q.wait_exit();
+                    (cell, true)
+                }
+                (_, MarkerWait::Seen(_)) => (q.read_cell().ok(), true),
+                (_, MarkerWait::TimedOut) => (q.read_cell().ok(), false),
+                (_, MarkerWait::Exited) => (None, false),
+            }
+        }
     };
     Ok(q.finish(cell, seen))
 }

@@ -9,8 +9,12 @@
 //! | `payload` | firmware / u-boot / arm64 | 0x4020_0000 | 0x4020_0000 | the payload's flat binary |
 //! | `blob` | firmware / u-boot / arm64 | 0x4040_0000 | — | 4 KiB: `"IRBV"`, version (u32 LE), then a fill pattern |
 //!
-//! Default configuration: `firmware = "payload"`, `loadables = "blob"`. The payload finds the
-//! image version at 0x4040_0004 once the shim has copied the blob (magic at 0x4040_0000).
+//! Default configuration: `firmware = "payload"`, `loadables = "blob"`.
+//!
+//! The image version reaches the payload two ways: `spl-shim`'s `test-payload` carries a
+//! 48-byte field `IRB-PAYLOAD-VERSION:<text>\0…` that [`patch_payload_version`] fills with the
+//! version's decimal text (the payload prints it); and the blob, copied to 0x4040_0000, starts
+//! with `"IRBV"` and the version as a u32 (LE).
 
 use std::path::{Path, PathBuf};
 
@@ -72,6 +76,33 @@ pub fn sim_fit(payload: &[u8], version: u32) -> Result<Vec<u8>> {
             loadables: vec!["blob".into()],
         },
     )
+}
+
+/// The marker in front of the test payload's version field.
+pub const PAYLOAD_VERSION_MARKER: &[u8] = b"IRB-PAYLOAD-VERSION:";
+/// Bytes of the version field after the marker (the payload's 48-byte static minus the marker).
+pub const PAYLOAD_VERSION_LEN: usize = 28;
+
+/// Writes `version` (NUL-padded) into the field after [`PAYLOAD_VERSION_MARKER`] in `payload`.
+/// A payload without the marker (the placeholder, foreign binaries) is returned unchanged.
+pub fn patch_payload_version(payload: &[u8], version: &str) -> Result<Vec<u8>> {
+    let mut out = payload.to_vec();
+    let Some(at) = payload
+        .windows(PAYLOAD_VERSION_MARKER.len())
+        .position(|w| w == PAYLOAD_VERSION_MARKER)
+    else {
+        return Ok(out);
+    };
+    let field = at + PAYLOAD_VERSION_MARKER.len();
+    if version.len() > PAYLOAD_VERSION_LEN || version.contains('\0') {
+        bail!("payload version {version:?} does not fit the {PAYLOAD_VERSION_LEN}-byte field");
+    }
+    if field + PAYLOAD_VERSION_LEN > out.len() {
+        bail!("the payload's version field is cut off at the end of the binary");
+    }
+    out[field..field + PAYLOAD_VERSION_LEN].fill(0);
+    out[field..field + version.len()].copy_from_slice(version.as_bytes());
+    Ok(out)
 }
 
 /// Reads a payload file: an ELF is flattened (its load address must be [`PAYLOAD_LOAD`]),
@@ -157,9 +188,11 @@ impl SimKit {
         self.flash_bin_with_payload(&self.payload, version)
     }
 
-    /// flash.bin of image `version` with another payload.
+    /// flash.bin of image `version` with another payload (its version field patched, see
+    /// [`patch_payload_version`]).
     pub fn flash_bin_with_payload(&self, payload: &[u8], version: u32) -> Result<Vec<u8>> {
-        let fit = sim_fit(payload, version)?;
+        let payload = patch_payload_version(payload, &version.to_string())?;
+        let fit = sim_fit(&payload, version)?;
         crate::flash_bin::build_flash_bin(&self.shim, &fit, &self.pki, &self.options)
     }
 
@@ -202,10 +235,29 @@ mod tests {
         assert_eq!(&sf.fit.data(&blob)[..8], b"IRBV\x07\0\0\0");
         assert_eq!(blob.entry, None);
         let p = sf.fit.image_by_name("payload").unwrap();
-        assert_eq!(sf.fit.data(&p), &payload[..]);
         let o = FlashBinOffsets::of(&fb).unwrap();
         assert!(o.image_data("blob").is_some());
+        // The placeholder has no version field: unchanged.
+        assert_eq!(sf.fit.data(&p), &payload[..]);
         // Same inputs, same bytes.
         assert_eq!(kit.flash_bin(7).unwrap(), fb);
+    }
+}
+
+#[cfg(test)]
+mod version_tests {
+    use super::*;
+
+    #[test]
+    fn version_field_is_patched() {
+        let mut bin = vec![0xEEu8; 16];
+        bin.extend_from_slice(b"IRB-PAYLOAD-VERSION:unversioned\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0");
+        bin.extend_from_slice(&[0xEE; 8]);
+        let out = patch_payload_version(&bin, "12").unwrap();
+        assert_eq!(&out[36..40], b"12\0\0");
+        assert!(out[38..64].iter().all(|&b| b == 0));
+        assert_eq!(&out[64..], &[0xEE; 8]);
+        assert!(patch_payload_version(&bin, &"9".repeat(29)).is_err());
+        assert_eq!(patch_payload_version(&[1, 2, 3], "1").unwrap(), [1, 2, 3]);
     }
 }
