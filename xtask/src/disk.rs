@@ -3,7 +3,7 @@
 //! refuses others: ≤ 2 GiB is an SDSC card, 4 GiB an SDHC card); sparse files.
 //!
 //! Corruption helpers compute offsets by parsing the flash.bin copies on the disk
-//! ([`CopyOffsets`]) and flip bytes in place ([`flip_byte`]).
+//! ([`copy_offsets`], [`primary_fit_data_offset`], …) and flip bytes in place ([`flip_byte`]).
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -198,7 +198,7 @@ pub fn read_sit(disk: &Path) -> Result<(u32, u32)> {
 
 /// Which copy on a disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Copy {
+pub enum ImageCopy {
     /// At sector 0x42.
     Primary,
     /// Where the disk's SIT points (the SIT must have the right tag).
@@ -206,10 +206,10 @@ pub enum Copy {
 }
 
 /// Byte offset of a copy on `disk` (the secondary's from the disk's SIT).
-pub fn copy_offset(disk: &Path, copy: Copy) -> Result<u64> {
+pub fn copy_offset(disk: &Path, copy: ImageCopy) -> Result<u64> {
     match copy {
-        Copy::Primary => Ok(PRIMARY_OFFSET),
-        Copy::Secondary => {
+        ImageCopy::Primary => Ok(PRIMARY_OFFSET),
+        ImageCopy::Secondary => {
             let (tag, first) = read_sit(disk)?;
             if tag != SIT_TAG {
                 bail!(
@@ -223,7 +223,7 @@ pub fn copy_offset(disk: &Path, copy: Copy) -> Result<u64> {
 }
 
 /// Reads the flash.bin copy (up to a 2 MiB slot, less at the end of the disk).
-pub fn read_copy(disk: &Path, copy: Copy) -> Result<Vec<u8>> {
+pub fn read_copy(disk: &Path, copy: ImageCopy) -> Result<Vec<u8>> {
     let at = copy_offset(disk, copy)?;
     let size = std::fs::metadata(disk)?.len();
     let len = crate::flash_bin::MAX_FLASH_BIN.min(size.saturating_sub(at));
@@ -232,7 +232,7 @@ pub fn read_copy(disk: &Path, copy: Copy) -> Result<Vec<u8>> {
 
 /// Where the parts of a copy lie **on the disk** (absolute byte offsets): parse the copy and
 /// shift its [`FlashBinOffsets`] by the copy's offset.
-pub fn copy_offsets(disk: &Path, copy: Copy) -> Result<FlashBinOffsets> {
+pub fn copy_offsets(disk: &Path, copy: ImageCopy) -> Result<FlashBinOffsets> {
     let at = copy_offset(disk, copy)?;
     let bytes = read_copy(disk, copy)?;
     let o = FlashBinOffsets::of(&bytes).map_err(|e: Error| e.context(format!("{copy:?} copy")))?;
@@ -241,27 +241,27 @@ pub fn copy_offsets(disk: &Path, copy: Copy) -> Result<FlashBinOffsets> {
 
 /// Disk offset of a byte in the middle of the primary FIT's first image data.
 pub fn primary_fit_data_offset(disk: &Path) -> Result<u64> {
-    copy_offsets(disk, Copy::Primary)?.fit_data_byte()
+    copy_offsets(disk, ImageCopy::Primary)?.fit_data_byte()
 }
 
 /// Disk offset of the primary FIT's IVT (flip `+ 4`, the entry word, or `+ 0` the tag).
 pub fn primary_fit_ivt_offset(disk: &Path) -> Result<u64> {
-    Ok(copy_offsets(disk, Copy::Primary)?.fit_ivt)
+    Ok(copy_offsets(disk, ImageCopy::Primary)?.fit_ivt)
 }
 
 /// Disk offset of the primary FIT's CSF (the one the shim checks).
 pub fn primary_csf_offset(disk: &Path) -> Result<u64> {
-    Ok(copy_offsets(disk, Copy::Primary)?.fit_csf)
+    Ok(copy_offsets(disk, ImageCopy::Primary)?.fit_csf)
 }
 
 /// Disk offset of the primary SPL's CSF (checked by the ROM on silicon, not by the shim).
 pub fn primary_spl_csf_offset(disk: &Path) -> Result<u64> {
-    Ok(copy_offsets(disk, Copy::Primary)?.spl_csf)
+    Ok(copy_offsets(disk, ImageCopy::Primary)?.spl_csf)
 }
 
 /// Disk offset of a byte in the middle of the secondary FIT's first image data.
 pub fn secondary_fit_data_offset(disk: &Path) -> Result<u64> {
-    copy_offsets(disk, Copy::Secondary)?.fit_data_byte()
+    copy_offsets(disk, ImageCopy::Secondary)?.fit_data_byte()
 }
 
 /// Disk offset of the SIT tag word (flip it for "SIT tag wrong").
@@ -292,7 +292,7 @@ mod tests {
         assert_eq!(read_at(&img, 0x8400, 1000).unwrap(), fake_copy(1, 1000));
         assert_eq!(read_at(&img, 0x20_8400, 1000).unwrap(), fake_copy(2, 1000));
         assert_eq!(read_sit(&img).unwrap(), (SIT_TAG, 0x1000));
-        assert_eq!(copy_offset(&img, Copy::Secondary).unwrap(), 0x20_8400);
+        assert_eq!(copy_offset(&img, ImageCopy::Secondary).unwrap(), 0x20_8400);
         assert_eq!(flip_byte(&img, 0x8400).unwrap(), 1);
         assert_eq!(read_at(&img, 0x8400, 1).unwrap(), [0xFE]);
     }
@@ -311,7 +311,7 @@ mod tests {
         assert_eq!(read_sit(&img).unwrap(), (SIT_TAG, 0x2345));
         spec.sit = SitMode::BadTag(0x00112234);
         build_disk(&img, &spec).unwrap();
-        assert!(copy_offset(&img, Copy::Secondary).is_err());
+        assert!(copy_offset(&img, ImageCopy::Secondary).is_err());
         spec.sit = SitMode::None;
         build_disk(&img, &spec).unwrap();
         assert_eq!(read_sit(&img).unwrap(), (0, 0));

@@ -399,11 +399,11 @@ fn image(
 }
 
 fn corrupt(disk: &std::path::Path, part: &str, copy: &str) -> xtask::Result<()> {
-    use xtask::disk::{Copy, SIT_TAG_OFFSET, copy_offsets, flip_byte};
+    use xtask::disk::{ImageCopy, SIT_TAG_OFFSET, copy_offsets, flip_byte};
     let copy = if copy == "secondary" {
-        Copy::Secondary
+        ImageCopy::Secondary
     } else {
-        Copy::Primary
+        ImageCopy::Primary
     };
     let at = match part {
         "sit-tag" => SIT_TAG_OFFSET,

@@ -261,3 +261,36 @@ mod version_tests {
         assert_eq!(patch_payload_version(&[1, 2, 3], "1").unwrap(), [1, 2, 3]);
     }
 }
+
+/// End to end with the real firmware (builds the shim and the test payload, runs QEMU):
+/// `cargo test -p xtask -- --ignored`. The scenario tests in `tests/` own the full matrix; this
+/// is the library's usage example.
+#[cfg(test)]
+mod end_to_end {
+    use super::*;
+    use crate::disk::{DiskSpec, build_disk, flip_byte, primary_fit_data_offset};
+    use crate::qemu::{Stop, run};
+
+    #[test]
+    #[ignore = "builds the firmware and runs QEMU"]
+    fn primary_then_fallback() {
+        let kit = SimKit::build(crate::pki::DEFAULT_SEED.as_bytes()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let (fuses, disk) = (dir.path().join("fuses.bin"), dir.path().join("sd.img"));
+        kit.write_fuses(&fuses).unwrap();
+        let spec = DiskSpec::new(kit.flash_bin(1).unwrap(), kit.flash_bin(2).unwrap());
+        build_disk(&disk, &spec).unwrap();
+
+        let out = run(&kit.sim_config(&fuses, &disk), &Stop::Boot).unwrap();
+        assert_eq!(out.slot_word(), Some(1), "{}", out.uart);
+        assert!(out.uart_has("payload: version 1 slot 1"), "{}", out.uart);
+        assert_eq!(out.exit_code(), Some(1));
+        assert!(out.decoded_cell().unwrap().record.is_ok());
+
+        flip_byte(&disk, primary_fit_data_offset(&disk).unwrap()).unwrap();
+        let out = run(&kit.sim_config(&fuses, &disk), &Stop::Boot).unwrap();
+        assert_eq!(out.slot_word(), Some(2), "{}", out.uart);
+        assert!(out.uart_has("payload: version 2 slot 2"), "{}", out.uart);
+        assert_eq!(out.exit_code(), Some(2));
+    }
+}
