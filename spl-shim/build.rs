@@ -17,7 +17,7 @@ fn main() {
         "qemu-imx8mp.ld"
     };
     // Firmware binaries that run from the board's SHIM region.
-    for bin in ["spl-shim", "hw-selftest"] {
+    for bin in ["spl-shim", "hw-selftest", "sha-bench"] {
         println!("cargo:rustc-link-arg-bin={bin}=-T{board_script}");
     }
     // The simulation's stand-in for bl31/U-Boot, linked where U-Boot proper runs.
