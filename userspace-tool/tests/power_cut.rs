@@ -1,5 +1,6 @@
 //! The power-cut simulator (design.md §8, issue 5): an update is cut after its k-th block write
-//! (every `write_at` call counts; the executor writes 64 KiB chunks), for every k from 0 to the
+//! (every `write_at` call counts; the sweep runs the executor with 64 KiB chunks, finer than the
+//! 1 MiB the tool uses, so that there are more cut points inside each copy), for every k from 0 to the
 //! number of block writes of the update, in four flavours: a clean stop, the k-th block torn
 //! (first half new and second half old, or the other way round), the k-th block garbage.
 //!
@@ -199,7 +200,9 @@ fn update(dev: &mut dyn BlockDevice, running: Option<Slot>) -> Result<exec::Outc
         &fuses(),
         image(2).to_vec(),
         running,
-        &ExecOptions::default(),
+        &ExecOptions {
+            chunk_size: 64 * 1024,
+        },
         &mut NoProgress,
     )
 }

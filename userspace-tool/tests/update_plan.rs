@@ -15,6 +15,12 @@ use ubootctl::exec::{self, Event, ExecErrorKind, ExecOptions, NoProgress, RunErr
 use ubootctl::media::{CopyFault, MediaState, predict, standard_secondary_offset};
 use ubootctl::plan::{Action, NewImage, Part, Plan, Refusal, Region, plan_sync, plan_update};
 
+/// 64 KiB chunks (the tool's default is 1 MiB): the tests below count chunks and name the
+/// chunk a failure lands in.
+const CHUNK_64K: ExecOptions = ExecOptions {
+    chunk_size: 64 * 1024,
+};
+
 const PRIMARY: u64 = 0x8400;
 const SECONDARY: u64 = 0x20_8400;
 const SIT: u64 = 0x8200;
@@ -392,7 +398,7 @@ fn progress_events_cover_every_step_and_byte() {
         Event::Verified { region, len, .. } => verified.push((*region, *len)),
         Event::Done(s) => done = Some(*s),
     };
-    let summary = execute(&mut dev, &p, &ExecOptions::default(), &mut events).unwrap();
+    let summary = execute(&mut dev, &p, &CHUNK_64K, &mut events).unwrap();
     assert_eq!(steps, p.steps.len());
     assert_eq!(
         verified.iter().map(|v| v.0).collect::<Vec<_>>(),
@@ -459,7 +465,7 @@ fn a_read_back_mismatch_stops_the_update_naming_the_step_and_offset() {
         board(),
     )
     .unwrap();
-    let e = execute(&mut dev, &p, &ExecOptions::default(), &mut NoProgress).unwrap_err();
+    let e = execute(&mut dev, &p, &CHUNK_64K, &mut NoProgress).unwrap_err();
     assert!(matches!(e.kind, ExecErrorKind::Mismatch { .. }));
     assert_eq!(e.step, 7, "{e}");
     assert!(
@@ -700,7 +706,7 @@ fn a_failed_write_stops_the_update_naming_the_step_and_offset() {
         &fuses(),
         image(2).to_vec(),
         Some(Slot::Primary),
-        &ExecOptions::default(),
+        &CHUNK_64K,
         &mut NoProgress,
     )
     .unwrap_err();
