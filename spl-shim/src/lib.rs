@@ -9,8 +9,8 @@
 
 pub mod boot;
 pub mod cell;
-pub mod platform;
-pub mod policy;
 #[cfg(target_os = "none")]
 #[allow(unsafe_code)]
 pub mod hw;
+pub mod platform;
+pub mod policy;

@@ -80,7 +80,10 @@ impl fmt::Display for MediaError {
                 what,
             } => write!(f, "CMD{command} response {response:#010x}: {what}"),
             MediaError::OutOfRange { lba, len } => {
-                write!(f, "read of {len} bytes at block {lba} is outside the medium")
+                write!(
+                    f,
+                    "read of {len} bytes at block {lba} is outside the medium"
+                )
             }
         }
     }

@@ -24,7 +24,10 @@ fn secondary_at(first: u32) -> u64 {
 /// A disk with a valid SIT (standard firstSectorNumber) and the given copies.
 fn disk(primary: Option<&[u8]>, secondary: Option<&[u8]>) -> MemDisk {
     let mut d = MemDisk::new(DISK);
-    d.put(layout().sit_offset(), &build_sector(layout().standard_first_sector));
+    d.put(
+        layout().sit_offset(),
+        &build_sector(layout().standard_first_sector),
+    );
     if let Some(p) = primary {
         d.put(layout().primary_offset(), p);
     }
@@ -73,7 +76,9 @@ fn authentic_primary_boots_slot_1_reading_it_once_and_nothing_else() {
     let b = boot(&mut d);
     assert_eq!(b.decision.slot, Some(Slot::Primary));
     assert_eq!(b.record.reason, Some(Reason::PrimaryOk));
-    assert!(matches!(b.record.primary, CopyReport::Authentic { hab } if hab.status == status::SUCCESS));
+    assert!(
+        matches!(b.record.primary, CopyReport::Authentic { hab } if hab.status == status::SUCCESS)
+    );
     assert_eq!(b.record.secondary, CopyReport::NotExamined);
     assert_eq!(b.record.sit.status, SitStatus::NotRead);
     // FIT header sector, IVT sector, then the whole blob in one read: nothing else, and
@@ -87,9 +92,16 @@ fn authentic_primary_boots_slot_1_reading_it_once_and_nothing_else() {
     assert_eq!(b.timings.read_bytes as usize, d.read_bytes());
     // The blob sits at its load address in the window, byte-identical to the medium.
     let fit_off = layout().fit_offset as usize;
-    assert_eq!(&b.window[..ivt as usize + 0x20], &p[fit_off..fit_off + ivt as usize + 0x20]);
+    assert_eq!(
+        &b.window[..ivt as usize + 0x20],
+        &p[fit_off..fit_off + ivt as usize + 0x20]
+    );
     assert!(b.watchdog_services >= 4, "{}", b.watchdog_services);
-    assert!(b.console.contains("primary at 0x8400: authentic"), "{}", b.console);
+    assert!(
+        b.console.contains("primary at 0x8400: authentic"),
+        "{}",
+        b.console
+    );
 }
 
 #[test]
@@ -97,14 +109,26 @@ fn the_plan_copies_the_default_configuration_and_enters_the_firmware() {
     let mut d = disk(Some(&v(1)), None);
     let b = boot(&mut d);
     let (slot, load, copies, entry) = b.bootable.expect("bootable");
-    assert_eq!((slot, load, entry), (Slot::Primary, u64::from(LOAD), 0x4020_0000));
+    assert_eq!(
+        (slot, load, entry),
+        (Slot::Primary, u64::from(LOAD), 0x4020_0000)
+    );
     let names: Vec<_> = copies.iter().map(|c| (c.0.as_str(), c.2, c.3)).collect();
-    assert_eq!(names, [("payload", 24 * 1024, 0x4020_0000), ("blob", 4096, 0x4040_0000)]);
+    assert_eq!(
+        names,
+        [
+            ("payload", 24 * 1024, 0x4020_0000),
+            ("blob", 4096, 0x4040_0000)
+        ]
+    );
     // Sources are inside the authenticated FIT and hold the images' bytes.
     let fit = standard_fit(1);
     let (_, src, len, _) = &copies[0];
     let src = *src as usize;
-    assert_eq!(&b.window[src..src + *len as usize], &fit[src..src + *len as usize]);
+    assert_eq!(
+        &b.window[src..src + *len as usize],
+        &fit[src..src + *len as usize]
+    );
     assert_eq!(b.window[src], 1, "payload version byte");
 }
 
@@ -117,7 +141,10 @@ fn a_flipped_byte_in_the_primary_fit_data_falls_back_to_slot_2() {
     let b = boot(&mut d);
     assert_eq!(b.decision.slot, Some(Slot::Secondary));
     assert_eq!(b.record.reason, Some(Reason::PrimaryFailed));
-    assert_eq!(rejected_class(&b.record.primary), FailureClass::ImageSignature);
+    assert_eq!(
+        rejected_class(&b.record.primary),
+        FailureClass::ImageSignature
+    );
     assert!(matches!(b.record.secondary, CopyReport::Authentic { .. }));
     assert_eq!(b.record.sit.status, SitStatus::Valid);
     assert_eq!(b.record.sit.first_sector, 0x1000);
@@ -125,22 +152,39 @@ fn a_flipped_byte_in_the_primary_fit_data_falls_back_to_slot_2() {
     assert_eq!(slot, Slot::Secondary);
     // The window now holds the secondary's payload (version 2).
     assert_eq!(b.window[copies[0].1 as usize], 2);
-    assert!(b.console.contains("rejected (image-signature)"), "{}", b.console);
+    assert!(
+        b.console.contains("rejected (image-signature)"),
+        "{}",
+        b.console
+    );
 }
 
 #[test]
 fn a_damaged_primary_ivt_or_csf_falls_back_to_slot_2() {
     for (what, at, class) in [
         ("IVT header", ivt_offset(&v(1)), FailureClass::Ivt),
-        ("IVT self", ivt_offset(&v(1)) + 0x17, FailureClass::LoadAddress),
+        (
+            "IVT self",
+            ivt_offset(&v(1)) + 0x17,
+            FailureClass::LoadAddress,
+        ),
         ("CSF header", csf_offset(&v(1)), FailureClass::Structure),
-        ("CSF body", csf_offset(&v(1)) + 0x40, FailureClass::Structure),
+        (
+            "CSF body",
+            csf_offset(&v(1)) + 0x40,
+            FailureClass::Structure,
+        ),
     ] {
         let mut p = v(1);
         p[at] ^= 0x10;
         let mut d = disk(Some(&p), Some(&v(2)));
         let b = boot(&mut d);
-        assert_eq!(b.decision.slot, Some(Slot::Secondary), "{what}: {}", b.console);
+        assert_eq!(
+            b.decision.slot,
+            Some(Slot::Secondary),
+            "{what}: {}",
+            b.console
+        );
         let found = rejected_class(&b.record.primary);
         // The exact class depends on which byte of the structure; the decision never does.
         if what.ends_with("header") || what == "IVT self" {
@@ -188,7 +232,10 @@ fn both_bad_boots_nothing() {
     let b = boot(&mut d);
     assert_eq!(b.decision.slot, None);
     assert_eq!(b.record.reason, Some(Reason::BothFailed));
-    assert_eq!(rejected_class(&b.record.secondary), FailureClass::ImageSignature);
+    assert_eq!(
+        rejected_class(&b.record.secondary),
+        FailureClass::ImageSignature
+    );
     assert!(b.bootable.is_none());
     assert_eq!(b.record.encode()[0..4], [0, 0, 0, 0]);
 }
@@ -202,7 +249,11 @@ fn a_secondary_at_a_non_standard_first_sector_is_found_through_the_sit() {
     let b = boot(&mut d);
     assert_eq!(b.decision.slot, Some(Slot::Secondary));
     assert_eq!(b.record.sit.first_sector, first);
-    assert!(d.reads.iter().any(|r| r.0 == secondary_at(first) + layout().fit_offset));
+    assert!(
+        d.reads
+            .iter()
+            .any(|r| r.0 == secondary_at(first) + layout().fit_offset)
+    );
 }
 
 #[test]

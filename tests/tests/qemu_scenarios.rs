@@ -12,9 +12,8 @@ use std::sync::OnceLock;
 use spl_shim::cell::{CopyReport, FailureClass, SitStatus};
 use spl_shim::policy::Reason;
 use xtask::disk::{
-    DiskSpec, ImageCopy, SDHC_4G, SitMode, build_disk, copy_offsets, flip_byte,
-    primary_csf_offset, primary_fit_data_offset, primary_fit_ivt_offset,
-    secondary_fit_data_offset,
+    DiskSpec, ImageCopy, SDHC_4G, SitMode, build_disk, copy_offsets, flip_byte, primary_csf_offset,
+    primary_fit_data_offset, primary_fit_ivt_offset, secondary_fit_data_offset,
 };
 use xtask::qemu::{SimOutcome, Stop, run};
 use xtask::sim::SimKit;
@@ -81,9 +80,15 @@ fn class(r: &CopyReport) -> Option<FailureClass> {
 fn assert_booted(out: &SimOutcome, slot: u32, version: u32) {
     assert_eq!(out.slot_word(), Some(slot), "cell word 0\n{}", out.uart);
     let marker = format!("payload: version {version} slot {slot} EL3");
-    assert!(out.uart_has(&marker), "no `{marker}` on the UART\n{}", out.uart);
     assert!(
-        out.uart_has(&format!("shim: slot {slot} handoff to 0x40200000 (payload)")),
+        out.uart_has(&marker),
+        "no `{marker}` on the UART\n{}",
+        out.uart
+    );
+    assert!(
+        out.uart_has(&format!(
+            "shim: slot {slot} handoff to 0x40200000 (payload)"
+        )),
         "{}",
         out.uart
     );
@@ -116,7 +121,11 @@ fn good_primary_boots_slot_1_and_its_payload_runs() {
     assert!(matches!(r.primary, CopyReport::Authentic { .. }));
     assert_eq!(r.secondary, CopyReport::NotExamined);
     assert_eq!(r.sit.status, SitStatus::NotRead);
-    assert!(out.uart_has("shim: uSDHC2: SDSC card, 131072 blocks"), "{}", out.uart);
+    assert!(
+        out.uart_has("shim: uSDHC2: SDSC card, 131072 blocks"),
+        "{}",
+        out.uart
+    );
 }
 
 #[test]
@@ -129,7 +138,10 @@ fn a_flipped_byte_in_the_primary_fit_data_boots_the_secondary() {
     assert_eq!(r.reason, Some(Reason::PrimaryFailed));
     assert_eq!(class(&r.primary), Some(FailureClass::ImageSignature));
     assert!(matches!(r.secondary, CopyReport::Authentic { .. }));
-    assert_eq!((r.sit.status, r.sit.first_sector), (SitStatus::Valid, 0x1000));
+    assert_eq!(
+        (r.sit.status, r.sit.first_sector),
+        (SitStatus::Valid, 0x1000)
+    );
 }
 
 #[test]
@@ -192,7 +204,11 @@ fn a_secondary_at_a_non_standard_first_sector_is_booted_through_the_sit() {
 fn a_4_gib_sdhc_card_boots_both_copies() {
     let s = scenario(|spec| spec.size = SDHC_4G);
     let out = boot(&s);
-    assert!(out.uart_has("shim: uSDHC2: SDHC card, 8388608 blocks"), "{}", out.uart);
+    assert!(
+        out.uart_has("shim: uSDHC2: SDHC card, 8388608 blocks"),
+        "{}",
+        out.uart
+    );
     assert_booted(&out, 1, 1);
     flip(&s.disk, primary_fit_data_offset(&s.disk));
     let out = boot(&s);

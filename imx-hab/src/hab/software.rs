@@ -723,14 +723,14 @@ fn verify_chain<'a>(
                         return Err(fault(CommandFault::WrongCsfKey));
                     }
                     let content = [csf.signed_bytes()];
-                    check_cms(&s.signature, &slot, content.iter().copied(), meter).map_err(|fault| {
-                        VerifyError::Signature {
+                    check_cms(&s.signature, &slot, content.iter().copied(), meter).map_err(
+                        |fault| VerifyError::Signature {
                             role: SignatureRole::Csf,
                             offset: sig_at,
                             fault,
                             first_block: None,
-                        }
-                    })?;
+                        },
+                    )?;
                     csf_authenticated = true;
                 } else {
                     if !csf_authenticated {

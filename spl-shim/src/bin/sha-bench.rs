@@ -35,8 +35,9 @@ mod bench {
         console.init(&BOARD.console);
         // SAFETY: the FIT window is DRAM that nothing else uses in this program (boards crate:
         // inside `memory.dram`, 16 MiB ≥ LEN).
-        let buf =
-            unsafe { core::slice::from_raw_parts_mut(BOARD.memory.fit_window.start as *mut u8, LEN) };
+        let buf = unsafe {
+            core::slice::from_raw_parts_mut(BOARD.memory.fit_window.start as *mut u8, LEN)
+        };
         let mut x = 0x9E37_79B9u32;
         for b in buf.iter_mut() {
             x ^= x << 13;
@@ -54,7 +55,11 @@ mod bench {
             digest.copy_from_slice(&d);
         }
         let us = timer.micros(best).max(1);
-        let backend = if cfg!(target_feature = "sha2") { "hw" } else { "soft" };
+        let backend = if cfg!(target_feature = "sha2") {
+            "hw"
+        } else {
+            "soft"
+        };
         let _ = write!(
             console,
             "sha-bench: backend {backend} {LEN} bytes in {us} us ({} MB/s) digest ",

@@ -269,7 +269,10 @@ mod firmware {
             let _ = writeln!(
                 console,
                 "shim: load {} {:#x}+{:#x} -> {:#x}",
-                c.name, blob + c.src_offset, c.len, c.dest
+                c.name,
+                blob + c.src_offset,
+                c.len,
+                c.dest
             );
             // SAFETY: the plan checked every destination: inside one of the board's load
             // ranges (RAM), disjoint from the FIT blob, from the shim's image/BSS/stack and

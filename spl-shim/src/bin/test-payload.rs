@@ -29,7 +29,8 @@ mod payload {
     /// image version (NUL-padded). Kept in its own section so that the linker keeps it whole.
     #[used]
     #[unsafe(link_section = ".rodata.payload_version")]
-    static VERSION: [u8; 48] = *b"IRB-PAYLOAD-VERSION:unversioned\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
+    static VERSION: [u8; 48] =
+        *b"IRB-PAYLOAD-VERSION:unversioned\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
 
     /// Length of the marker `IRB-PAYLOAD-VERSION:`.
     const MARKER_LEN: usize = 20;
@@ -38,16 +39,14 @@ mod payload {
     const EXIT_AFTER_US: u64 = 20_000_000;
 
     fn version() -> &'static str {
+        let text = &VERSION[MARKER_LEN..];
         // Volatile reads: the bytes are patched after linking, the compiler must not fold them.
-        let mut len = 0;
-        for i in MARKER_LEN..VERSION.len() {
-            // SAFETY: `i` indexes the static array.
-            if unsafe { core::ptr::read_volatile(&VERSION[i]) } == 0 {
-                break;
-            }
-            len += 1;
-        }
-        core::str::from_utf8(&VERSION[MARKER_LEN..MARKER_LEN + len]).unwrap_or("(not UTF-8)")
+        // SAFETY: each pointer is to an element of the static array.
+        let len = text
+            .iter()
+            .position(|b| unsafe { core::ptr::read_volatile(b) } == 0)
+            .unwrap_or(text.len());
+        core::str::from_utf8(&text[..len]).unwrap_or("(not UTF-8)")
     }
 
     fn cell_slot() -> u32 {
@@ -67,11 +66,7 @@ mod payload {
             use aarch64_cpu::registers::{CurrentEL, Readable};
             CurrentEL.read(CurrentEL::EL)
         };
-        let _ = writeln!(
-            console,
-            "payload: version {} slot {slot} EL{el}",
-            version()
-        );
+        let _ = writeln!(console, "payload: version {} slot {slot} EL{el}", version());
         let _ = writeln!(console, "payload: press a key to exit");
         let timer = GenericTimer::new();
         let mut deadline = timer.deadline_us(EXIT_AFTER_US);
@@ -91,6 +86,8 @@ mod payload {
 
 #[cfg(not(target_os = "none"))]
 fn main() {
-    eprintln!("test-payload is firmware: `cargo build --profile firmware -p spl-shim --target aarch64-unknown-none --bin test-payload`");
+    eprintln!(
+        "test-payload is firmware: `cargo build --profile firmware -p spl-shim --target aarch64-unknown-none --bin test-payload`"
+    );
     std::process::exit(2);
 }

@@ -157,7 +157,10 @@ pub fn plan<'a>(
 ) -> Result<Plan<'a>, HandoffError<'a>> {
     let fit = Fit::parse(fit_bytes).map_err(HandoffError::Fit)?;
     let config = fit.default_config().map_err(HandoffError::Fit)?;
-    let find = |name: &'a str| fit.image_by_name(name).ok_or(HandoffError::MissingImage(name));
+    let find = |name: &'a str| {
+        fit.image_by_name(name)
+            .ok_or(HandoffError::MissingImage(name))
+    };
 
     let mut images: heapless::Vec<FitImage<'a>, MAX_IMAGES> = heapless::Vec::new();
     let mut push = |img: FitImage<'a>| images.push(img).map_err(|_| HandoffError::TooManyImages);
@@ -226,7 +229,11 @@ fn check_destination<'a>(
     earlier: &[ImageCopy<'a>],
 ) -> Result<(), HandoffError<'a>> {
     let dest = copy.dest_region();
-    if copy.len == 0 || !memory.load_ranges.iter().any(|r| r.contains_range(copy.dest, copy.len))
+    if copy.len == 0
+        || !memory
+            .load_ranges
+            .iter()
+            .any(|r| r.contains_range(copy.dest, copy.len))
     {
         return Err(HandoffError::OutsideLoadRanges {
             image: copy.name,

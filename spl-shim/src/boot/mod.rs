@@ -15,7 +15,6 @@ pub mod timing;
 
 use core::fmt::{self, Write};
 
-
 use boards::{Board, Region, SECTOR_SIZE};
 use imx_hab::ParseError;
 use imx_hab::hab::codes::{context, reason, status};
@@ -24,7 +23,9 @@ use imx_hab::image::ivt_offset_for;
 use imx_hab::ivt::Ivt;
 use imx_hab::sit::Sit;
 
-use crate::cell::{BootRecord, CopyReport, FailureClass, RomInfo, ShimVersion, SitReport, SitStatus};
+use crate::cell::{
+    BootRecord, CopyReport, FailureClass, RomInfo, ShimVersion, SitReport, SitStatus,
+};
 use crate::platform::{BLOCK_SIZE, BlockRead, Clock, MediaError, WatchdogService};
 use crate::policy::{CopyVerdict, Decision, SitVerdict, Slot, decide};
 use handoff::{HandoffError, Plan};
@@ -288,7 +289,11 @@ where
     let layout = &board.media;
     let mut sector = [0u8; BLOCK_SIZE];
     if let Err(e) = timed_read(hw, timings, layout.sit_sector, &mut sector) {
-        let _ = writeln!(hw.console, "shim: SIT at sector {:#x}: {e}", layout.sit_sector);
+        let _ = writeln!(
+            hw.console,
+            "shim: SIT at sector {:#x}: {e}",
+            layout.sit_sector
+        );
         return SitReport {
             status: SitStatus::Unreadable,
             first_sector: 0,
@@ -324,7 +329,10 @@ where
         }
     };
     if status == SitStatus::Valid {
-        let _ = writeln!(hw.console, "shim: SIT valid, firstSectorNumber {first_sector:#x}");
+        let _ = writeln!(
+            hw.console,
+            "shim: SIT valid, firstSectorNumber {first_sector:#x}"
+        );
     }
     SitReport {
         status,

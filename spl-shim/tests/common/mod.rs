@@ -115,7 +115,8 @@ pub fn fit(images: &[Img], firmware: Option<&str>, loadables: &[&str]) -> Vec<u8
         conf = conf.property(DeviceTreeProperty::new("loadables", list).unwrap());
     }
     let mut tree = DeviceTree::new();
-    tree.root.add_property(prop("description", "boot-flow test FIT"));
+    tree.root
+        .add_property(prop("description", "boot-flow test FIT"));
     tree.root.add_property(prop("#address-cells", 1u32));
     tree.root.add_child(images_node.build());
     tree.root.add_child(
@@ -189,7 +190,9 @@ impl BlockRead for MemDisk {
         let end = start.and_then(|s| s.checked_add(buf.len() as u64));
         match (start, end) {
             (Some(s), Some(e))
-                if !buf.is_empty() && buf.len() % 512 == 0 && e <= self.bytes.len() as u64 =>
+                if !buf.is_empty()
+                    && buf.len().is_multiple_of(512)
+                    && e <= self.bytes.len() as u64 =>
             {
                 if let Some((bs, be)) = self.bad
                     && s < be
@@ -237,12 +240,18 @@ impl WatchdogService for CountingWatchdog {
     }
 }
 
+/// A copy (name, source offset, length, destination).
+pub type PlannedCopy = (String, u64, u64, u64);
+
+/// The bootable copy: slot, load address, copies, entry.
+pub type BootablePlan = (spl_shim::policy::Slot, u64, Vec<PlannedCopy>, u64);
+
 /// The result of one boot over `disk`: the outcome (owned parts), the console text, and the
 /// window for inspecting plans.
 pub struct Booted {
     pub decision: spl_shim::policy::Decision,
     pub record: spl_shim::cell::BootRecord,
-    pub bootable: Option<(spl_shim::policy::Slot, u64, Vec<(String, u64, u64, u64)>, u64)>,
+    pub bootable: Option<BootablePlan>,
     pub timings: spl_shim::boot::timing::Timings,
     pub console: String,
     pub watchdog_services: u32,
