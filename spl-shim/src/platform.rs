@@ -98,8 +98,12 @@ pub trait Clock {
 
     /// Microseconds in `ticks` ticks of this clock.
     fn micros(&self, ticks: u64) -> u64 {
+        // Whole seconds and the remainder separately: no overflow for any realistic frequency,
+        // and no 128-bit division in the firmware.
         let f = self.frequency_hz().max(1);
-        (u128::from(ticks) * 1_000_000 / u128::from(f)) as u64
+        (ticks / f)
+            .saturating_mul(1_000_000)
+            .saturating_add((ticks % f).saturating_mul(1_000_000) / f)
     }
 }
 

@@ -11,12 +11,14 @@
 //! | [`qemu`] | the QEMU contract command, UART capture, markers, timeouts |
 //! | [`qmp`] | a minimal QMP client (stop, pmemsave, quit) |
 //! | [`sim`] | the simulation images: the sim FIT (payload + blob carrying the version), whole disks |
+//! | [`demo`] | `cargo xtask demo`: the mission end to end, narrated and checked |
 //!
 //! Everything here is host-only and uses **test keys only** (see `imx_hab::sign`).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub mod demo;
 pub mod disk;
 pub mod firmware;
 pub mod fit;

@@ -110,6 +110,15 @@ enum Task {
         #[arg(last = true)]
         qemu_args: Vec<String>,
     },
+    /// The mission end to end, narrated: test PKI, shim and payload built, v1/v2 signed, SD
+    /// image (primary v2, secondary v1); boot slot 1; `ubootctl status`/`sync`; a flipped byte
+    /// in the primary; boot falls back to slot 2; `ubootctl update` repairs the primary; boot
+    /// slot 1. Exit status 0 only if every step's checks held.
+    Demo {
+        /// Work directory (created; a second run reuses its PKI).
+        #[arg(long, default_value = xtask::demo::DEFAULT_OUT)]
+        out: PathBuf,
+    },
 }
 
 /// Crates that must build for bare metal without std or alloc.
@@ -523,6 +532,7 @@ fn main() -> ExitCode {
             marker,
             qemu_args,
         } => report(sim(disk, fuses, elf, timeout, marker, qemu_args)).unwrap_or(false),
+        Task::Demo { out } => report(xtask::demo::run(&xtask::demo::DemoOptions { out })).is_some(),
     };
     if ok {
         ExitCode::SUCCESS

@@ -17,7 +17,7 @@ mod firmware {
 
     use boards::{FuseSource, HabBackend, Region};
     use spl_shim::boot::{self, Bootable, Hardware, Memory};
-    use spl_shim::cell::{CELL_SIZE, RomInfo, ShimVersion, reason_name};
+    use spl_shim::cell::{BootRecord, CELL_SIZE, RomInfo, ShimVersion, reason_name};
     use spl_shim::hw::BOARD;
     use spl_shim::hw::timer::GenericTimer;
     use spl_shim::hw::uart::Uart;
@@ -153,9 +153,9 @@ mod firmware {
                 None
             }
         };
-        let Some((record_cell, bootable, timings)) = outcome else {
+        let Some((record, bootable, timings)) = outcome else {
             // No card: record "stopped before deciding" (reason 0) so Linux sees why.
-            let record = spl_shim::cell::BootRecord {
+            let record = BootRecord {
                 reason: None,
                 primary: spl_shim::cell::CopyReport::NotExamined,
                 secondary: spl_shim::cell::CopyReport::NotExamined,
@@ -171,15 +171,11 @@ mod firmware {
             console.flush();
             crate::entry::halt()
         };
-        OcramCell.store(&record_cell);
+        OcramCell.store(&record.encode());
         match bootable {
             Some(b) => handoff(&b, &mut console, &mut wdog, &clock, entry_ticks, &timings),
             None => {
-                let reason = spl_shim::cell::decode(&record_cell)
-                    .ok()
-                    .and_then(|c| c.record.ok())
-                    .and_then(|r| r.reason)
-                    .map_or("unknown", reason_name);
+                let reason = record.reason.map_or("unknown", reason_name);
                 let _ = writeln!(
                     console,
                     "shim: nothing bootable ({reason}); cell written, halting (the watchdog resets the board)"
@@ -190,7 +186,7 @@ mod firmware {
         }
     }
 
-    type FlowResult<'a> = Option<([u8; CELL_SIZE], Option<Bootable<'a>>, boot::timing::Timings)>;
+    type FlowResult<'a> = Option<(BootRecord, Option<Bootable<'a>>, boot::timing::Timings)>;
 
     /// Runs the boot flow with the board's HAB backend; returns the encoded cell, the handoff
     /// and the timings.
@@ -243,7 +239,7 @@ mod firmware {
                 return None;
             }
         };
-        Some((outcome.record.encode(), outcome.bootable, outcome.timings))
+        Some((outcome.record, outcome.bootable, outcome.timings))
     }
 
     /// The disk wrapper services the real watchdog on every read; the flow's own service calls

@@ -44,8 +44,7 @@ impl GenericTimer {
 
     /// Ticks in `us` microseconds, rounded up (saturating).
     pub fn ticks_from_micros(&self, us: u64) -> u64 {
-        let t = (u128::from(us) * u128::from(self.frequency())).div_ceil(1_000_000);
-        u64::try_from(t).unwrap_or(u64::MAX)
+        scale_up(us, self.frequency(), 1_000_000)
     }
 
     /// Microseconds elapsed since the tick count `start`.
@@ -67,6 +66,14 @@ impl GenericTimer {
     }
 }
 
+/// `ceil(value × freq / per)` in 64-bit arithmetic (whole units and remainder apart, saturating):
+/// the firmware then needs no 128-bit division routine.
+fn scale_up(value: u64, freq: u64, per: u64) -> u64 {
+    let whole = (value / per).saturating_mul(freq);
+    let part = ((value % per).saturating_mul(freq)).div_ceil(per);
+    whole.saturating_add(part)
+}
+
 impl Clock for GenericTimer {
     fn ticks(&self) -> u64 {
         self.now()
@@ -79,8 +86,7 @@ impl Clock for GenericTimer {
 
 impl DelayNs for GenericTimer {
     fn delay_ns(&mut self, ns: u32) {
-        let t = (u128::from(ns) * u128::from(self.frequency())).div_ceil(1_000_000_000);
-        self.spin_ticks(u64::try_from(t).unwrap_or(u64::MAX));
+        self.spin_ticks(scale_up(u64::from(ns), self.frequency(), 1_000_000_000));
     }
 
     fn delay_us(&mut self, us: u32) {
