@@ -118,3 +118,31 @@ pub trait WatchdogService {
     /// Restarts the watchdog's countdown.
     fn service(&mut self);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Fixed(u64);
+
+    impl Clock for Fixed {
+        fn ticks(&self) -> u64 {
+            0
+        }
+        fn frequency_hz(&self) -> u64 {
+            self.0
+        }
+    }
+
+    #[test]
+    fn micros_are_exact_and_never_overflow() {
+        let c = Fixed(8_000_000);
+        assert_eq!(c.micros(8), 1);
+        assert_eq!(c.micros(7), 0);
+        assert_eq!(c.micros(8_000_000 * 3 + 4), 3_000_000);
+        // A year of ticks at 8 MHz and the largest count both come out right or saturated.
+        assert_eq!(c.micros(8_000_000 * 31_536_000), 31_536_000_000_000);
+        assert_eq!(c.micros(u64::MAX), u64::MAX / 8_000_000 * 1_000_000 + 693_951);
+        assert_eq!(Fixed(0).micros(5), 5_000_000, "a zero frequency counts as 1 Hz");
+    }
+}
