@@ -9,6 +9,7 @@
 //! | [`flash_bin`] | the signed shim as an imx8mimage-style SPL, and flash.bin = SPL ‖ pad ‖ signed FIT |
 //! | [`disk`] | SD card images (SIT, primary, secondary; design.md §4) and corruption helpers |
 //! | [`qemu`] | the QEMU contract command, UART capture, markers, timeouts |
+//! | [`figures`] | firmware figures measured in QEMU: boot time split, SHA-256 backends |
 //! | [`qmp`] | a minimal QMP client (stop, pmemsave, quit) |
 //! | [`sim`] | the simulation images: the sim FIT (payload + blob carrying the version), whole disks |
 //! | [`demo`] | `cargo xtask demo`: the mission end to end, narrated and checked |
@@ -20,6 +21,7 @@ use std::path::{Path, PathBuf};
 
 pub mod demo;
 pub mod disk;
+pub mod figures;
 pub mod firmware;
 pub mod fit;
 pub mod flash_bin;
