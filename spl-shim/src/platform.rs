@@ -142,7 +142,14 @@ mod tests {
         assert_eq!(c.micros(8_000_000 * 3 + 4), 3_000_000);
         // A year of ticks at 8 MHz and the largest count both come out right or saturated.
         assert_eq!(c.micros(8_000_000 * 31_536_000), 31_536_000_000_000);
-        assert_eq!(c.micros(u64::MAX), u64::MAX / 8_000_000 * 1_000_000 + 693_951);
-        assert_eq!(Fixed(0).micros(5), 5_000_000, "a zero frequency counts as 1 Hz");
+        assert_eq!(
+            c.micros(u64::MAX),
+            u64::MAX / 8_000_000 * 1_000_000 + 693_951
+        );
+        assert_eq!(
+            Fixed(0).micros(5),
+            5_000_000,
+            "a zero frequency counts as 1 Hz"
+        );
     }
 }
