@@ -28,46 +28,13 @@ const PATTERN_TAIL: u64 = 64 << 10;
 /// added per image. Keep in step with `READS` in `spl-shim/src/bin/hw-selftest.rs`.
 const SELFTEST_READS: &[(u64, u64)] = &[(0, 1), (5, 1), (1, 8), (3, 37), (100, 250), (0, 4096)];
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ has a parent")
-        .to_path_buf()
-}
-
 /// Builds the self-test once per test process and returns the ELF path (from cargo's JSON
 /// messages, so a custom CARGO_TARGET_DIR works too).
 fn selftest_elf() -> &'static Path {
     static ELF: OnceLock<PathBuf> = OnceLock::new();
     ELF.get_or_init(|| {
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let out = Command::new(cargo)
-            .current_dir(workspace_root())
-            .args([
-                "build",
-                "--profile",
-                "firmware",
-                "-p",
-                "spl-shim",
-                "--target",
-                "aarch64-unknown-none",
-                "--bin",
-                "hw-selftest",
-                "--message-format=json-render-diagnostics",
-            ])
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("run cargo build for hw-selftest");
-        assert!(out.status.success(), "building hw-selftest failed");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let elf = stdout
-            .lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "hw-selftest")
-            .find_map(|m| m["executable"].as_str().map(PathBuf::from))
-            .expect("cargo reported no hw-selftest executable");
-        assert!(elf.is_file(), "{} missing", elf.display());
-        elf
+        xtask::firmware::build_firmware_bin("hw-selftest", &[])
+            .unwrap_or_else(|e| panic!("building hw-selftest: {e}"))
     })
 }
 
@@ -125,23 +92,8 @@ fn make_image(path: &Path, seed: u64, size: u64) {
 /// `extra` arguments go before the drive; no `image`: no card in the slot.
 fn run_qemu(elf: &Path, image: Option<&Path>, extra: &[&str]) -> (Option<i32>, String, Duration) {
     let mut child = Command::new(QEMU)
-        .args([
-            "-M",
-            "imx8mp-evk",
-            "-m",
-            "1G",
-            "-smp",
-            "1",
-            "-display",
-            "none",
-            "-serial",
-            "null",
-            "-serial",
-            "stdio",
-            "-semihosting-config",
-            "enable=on,target=native",
-            "-device",
-        ])
+        .args(xtask::qemu::machine_args("1G"))
+        .arg("-device")
         .arg(format!("loader,file={},cpu-num=0", elf.display()))
         .args(extra)
         .args(

@@ -11,7 +11,7 @@ use std::process::Command;
 
 use crate::disk::{DiskSpec, build_disk};
 use crate::firmware::{FIRMWARE_PROFILE, FIRMWARE_TARGET, cargo};
-use crate::qemu::{Stop, qemu_binary, run};
+use crate::qemu::{Stop, machine_args, qemu_binary, run};
 use crate::sim::SimKit;
 use crate::{Context, Error, Result, workspace_root};
 
@@ -177,18 +177,7 @@ pub fn sha_throughput(backend: ShaBackend) -> Result<(u64, String)> {
         .join(FIRMWARE_PROFILE)
         .join("sha-bench");
     let out = Command::new(qemu_binary())
-        .args([
-            "-M",
-            "imx8mp-evk",
-            "-m",
-            "1G",
-            "-smp",
-            "1",
-            "-display",
-            "none",
-        ])
-        .args(["-serial", "null", "-serial", "stdio"])
-        .args(["-semihosting-config", "enable=on,target=native"])
+        .args(machine_args("1G"))
         .arg("-device")
         .arg(format!("loader,file={},cpu-num=0", elf.display()))
         .output()

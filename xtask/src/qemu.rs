@@ -143,26 +143,8 @@ impl SimConfig {
     pub fn args(&self, qmp_socket: &Path) -> Vec<String> {
         // QEMU option values escape a comma by doubling it.
         let p = |path: &Path| path.display().to_string().replace(',', ",,");
-        let mut a: Vec<String> = [
-            "-M",
-            "imx8mp-evk",
-            "-m",
-            &self.memory,
-            "-smp",
-            "1",
-            "-display",
-            "none",
-            "-serial",
-            "null",
-            "-serial",
-            "stdio",
-            "-semihosting-config",
-            "enable=on,target=native",
-            "-device",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+        let mut a = machine_args(&self.memory);
+        a.push("-device".into());
         a.push(format!(
             "loader,file={},addr={FUSES_ADDR:#x},force-raw=on",
             p(&self.fuses)
@@ -176,6 +158,31 @@ impl SimConfig {
         a.extend(self.extra_args.iter().cloned());
         a
     }
+}
+
+/// The machine part of the simulation contract, shared by every run of a firmware image:
+/// `-M imx8mp-evk -m MEMORY -smp 1 -display none -serial null -serial stdio
+/// -semihosting-config enable=on,target=native` (UART2 on stdio, docs/qemu-imx8mp.md §3, §7).
+pub fn machine_args(memory: &str) -> Vec<String> {
+    [
+        "-M",
+        "imx8mp-evk",
+        "-m",
+        memory,
+        "-smp",
+        "1",
+        "-display",
+        "none",
+        "-serial",
+        "null",
+        "-serial",
+        "stdio",
+        "-semihosting-config",
+        "enable=on,target=native",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
 }
 
 /// What a run produced.
