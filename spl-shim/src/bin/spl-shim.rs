@@ -196,7 +196,6 @@ mod firmware {
         console: &mut Uart,
         shim: &'a [Region],
     ) -> FlowResult<'a> {
-        let mut no_wdog = NoService;
         let mem = Memory {
             window: fit_window(),
             window_base: BOARD.memory.fit_window.start,
@@ -207,14 +206,7 @@ mod firmware {
                 let mut hab = imx_hab::hab::software::SoftwareHab {
                     fuses: simulated_fuses(addr),
                 };
-                let mut hw = Hardware {
-                    disk,
-                    hab: &mut hab,
-                    clock,
-                    watchdog: &mut no_wdog,
-                    console,
-                };
-                boot::run(BOARD, &mut hw, mem, RomInfo::UNKNOWN)
+                run_with(&mut hab, disk, clock, console, mem)
             }
             (HabBackend::Rom { rvt_addr }, _) => {
                 // SAFETY: on this board the RVT at `rvt_addr` is the HAB ROM's
@@ -222,14 +214,7 @@ mod firmware {
                 let mut hab = unsafe {
                     imx_hab::hab::rom::RomHab::new(rvt_addr as usize, imx_hab::hab::rom::CID_UBOOT)
                 };
-                let mut hw = Hardware {
-                    disk,
-                    hab: &mut hab,
-                    clock,
-                    watchdog: &mut no_wdog,
-                    console,
-                };
-                boot::run(BOARD, &mut hw, mem, RomInfo::UNKNOWN)
+                run_with(&mut hab, disk, clock, console, mem)
             }
             (HabBackend::Software, FuseSource::Ocotp { .. }) => {
                 let _ = writeln!(
@@ -240,6 +225,24 @@ mod firmware {
             }
         };
         Some((outcome.record, outcome.bootable, outcome.timings))
+    }
+
+    /// The boot flow with one HAB backend.
+    fn run_with<'a, A: imx_hab::hab::Authenticator>(
+        hab: &mut A,
+        disk: &mut Serviced<'_>,
+        clock: &GenericTimer,
+        console: &mut Uart,
+        mem: Memory<'a>,
+    ) -> boot::Outcome<'a> {
+        let mut hw = Hardware {
+            disk,
+            hab,
+            clock,
+            watchdog: &mut NoService,
+            console,
+        };
+        boot::run(BOARD, &mut hw, mem, RomInfo::UNKNOWN)
     }
 
     /// The disk wrapper services the real watchdog on every read; the flow's own service calls
