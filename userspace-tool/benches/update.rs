@@ -4,11 +4,13 @@
 //! Run with `cargo bench -p ubootctl --bench update`. Each case starts from the same medium:
 //! running slot 1, an authentic primary (version 1), a secondary that differs (version 0) behind
 //! a valid SIT, so that the AN12900 rule writes both copies. Ours is the library pipeline the CLI
-//! runs (open with O_SYNC and the lock, verify the new image, read and judge the medium, plan,
+//! runs (open with the lock and O_DIRECT, verify the new image, read and judge the medium, plan,
 //! write header-last with flushes, read every copy back bypassing the page cache and compare by
 //! SHA-256). AN12900's is
 //! `dd if=DEV of=DEV bs=1k count=2048 skip=33 seek=2081; dd if=new.bin of=DEV bs=1K seek=33 && sync`
-//! as real processes. Medians over several runs; one line per target with the ratio.
+//! as real processes. Medians over several runs; one line per target with the ratio. Before
+//! every timed run the target's page cache is dropped (`UBOOTCTL_BENCH_CACHE=warm`: filled),
+//! so that both tools start from the same cache state.
 
 #[path = "../tests/medium/mod.rs"]
 mod medium;
@@ -38,8 +40,20 @@ fn new_image() -> &'static [u8] {
     })
 }
 
-/// Lays the starting medium onto `dev` (and makes it durable).
+/// Lays the starting medium onto `dev`, makes it durable, and puts the target's page cache in
+/// the same state for both tools: cold (dropped, what a device's raw boot area is after boot)
+/// or, with `UBOOTCTL_BENCH_CACHE=warm`, the whole target read into it.
 fn reset(dev: &Path) {
+    lay_out(dev);
+    let f = std::fs::File::open(dev).expect("open the target");
+    f.sync_all().unwrap();
+    rustix::fs::fadvise(&f, 0, None, rustix::fs::Advice::DontNeed).unwrap();
+    if std::env::var_os("UBOOTCTL_BENCH_CACHE").is_some_and(|v| v == "warm") {
+        std::io::copy(&mut &f, &mut std::io::sink()).unwrap();
+    }
+}
+
+fn lay_out(dev: &Path) {
     let mut d = FileDevice::open(dev).expect("open the target");
     let zero = vec![0u8; 0x40_0000];
     d.write_at(0x8000, &zero).unwrap();

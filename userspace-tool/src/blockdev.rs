@@ -8,7 +8,7 @@ use std::ops::Range;
 mod file;
 mod ioctl;
 
-pub use file::{DeviceKind, FileDevice, OpenError, ReadBack};
+pub use file::{DeviceKind, FileDevice, IoMode, OpenError, ReadBack};
 
 /// Bytes of a sector on SD/eMMC, the unit of every ROM offset (design.md §4).
 pub const SECTOR: u32 = boards::SECTOR_SIZE as u32;

@@ -13,6 +13,7 @@ use ubootctl::media::{CopyState, MediaState};
 
 use crate::cell_source;
 use crate::exit::Failure;
+use crate::output::outln;
 
 /// Default boot medium: uSDHC2 is `mmc1` in the i.MX 8M device trees' aliases, so the user
 /// area of the SD card the ROM boots from is `/dev/mmcblk1` on both boards.
@@ -180,7 +181,7 @@ pub fn run(
 ) -> Result<bool, Failure> {
     let st = status(device, board, fuses, mem)?;
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&st).expect("plain data serialises")
         );
@@ -190,19 +191,19 @@ pub fn run(
         None => format!("authentic (at {:#x})", c.offset),
         Some(p) => format!("NOT authentic (at {:#x}): {p}", c.offset),
     };
-    println!("board        {}", st.board);
-    println!("device       {}", st.device);
+    outln!("board        {}", st.board);
+    outln!("device       {}", st.device);
     match (st.running, &st.boot_record_problem) {
-        (Some(r), _) => println!(
+        (Some(r), _) => outln!(
             "running      slot {r} ({})",
             st.boot_reason.as_deref().unwrap_or("?")
         ),
-        (None, Some(p)) => println!("running      unknown: no boot record ({p})"),
-        (None, None) => println!("running      nothing (the shim found nothing bootable)"),
+        (None, Some(p)) => outln!("running      unknown: no boot record ({p})"),
+        (None, None) => outln!("running      nothing (the shim found nothing bootable)"),
     }
-    println!("SIT          {}", st.sit);
-    println!("primary      {}", copy(&st.primary));
-    println!(
+    outln!("SIT          {}", st.sit);
+    outln!("primary      {}", copy(&st.primary));
+    outln!(
         "secondary    {}{}",
         copy(&st.secondary),
         if st.secondary_matches_primary {
@@ -211,7 +212,7 @@ pub fn run(
             ""
         }
     );
-    println!(
+    outln!(
         "next boot    {}",
         match st.next_boot {
             0 => "NOTHING BOOTABLE".to_owned(),
@@ -219,11 +220,11 @@ pub fn run(
         }
     );
     if st.healthy {
-        println!("status       healthy");
+        outln!("status       healthy");
     } else {
-        println!("status       DEGRADED");
+        outln!("status       DEGRADED");
         for a in &st.actions {
-            println!("  - {a}");
+            outln!("  - {a}");
         }
     }
     Ok(st.healthy)

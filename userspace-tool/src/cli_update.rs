@@ -3,6 +3,8 @@
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use boards::Board;
 use imx_hab::hab::Fuses;
@@ -10,13 +12,14 @@ use serde_json::json;
 use spl_shim::cell::SlotWord;
 use spl_shim::policy::Slot;
 use ubootctl::blockdev::{FileDevice, OpenError};
-use ubootctl::exec::{self, Event, ExecOptions, RunError};
+use ubootctl::exec::{self, Event, ExecErrorKind, ExecOptions, Progress, RunError};
 use ubootctl::media::{self, MediaState, Medium};
 use ubootctl::plan::{self, Plan};
 use ubootctl::sysblock::{self, ForceRoGuard, SysRoots};
 
 use crate::cell_source;
 use crate::exit::Failure;
+use crate::output::{self, out, outln};
 
 /// Options shared by `update` and `sync`.
 pub struct Common<'a> {
@@ -36,6 +39,9 @@ pub struct Common<'a> {
     pub json: bool,
     /// Where sysfs and procfs are (fake trees in tests).
     pub roots: SysRoots,
+    /// For tests only: a pause before every step, so that a test can send a signal or close
+    /// the output in the middle of a copy.
+    pub step_delay: Option<Duration>,
 }
 
 /// The running slot: `--running` when given, else the cell's slot when its boot record is
@@ -133,7 +139,7 @@ fn unlock(t: &Target, json: bool) -> Result<Option<ForceRoGuard>, Failure> {
         ))
     })?;
     if json {
-        println!(
+        outln!(
             "{}",
             json!({"event": "force_ro", "path": path, "previous": g.previous(), "value": "0"})
         );
@@ -150,7 +156,7 @@ fn relock(guard: Option<ForceRoGuard>, json: bool) -> Result<(), Failure> {
     g.restore()
         .map_err(|e| Failure::io(&format!("restore {previous} to"), &path, e))?;
     if json {
-        println!(
+        outln!(
             "{}",
             json!({"event": "force_ro", "path": path, "value": previous, "restored": true})
         );
@@ -208,7 +214,7 @@ fn progress(json: bool, force_ro: Option<PathBuf>) -> Box<dyn FnMut(&Event<'_>)>
                     json!({"event": "done", "bytes_written": s.bytes_written, "bytes_verified": s.bytes_verified})
                 }
             };
-            println!("{v}");
+            outln!("{v}");
         });
     }
     if !std::io::stderr().is_terminal() {
@@ -249,22 +255,125 @@ fn run_error(e: RunError) -> Failure {
     }
 }
 
+/// The termination signal received during the run (0: none), set by the handlers of
+/// [`defer_signals`].
+static SIGNAL: AtomicUsize = AtomicUsize::new(0);
+
+/// The signals deferred while writing: an interrupt from the terminal, a termination request,
+/// a hang-up.
+const DEFERRED_SIGNALS: [(i32, &str); 3] = [
+    (signal_hook::consts::SIGINT, "SIGINT"),
+    (signal_hook::consts::SIGTERM, "SIGTERM"),
+    (signal_hook::consts::SIGHUP, "SIGHUP"),
+];
+
+/// Replaces the default action of [`DEFERRED_SIGNALS`] (end the process at once, leaving
+/// `force_ro` lowered and possibly a copy invalidated) by a flag: the execution sees it at its
+/// next stop point (after the copy in progress is complete and verified), stops there,
+/// `force_ro` is restored and the process exits with 128 + the signal number.
+fn defer_signals() -> Result<(), Failure> {
+    for (sig, name) in DEFERRED_SIGNALS {
+        signal_hook::flag::register_usize(sig, &SIGNAL, sig as usize).map_err(|e| {
+            Failure::Usage(format!(
+                "cannot install a handler for {name}, nothing written: {e}"
+            ))
+        })?;
+    }
+    Ok(())
+}
+
+/// The signal received so far, if any.
+fn signal_received() -> Option<(i32, &'static str)> {
+    let sig = SIGNAL.load(Ordering::SeqCst);
+    (sig != 0).then(|| {
+        let name = DEFERRED_SIGNALS
+            .iter()
+            .find(|(s, _)| *s as usize == sig)
+            .map_or("a signal", |(_, n)| n);
+        (sig as i32, name)
+    })
+}
+
+/// What the executor reports to and asks of the command line.
+struct Run {
+    report: Box<dyn FnMut(&Event<'_>)>,
+    step_delay: Option<Duration>,
+}
+
+impl Progress for Run {
+    fn event(&mut self, event: &Event<'_>) {
+        if let (Event::Step { .. }, Some(d)) = (event, self.step_delay) {
+            std::thread::sleep(d);
+        }
+        (self.report)(event)
+    }
+
+    /// A signal or a failed write to standard output stops the run, but only here, between
+    /// copies. Both are requests about the process, not about the medium: stopping at once
+    /// could leave a copy invalidated (safe, the fallback boots, but the device is degraded
+    /// until a re-run) and, for a signal's default action, `force_ro` lowered. A copy takes
+    /// well under a second on any medium, so the request waits for it; output meanwhile is
+    /// dropped ([`output::write`]).
+    fn stop(&mut self) -> Option<String> {
+        if let Some((_, name)) = signal_received() {
+            return Some(format!("{name} received"));
+        }
+        output::failed().then(|| "standard output is closed".into())
+    }
+}
+
 /// Carries out `plan` on the target: `force_ro` lowered for the writes (when there are any)
-/// and restored on every way out, progress reported.
+/// and restored on every way out, progress reported, termination signals deferred to the end
+/// of the copy in progress.
 fn execute(t: &mut Target, p: &Plan, c: &Common<'_>) -> Result<(), Failure> {
     // A plan without writes (already installed) leaves force_ro alone.
     let guard = if p.is_noop() {
         None
     } else {
+        defer_signals()?;
         unlock(t, c.json)?
     };
-    let mut prog = progress(c.json, t.force_ro.clone());
-    let result = exec::execute(&mut t.dev, p, &ExecOptions::default(), &mut prog);
-    drop(prog);
+    let mut run = Run {
+        report: progress(c.json, t.force_ro.clone()),
+        step_delay: c.step_delay,
+    };
+    let result = exec::execute(&mut t.dev, p, &ExecOptions::default(), &mut run);
+    drop(run);
     // Restored before anything else is reported, success or not.
     let relocked = relock(guard, c.json);
-    let summary = result.map_err(|e| run_error(RunError::Exec(e)))?;
+    let summary = match result {
+        Ok(summary) => summary,
+        Err(e) if matches!(e.kind, ExecErrorKind::Stopped(_)) => {
+            relocked?;
+            let after = format!(
+                "stopped before step {} ({}): the copies written so far are complete and verified, \
+                 the device boots; run the same command again to finish",
+                e.step + 1,
+                e.summary
+            );
+            return Err(match (signal_received(), output::take_failure()) {
+                (Some((sig, name)), _) => Failure::Signal {
+                    signal: sig,
+                    message: format!("{name} received; {after}"),
+                },
+                (None, Some(error)) => Failure::Io {
+                    what: format!("write to standard output ({after})"),
+                    error,
+                },
+                (None, None) => Failure::Usage(after),
+            });
+        }
+        Err(e) => return Err(run_error(RunError::Exec(e))),
+    };
     relocked?;
+    if let Some((_, name)) = signal_received() {
+        let _ = std::io::Write::write_fmt(
+            &mut std::io::stderr(),
+            format_args!(
+                "ubootctl: {name} received while the last copy was being written; it was completed\n"
+            ),
+        );
+    }
     finish(p, summary.bytes_written, c)
 }
 
@@ -306,33 +415,33 @@ pub fn sync(c: &Common<'_>) -> Result<(), Failure> {
 
 fn print_plan(p: &Plan, c: &Common<'_>, why: &str) -> Result<(), Failure> {
     if c.json {
-        println!(
+        outln!(
             "{}",
             json!({"event": "plan", "dry_run": true, "running_from": why, "plan": plan_json(p)})
         );
     } else {
-        println!(
+        outln!(
             "dry run on {} (running slot from {why}); nothing is written:",
             c.device.display()
         );
-        print!("{p}");
+        out!("{p}");
     }
     Ok(())
 }
 
 fn finish(p: &Plan, written: u64, c: &Common<'_>) -> Result<(), Failure> {
     if c.json {
-        println!(
+        outln!(
             "{}",
             json!({"event": "result", "installed": true, "bytes_written": written, "plan": plan_json(p)})
         );
     } else if p.is_noop() {
-        println!("{}: already installed; nothing written", c.device.display());
+        outln!("{}: already installed; nothing written", c.device.display());
         for n in &p.notes {
-            println!("  {n}");
+            outln!("  {n}");
         }
     } else {
-        println!(
+        outln!(
             "{}: done, {} steps, {written} bytes written and read back",
             c.device.display(),
             p.steps.len()

@@ -20,11 +20,10 @@ use crate::plan::{Action, NewImage, Plan, Refusal, Region, Step, plan_sync, plan
 
 /// Default bytes per `write_at` and `read_back_at` call: 1 MiB.
 ///
-/// The device is opened with `O_SYNC`, so every `write_at` waits for the medium (and, on a block
-/// device, for a cache flush): fewer, larger writes are what brings an update to or below the
-/// time of AN12900's buffered `dd` + `sync` (`benches/update.rs`: 64 KiB chunks measured
-/// 0.94-1.16x of `dd` on an ext4 file, 1 MiB chunks 0.74-0.86x). The chunk size does not affect
-/// safety: the body of a copy is only ever written while its IVT is zero.
+/// A [`crate::blockdev::FileDevice`] writes and reads back with `O_DIRECT`, so every call waits
+/// for the device (not for a cache flush: durability points are the plan's flush steps only);
+/// large calls keep the number of system calls and device requests low. The chunk size does not
+/// affect safety: the body of a copy is only ever written while its IVT is zero.
 pub const DEFAULT_CHUNK: usize = 1024 * 1024;
 
 /// How to execute.
@@ -86,10 +85,24 @@ pub enum Event<'a> {
     Done(Summary),
 }
 
-/// Receives [`Event`]s.
+/// Receives [`Event`]s, and may ask the execution to stop at a safe point.
 pub trait Progress {
     /// Called for each event, in order.
     fn event(&mut self, event: &Event<'_>);
+
+    /// Asked at every *stop point*: before the first step, and after each read-back, i.e.
+    /// before a copy (or the SIT) is started, never between a copy's invalidation and its
+    /// read-back. `Some(why)` stops the execution there with [`ExecErrorKind::Stopped`]. The
+    /// default never stops.
+    ///
+    /// Stopping at these points only leaves the medium in a state the planner produces between
+    /// two copies (the power-cut sweep covers every state, these included): the copy written
+    /// last is complete and verified, the next one is untouched, and a re-run finishes the
+    /// update. A request made during a copy (a signal, a closed standard output) therefore
+    /// waits for that copy to be complete rather than leave it invalidated.
+    fn stop(&mut self) -> Option<String> {
+        None
+    }
 }
 
 impl<F: FnMut(&Event<'_>)> Progress for F {
@@ -129,6 +142,9 @@ pub enum ExecErrorKind {
         /// SHA-256 of what was read.
         found: [u8; 32],
     },
+    /// [`Progress::stop`] asked to stop at a stop point (no copy was in progress); the step
+    /// named was not started.
+    Stopped(String),
 }
 
 /// A step failed; the execution stopped there.
@@ -158,6 +174,7 @@ impl fmt::Display for ExecError {
             .unwrap_or_default();
         match &self.kind {
             ExecErrorKind::Io(e) => write!(f, "failed{at}: {e}"),
+            ExecErrorKind::Stopped(why) => write!(f, "not started: {why}"),
             ExecErrorKind::Mismatch { expected, found } => write!(
                 f,
                 "read back different bytes: first difference{at}; SHA-256 {} written, {} read",
@@ -172,7 +189,7 @@ impl std::error::Error for ExecError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match &self.kind {
             ExecErrorKind::Io(e) => Some(e),
-            ExecErrorKind::Mismatch { .. } => None,
+            ExecErrorKind::Mismatch { .. } | ExecErrorKind::Stopped(_) => None,
         }
     }
 }
@@ -200,16 +217,22 @@ pub fn execute<D: BlockDevice + ?Sized>(
         total_bytes,
     });
     let mut summary = Summary::default();
+    // A copy (or the SIT) is "open" from its first write to its read-back: no stop in between.
+    let mut open = false;
     for (index, step) in plan.steps.iter().enumerate() {
-        progress.event(&Event::Step { index, step });
         let fail = |offset, kind| ExecError {
             step: index,
             summary: step.summary(),
             offset,
             kind,
         };
+        if !open && let Some(why) = progress.stop() {
+            return Err(fail(None, ExecErrorKind::Stopped(why)));
+        }
+        progress.event(&Event::Step { index, step });
         match &step.action {
             Action::Write { offset, data, .. } => {
+                open = true;
                 let mut done = 0;
                 for piece in data.chunks(chunk) {
                     let at = offset + done as u64;
@@ -263,6 +286,7 @@ pub fn execute<D: BlockDevice + ?Sized>(
                     ));
                 }
                 summary.bytes_verified += expected.len() as u64;
+                open = false;
                 progress.event(&Event::Verified {
                     index,
                     region: *region,

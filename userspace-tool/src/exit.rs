@@ -18,6 +18,14 @@ pub enum Failure {
     Refused(String),
     /// The command line or a named input is unusable (exit 2).
     Usage(String),
+    /// A termination signal stopped an update between two copies (exit 128 + the signal
+    /// number: 129 SIGHUP, 130 SIGINT, 143 SIGTERM).
+    Signal {
+        /// The signal number.
+        signal: i32,
+        /// What was done and what to do.
+        message: String,
+    },
     /// Reading or writing failed (exit 2).
     Io {
         /// What was being done.
@@ -41,6 +49,7 @@ impl Failure {
         ExitCode::from(match self {
             Failure::Invalid { .. } | Failure::Refused(_) => 1,
             Failure::Io { .. } | Failure::Usage(_) => 2,
+            Failure::Signal { signal, .. } => u8::try_from(128 + signal).unwrap_or(2),
         })
     }
 }
@@ -53,6 +62,7 @@ impl fmt::Display for Failure {
             }
             Failure::Io { what, error } => write!(f, "cannot {what}: {error}"),
             Failure::Refused(why) | Failure::Usage(why) => f.write_str(why),
+            Failure::Signal { message, .. } => f.write_str(message),
         }
     }
 }

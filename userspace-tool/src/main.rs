@@ -2,7 +2,9 @@
 //! devices (design.md §7).
 //!
 //! Exit codes (contract): 0 done / decoded, 1 refused / not a valid image / unsafe target
-//! (partition, mounted device), 2 usage or I/O error.
+//! (partition, mounted device), 2 usage or I/O error (a closed standard output included); for
+//! `update` and `sync`, 128 + the signal number when SIGHUP, SIGINT or SIGTERM stopped the run
+//! between two copies.
 
 mod cell_source;
 mod cli_status;
@@ -10,8 +12,10 @@ mod cli_update;
 mod exit;
 mod fuses;
 mod inspect;
+mod output;
 mod verify;
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -25,7 +29,8 @@ macro_rules! exit_status {
             "  0  ", $ok, "\n",
             "  1  ", $one, "\n",
             "  2  usage or I/O error: bad option, unreadable file or device, fuses that cannot be\n",
-            "     read, a write or read-back that failed (a stopped update still boots: run it again)\n"
+            "     read, a write or read-back that failed, a standard output that closed (a stopped\n",
+            "     update still boots: run it again)\n"
         )
     };
 }
@@ -168,9 +173,18 @@ An image already installed with a valid fallback is not rewritten.
 
 Each copy is written header-last: its first block invalidated and flushed, the body written,
 the first block written without its IVT, flushed, then the IVT, flushed; the copy is then read
-back bypassing the page cache and compared by SHA-256. Writes use O_SYNC and fdatasync, plus
-BLKFLSBUF on a block device; the logical block size comes from BLKSSZGET. The device is locked
-(flock) and, for a block device, opened with O_EXCL for the whole run.
+back bypassing the page cache and compared by SHA-256. Writes and read-back use O_DIRECT in
+whole logical blocks (the size from BLKSSZGET), or the page cache where the file system refuses
+O_DIRECT; the durability points are exactly the flushes named above: fdatasync, plus BLKFLSBUF
+on a block device. The device is locked (flock) and, for a block device, opened with O_EXCL for
+the whole run.
+
+SIGINT, SIGTERM and SIGHUP received while writing, and a standard output that closes (a broken
+pipe), do not interrupt a copy: the copy being written is completed and read back, then the
+update stops before the next one, force_ro is restored, and the exit status is 128 + the signal
+number (130 SIGINT, 143 SIGTERM, 129 SIGHUP) or 2 for the closed output. The device boots
+either way; running the same command again finishes the update. A signal received while the
+last copy is written lets the update complete (exit 0).
 
 The device must be the whole SD/eMMC user area (/dev/mmcblkN) or an eMMC boot partition
 (/dev/mmcblkNbootM), never a partition (/dev/mmcblkNpM, /dev/sdXN): the ROM reads the raw
@@ -187,6 +201,7 @@ const UPDATE_AFTER: &str = concat!(
         "installed, or already installed (nothing written)",
         "refused, nothing written: image not valid, not authentic, too large or for another\n     board; device too small; running slot unknown; target is a partition, mounted, swap or\n     held; running copy not authentic and no fallback"
     ),
+    "  129, 130, 143\n     stopped by SIGHUP, SIGINT, SIGTERM between two copies (see above); it still boots\n",
     "\n",
     "FILES
   /dev/mmcblkN, /dev/mmcblkNbootM
@@ -215,13 +230,15 @@ const SYNC_LONG: &str = "\
 Make the secondary a verified copy of the running primary and (re)write the secondary image
 table: the first half of `update`, for a device whose fallback is missing, stale or not
 authentic. Running the secondary, sync refuses: the secondary is the fallback and is never
-written. Same writing discipline, locking, target checks and force_ro handling as `update`.";
+written. Same writing discipline, locking, target checks, force_ro handling and handling of
+signals and a closed output as `update`.";
 
 const SYNC_AFTER: &str = concat!(
     exit_status!(
         "the secondary is an authentic copy of the primary behind a valid SIT (or already was)",
         "refused, nothing written: running slot unknown or not the primary, primary not\n     authentic, target is a partition, mounted, swap or held"
     ),
+    "  129, 130, 143\n     stopped by SIGHUP, SIGINT, SIGTERM between two copies; it still boots\n",
     "\n",
     "FILES
   /dev/mmcblkN, /dev/mmcblkNbootM
@@ -361,6 +378,9 @@ struct Target {
     /// For tests only: the procfs root (a fake mountinfo and swaps).
     #[arg(long, value_name = "DIR", default_value = ubootctl::sysblock::PROCFS, hide = true)]
     proc_root: PathBuf,
+    /// For tests only: pause this many milliseconds before every step of the plan.
+    #[arg(long, value_name = "MS", hide = true)]
+    test_step_delay_ms: Option<u64>,
 }
 
 fn board_names() -> clap::builder::PossibleValuesParser {
@@ -413,6 +433,7 @@ fn with_target(
             sys: t.sysfs_root.clone(),
             proc: t.proc_root.clone(),
         },
+        step_delay: t.test_step_delay_ms.map(std::time::Duration::from_millis),
     })
 }
 
@@ -458,10 +479,20 @@ fn main() -> ExitCode {
             run_verify(&image, srk_hash.as_ref(), &ocotp, board, json)
         }
     };
+    // Output that could not be written (a closed pipe) is an I/O error once the command is
+    // done; a command that failed reports its own failure.
+    let result = result.and_then(|()| match output::take_failure() {
+        Some(error) => Err(exit::Failure::Io {
+            what: "write to standard output".into(),
+            error,
+        }),
+        None => Ok(()),
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
-            eprintln!("ubootctl: {f}");
+            // Not eprintln!: with standard error closed too, the exit code still tells.
+            let _ = writeln!(std::io::stderr(), "ubootctl: {f}");
             f.exit_code()
         }
     }

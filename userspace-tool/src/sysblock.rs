@@ -24,7 +24,7 @@
 
 use std::fmt;
 use std::fs;
-use std::io;
+use std::io::{self, Write};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
@@ -506,7 +506,9 @@ impl ForceRoGuard {
 impl Drop for ForceRoGuard {
     fn drop(&mut self) {
         if let Err(e) = self.put_back() {
-            eprintln!(
+            // Not eprintln!, which panics when standard error is closed (in a drop).
+            let _ = writeln!(
+                io::stderr(),
                 "ubootctl: cannot restore {} to {}: {e}",
                 self.path.display(),
                 self.previous

@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::exit::Failure;
 use crate::fuses::FuseValues;
+use crate::output::{out, outln};
 
 /// The verdict on one signed part of the image.
 #[derive(Debug, Serialize)]
@@ -222,12 +223,12 @@ pub fn run(path: &Path, board: &Board, fuses: &FuseValues, json: bool) -> Result
         parts,
     };
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&report).expect("plain data serialises")
         );
     } else {
-        print!("{}", render(&report));
+        out!("{}", render(&report));
     }
     Ok(accepted)
 }

@@ -209,9 +209,10 @@ fn boot_partition_refusals_and_dry_runs_leave_force_ro_and_the_device_untouched(
 }
 
 #[test]
-fn boot_partition_force_ro_is_restored_when_the_process_panics_mid_run() {
+fn boot_partition_closed_stdout_stops_cleanly_before_any_write_and_restores_force_ro() {
     // The JSON output goes to a closed pipe: the first line printed once force_ro is lowered
-    // makes the process panic; unwinding must put force_ro back.
+    // fails. That is not a panic (exit 101) but a recorded output error: the execution stops
+    // at its first stop point, before any write, force_ro is put back, and the exit code is 2.
     let f = Fake::new();
     let dev = f.disk("mmcblk0boot0", "179:32");
     let ro = f.force_ro("mmcblk0boot0");
@@ -225,12 +226,147 @@ fn boot_partition_force_ro_is_restored_when_the_process_panics_mid_run() {
         .unwrap();
     drop(child.stdout.take());
     let out = child.wait_with_output().unwrap();
-    assert_ne!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(text(&ro), "1", "{}", stderr(&out));
-    // It stopped before any write; whatever it did, the device still boots the primary.
-    let after = MemDevice::from_bytes(read(&dev));
-    assert_eq!(predict(&after, board(), &fuses()).slot, Some(Slot::Primary));
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(err.contains("write to standard output"), "{err}");
+    assert_eq!(text(&ro), "1", "{err}");
     assert_eq!(read(&dev), before);
+}
+
+/// Spawns `update --json` on a fresh boot partition with a pause before every step, reads
+/// its JSON lines until the step `index` has been announced (the secondary is being written),
+/// then calls `interrupt` with the child and the line reader; returns the output once the
+/// child is done (stdout as far as read), the device and its `force_ro` file.
+fn interrupted_update(
+    f: &Fake,
+    index: u64,
+    interrupt: impl FnOnce(
+        &std::process::Child,
+        &mut Option<std::io::BufReader<std::process::ChildStdout>>,
+    ),
+) -> (
+    std::process::ExitStatus,
+    String,
+    Vec<serde_json::Value>,
+    PathBuf,
+    PathBuf,
+) {
+    use std::io::BufRead;
+    let dev = f.disk("mmcblk2boot1", "179:16");
+    let ro = f.force_ro("mmcblk2boot1");
+    std::fs::write(&ro, "1\n").unwrap();
+    let mut child = f
+        .command(
+            "update",
+            Some(&f.new),
+            &dev,
+            &["--json", "--test-step-delay-ms", "150"],
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut reader = Some(std::io::BufReader::new(child.stdout.take().unwrap()));
+    let mut lines = Vec::new();
+    loop {
+        let mut l = String::new();
+        let n = reader.as_mut().unwrap().read_line(&mut l).unwrap();
+        assert!(n > 0, "the update ended before step {index}: {lines:?}");
+        let v: serde_json::Value = serde_json::from_str(&l).unwrap();
+        let here = v["event"] == "step" && v["index"] == index;
+        lines.push(v);
+        if here {
+            break;
+        }
+    }
+    // The step announced is a write inside the secondary copy (the copy runs to step 7).
+    assert_eq!(
+        lines.last().unwrap()["action"]
+            .as_str()
+            .unwrap()
+            .split(' ')
+            .next(),
+        Some("write")
+    );
+    interrupt(&child, &mut reader);
+    if let Some(r) = reader {
+        for l in r.lines() {
+            lines.push(serde_json::from_str(&l.unwrap()).unwrap());
+        }
+    }
+    let out = child.wait_with_output().unwrap();
+    (out.status, stderr(&out), lines, dev, ro)
+}
+
+/// After a run stopped between copies: the secondary is complete and verified behind no SIT
+/// yet, the primary untouched, the device boots the primary, and a re-run finishes.
+fn assert_stopped_after_the_secondary(f: &Fake, dev: &Path, ro: &Path) {
+    let bytes = read(dev);
+    assert_eq!(
+        &bytes[PRIMARY as usize..][..image(1).len()],
+        image(1),
+        "primary untouched"
+    );
+    assert_eq!(
+        &bytes[SECONDARY as usize..][..image(1).len()],
+        image(1),
+        "secondary complete"
+    );
+    let mem = MemDevice::from_bytes(bytes);
+    assert_eq!(predict(&mem, board(), &fuses()).slot, Some(Slot::Primary));
+    let again = f.run("update", Some(&f.new), dev, &[]);
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+    assert_eq!(text(ro), "1");
+    let bytes = read(dev);
+    assert_eq!(&bytes[PRIMARY as usize..][..image(2).len()], image(2));
+    assert_eq!(&bytes[SECONDARY as usize..][..image(1).len()], image(1));
+}
+
+#[test]
+fn sigterm_during_a_copy_completes_that_copy_then_stops_restoring_force_ro() {
+    let f = Fake::new();
+    let (status, err, lines, dev, ro) = interrupted_update(&f, 2, |child, _| {
+        let st = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(st.success());
+    });
+    assert_eq!(status.code(), Some(143), "128 + SIGTERM: {err}");
+    assert!(err.contains("SIGTERM received"), "{err}");
+    assert!(err.contains("stopped before step 9"), "{err}");
+    // The copy in progress was finished and read back; nothing after it was started.
+    let verified: Vec<_> = lines.iter().filter(|v| v["event"] == "verified").collect();
+    assert_eq!(verified.len(), 1, "{lines:?}");
+    assert_eq!(verified[0]["region"], "secondary");
+    assert!(
+        lines
+            .iter()
+            .all(|v| v["index"].as_u64().is_none_or(|i| i <= 7)),
+        "{lines:?}"
+    );
+    assert_eq!(lines.last().unwrap()["restored"], true, "{lines:?}");
+    assert_eq!(text(&ro), "1");
+    assert_stopped_after_the_secondary(&f, &dev, &ro);
+}
+
+#[test]
+fn stdout_closed_during_a_copy_completes_that_copy_then_exits_2() {
+    let f = Fake::new();
+    let (status, err, lines, dev, ro) = interrupted_update(&f, 2, |_, reader| {
+        drop(reader.take());
+    });
+    assert_eq!(status.code(), Some(2), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(err.contains("write to standard output"), "{err}");
+    assert!(err.contains("stopped before step 9"), "{err}");
+    assert!(
+        lines.iter().all(|v| v["event"] != "verified"),
+        "read no further"
+    );
+    assert_eq!(text(&ro), "1");
+    assert_stopped_after_the_secondary(&f, &dev, &ro);
 }
 
 /// A device whose every write checks that `force_ro` reads 0, and that fails at write `fail_at`.

@@ -10,7 +10,7 @@ use std::process::Command;
 
 use medium::{DEVICE, Layout, board, fuses, holds, image, write_layout};
 use spl_shim::policy::Slot;
-use ubootctl::blockdev::{BlockDevice, DeviceKind, FileDevice, MemDevice, OpenError};
+use ubootctl::blockdev::{BlockDevice, DeviceKind, FileDevice, IoMode, MemDevice, OpenError};
 use ubootctl::exec::{self, ExecOptions, NoProgress};
 use ubootctl::media::{MediaState, predict};
 
@@ -75,7 +75,7 @@ fn update_on_a_regular_file() {
     assert_eq!(dev.kind(), DeviceKind::RegularFile);
     assert_eq!(dev.logical_block_size(), 512);
     assert_eq!(dev.size(), DEVICE as u64);
-    println!("regular file read-back: {:?}", dev.read_back_mode());
+    println!("regular file I/O: {:?}", dev.io_mode());
     update_and_check(&mut dev);
     drop(dev);
     // What another reader of the file sees.
@@ -166,10 +166,38 @@ fn update_on_a_loop_device() {
     assert_eq!(dev.kind(), DeviceKind::BlockDevice);
     assert_eq!(dev.size(), DEVICE as u64, "BLKGETSIZE64");
     assert_eq!(dev.logical_block_size(), 512, "BLKSSZGET");
-    println!("{}: read-back {:?}", lo.0, dev.read_back_mode());
+    println!("{}: I/O {:?}", lo.0, dev.io_mode());
     update_and_check(&mut dev);
     drop(dev);
     drop(lo);
     let bytes = std::fs::read(f.path()).unwrap();
     assert_eq!(&bytes[PRIMARY as usize..][..image(2).len()], image(2));
+}
+
+#[test]
+fn update_on_a_regular_file_with_buffered_io() {
+    // The discipline where the file system refuses O_DIRECT: buffered writes made durable by
+    // the plan's fdatasync flushes, read-back after dropping the cached pages.
+    let f = image_file();
+    let mut dev = FileDevice::open_buffered(f.path()).unwrap();
+    assert_eq!(dev.io_mode(), IoMode::Buffered);
+    update_and_check(&mut dev);
+    drop(dev);
+    let bytes = std::fs::read(f.path()).unwrap();
+    assert_eq!(&bytes[PRIMARY as usize..][..image(2).len()], image(2));
+}
+
+#[test]
+fn unaligned_writes_go_through_the_page_cache_and_are_read_back() {
+    // A write that is not whole logical blocks cannot be O_DIRECT; it must still land.
+    let f = image_file();
+    let mut dev = FileDevice::open(f.path()).unwrap();
+    dev.write_at(0x1001, &[7; 100]).unwrap();
+    dev.write_at(0x2000, &[9; 1024]).unwrap();
+    dev.flush().unwrap();
+    let mut back = [0u8; 1124];
+    dev.read_back_at(0x1001, &mut back[..100]).unwrap();
+    dev.read_back_at(0x2000, &mut back[100..]).unwrap();
+    assert!(back[..100].iter().all(|&b| b == 7));
+    assert!(back[100..].iter().all(|&b| b == 9));
 }

@@ -724,3 +724,79 @@ fn a_failed_write_stops_the_update_naming_the_step_and_offset() {
         Some(Slot::Secondary)
     );
 }
+
+/// Records where [`exec::Progress::stop`] is asked, and stops at the `stop_at`-th question.
+struct StopProbe {
+    asked_before: Vec<usize>,
+    next_step: usize,
+    stop_at: Option<usize>,
+}
+
+impl exec::Progress for StopProbe {
+    fn event(&mut self, event: &Event<'_>) {
+        if let Event::Step { index, .. } = event {
+            self.next_step = index + 1;
+        }
+    }
+
+    fn stop(&mut self) -> Option<String> {
+        self.asked_before.push(self.next_step);
+        (self.stop_at == Some(self.asked_before.len() - 1)).then(|| "asked to".into())
+    }
+}
+
+#[test]
+fn stop_requests_are_honoured_only_between_copies() {
+    let start = medium(Layout {
+        primary: Some(image(1)),
+        secondary: Some(image(0)),
+        sit: false,
+    });
+    let state = MediaState::read(&start, board(), &fuses()).unwrap();
+    let new = NewImage::check(image(2).to_vec(), board(), &fuses()).unwrap();
+    let plan = plan_update(&state, &new, Some(Slot::Primary), board()).unwrap();
+    // Never stopping: asked before the first step and after each read-back but the last.
+    let mut probe = StopProbe {
+        asked_before: Vec::new(),
+        next_step: 0,
+        stop_at: None,
+    };
+    let mut dev = start.clone();
+    execute(&mut dev, &plan, &ExecOptions::default(), &mut probe).unwrap();
+    let starts: Vec<usize> = plan
+        .steps
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| {
+            matches!(
+                s.action,
+                Action::Write {
+                    part: Part::Invalidate | Part::Table,
+                    ..
+                }
+            )
+        })
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(starts.len(), 3, "secondary, SIT, primary");
+    assert_eq!(probe.asked_before, starts);
+    // Stopping at each of them: the step named is the one not started, the medium boots, and
+    // each copy written so far is complete.
+    for (n, &at) in starts.iter().enumerate() {
+        let mut probe = StopProbe {
+            asked_before: Vec::new(),
+            next_step: 0,
+            stop_at: Some(n),
+        };
+        let mut dev = start.clone();
+        let e = execute(&mut dev, &plan, &ExecOptions::default(), &mut probe).unwrap_err();
+        assert_eq!(e.step, at);
+        assert!(matches!(e.kind, ExecErrorKind::Stopped(_)), "{e}");
+        assert!(e.to_string().contains("not started: asked to"), "{e}");
+        assert_eq!(predict(&dev, board(), &fuses()).slot, Some(Slot::Primary));
+        assert!(holds(&dev, 0x8400, image(1)), "primary untouched");
+        if n >= 1 {
+            assert!(holds(&dev, 0x20_8400, image(1)), "secondary complete");
+        }
+    }
+}

@@ -2,10 +2,19 @@
 //!
 //! What is done, and why:
 //!
-//! - **Opened read-write with `O_SYNC`**: every `pwrite` returns only once the data (and the
-//!   metadata needed to read it) is on the medium; [`BlockDevice::flush`] adds an `fdatasync`,
-//!   which on a block device also sends the drive a cache flush. Writes go through the page
-//!   cache, so they need no alignment.
+//! - **Durability points are exactly the flushes** ([`BlockDevice::flush`]): `fdatasync`, which
+//!   on a block device (and through the file system for a regular file) also sends the drive a
+//!   cache flush, plus `BLKFLSBUF` on a block device. The plan puts a flush wherever order
+//!   matters (header-last, `plan.rs`); a write between two flushes is not durable on its own,
+//!   and is not meant to be. (`O_SYNC` would make every write a durability point of its own:
+//!   nothing safer, only more cache flushes.)
+//! - **Writes with `O_DIRECT`** through a second descriptor ([`IoMode::Direct`]): a write of
+//!   whole logical blocks at a block-aligned offset is copied into a page-aligned buffer and
+//!   handed to the device without the page cache (the kernel drops cached pages of the range).
+//!   A write that is not block-aligned (a 512-byte SIT sector on a 4096-byte-block device), or
+//!   any write when the file system refuses `O_DIRECT` (tmpfs before Linux 6.6, some FUSE file
+//!   systems: [`IoMode::Buffered`]), goes through the page cache; the next flush's `fdatasync`
+//!   makes it durable all the same.
 //! - **Claimed exclusively** on a block device with `O_EXCL`: the kernel refuses the open
 //!   (`EBUSY`, [`OpenError::InUse`]) while the device or one of its partitions is mounted or
 //!   held by another driver or exclusive opener, whatever `/proc` says.
@@ -15,12 +24,11 @@
 //!   block size** from `BLKSSZGET` (block device) or 512 (regular file).
 //! - **Flush on a block device** also issues `BLKFLSBUF`, which writes back and drops the
 //!   device's page cache, so that no later buffered read is served from memory.
-//! - **Read-back** ([`BlockDevice::read_back_at`]) goes through a second, read-only descriptor
-//!   opened with `O_DIRECT` ([`ReadBack::Direct`]): the kernel reads the medium into an aligned
-//!   buffer (the range widened to the logical block size). When the file system refuses
-//!   `O_DIRECT` (tmpfs before Linux 6.6, some FUSE file systems), the read-back is
+//! - **Read-back** ([`BlockDevice::read_back_at`]) goes through the `O_DIRECT` descriptor
+//!   ([`IoMode::Direct`]): the kernel reads the medium into an aligned buffer (the range widened
+//!   to the logical block size). When the file system refuses `O_DIRECT`, the read-back is
 //!   `fdatasync` + `posix_fadvise(POSIX_FADV_DONTNEED)` on the range + a buffered read
-//!   ([`ReadBack::DropCache`]): the clean pages are dropped, so the read comes from the file
+//!   ([`IoMode::Buffered`]): the clean pages are dropped, so the read comes from the file
 //!   system's storage; on a memory-backed file system there is no storage beyond those pages.
 
 use std::fs::{File, OpenOptions, TryLockError};
@@ -42,15 +50,20 @@ pub enum DeviceKind {
     BlockDevice,
 }
 
-/// How [`BlockDevice::read_back_at`] bypasses the page cache on this device.
+/// How a [`FileDevice`] writes and how [`BlockDevice::read_back_at`] bypasses the page cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReadBack {
-    /// A second descriptor opened with `O_DIRECT`: the read goes to the medium.
+pub enum IoMode {
+    /// A second descriptor opened with `O_DIRECT`: block-aligned writes and every read-back go
+    /// to the medium without the page cache.
     Direct,
-    /// `fdatasync`, `posix_fadvise(DONTNEED)` on the range (plus `BLKFLSBUF` on a block device
-    /// at every flush), then a buffered read.
-    DropCache,
+    /// Buffered writes (made durable by the flushes' `fdatasync`); read-back by `fdatasync`,
+    /// `posix_fadvise(DONTNEED)` on the range (plus `BLKFLSBUF` on a block device at every
+    /// flush), then a buffered read.
+    Buffered,
 }
+
+/// The former name of [`IoMode`].
+pub type ReadBack = IoMode;
 
 /// Why a device could not be opened.
 #[derive(Debug)]
@@ -144,19 +157,26 @@ pub struct FileDevice {
 const DIRECT_BUFFER_ALIGN: usize = 4096;
 
 impl FileDevice {
-    /// Opens `path` read-write with `O_SYNC` and takes its exclusive lock.
+    /// Opens `path` read-write and takes its exclusive lock; writes and read-back use
+    /// `O_DIRECT` when the file system takes it.
     pub fn open(path: &Path) -> Result<Self, OpenError> {
-        Self::open_mode(path, true)
+        Self::open_mode(path, true, true)
+    }
+
+    /// Like [`FileDevice::open`], but in [`IoMode::Buffered`] whatever the file system: the
+    /// discipline used where `O_DIRECT` is refused (for tests of that fallback).
+    pub fn open_buffered(path: &Path) -> Result<Self, OpenError> {
+        Self::open_mode(path, true, false)
     }
 
     /// Opens `path` read-only under a shared lock (for `status`: an update holding the
     /// exclusive lock makes this fail with [`OpenError::Busy`] instead of reading half-written
     /// copies). Writes to a device opened this way fail.
     pub fn open_read_only(path: &Path) -> Result<Self, OpenError> {
-        Self::open_mode(path, false)
+        Self::open_mode(path, false, true)
     }
 
-    fn open_mode(path: &Path, writable: bool) -> Result<Self, OpenError> {
+    fn open_mode(path: &Path, writable: bool, direct: bool) -> Result<Self, OpenError> {
         let io_err = |what| {
             let path = path.to_owned();
             move |source| OpenError::Io { path, what, source }
@@ -164,7 +184,7 @@ impl FileDevice {
         let mut options = OpenOptions::new();
         options.read(true);
         if writable {
-            let mut flags = OFlags::SYNC;
+            let mut flags = OFlags::empty();
             // O_EXCL without O_CREAT claims a block device; on anything else it means nothing
             // defined, so it is only asked for a block device.
             if std::fs::metadata(path).is_ok_and(|m| m.file_type().is_block_device()) {
@@ -227,12 +247,16 @@ impl FileDevice {
             size,
             block_size,
         };
-        // O_DIRECT read-back if the file system takes it: probe with one aligned block.
-        if let Ok(direct) = OpenOptions::new()
-            .read(true)
-            .custom_flags(OFlags::DIRECT.bits() as i32)
-            .open(path)
-        {
+        // O_DIRECT if the file system takes it: probe with one aligned block read. Opened
+        // without O_EXCL: the first descriptor holds the exclusive claim, and a second
+        // exclusive open would be refused by it; the flock is on the first descriptor too.
+        if let Some(Ok(direct)) = direct.then(|| {
+            OpenOptions::new()
+                .read(true)
+                .write(writable)
+                .custom_flags(OFlags::DIRECT.bits() as i32)
+                .open(path)
+        }) {
             let probe = (size >= u64::from(block_size))
                 .then(|| dev.read_direct(&direct, 0, &mut vec![0; block_size as usize]));
             if matches!(probe, Some(Ok(()))) {
@@ -252,13 +276,28 @@ impl FileDevice {
         self.kind
     }
 
-    /// How read-back bypasses the page cache here.
-    pub fn read_back_mode(&self) -> ReadBack {
+    /// How writes and read-back bypass the page cache here.
+    pub fn io_mode(&self) -> IoMode {
         if self.direct.is_some() {
-            ReadBack::Direct
+            IoMode::Direct
         } else {
-            ReadBack::DropCache
+            IoMode::Buffered
         }
+    }
+
+    /// The former name of [`FileDevice::io_mode`].
+    pub fn read_back_mode(&self) -> IoMode {
+        self.io_mode()
+    }
+
+    /// An `O_DIRECT` write of `data` (whole logical blocks at a block-aligned `offset`) through
+    /// `direct`, from a page-aligned copy.
+    fn write_direct(direct: &File, offset: u64, data: &[u8]) -> io::Result<()> {
+        let mut bounce = vec![0u8; data.len() + DIRECT_BUFFER_ALIGN];
+        let pad = bounce.as_ptr().align_offset(DIRECT_BUFFER_ALIGN);
+        let aligned = &mut bounce[pad..pad + data.len()];
+        aligned.copy_from_slice(data);
+        direct.write_all_at(aligned, offset)
     }
 
     /// An `O_DIRECT` read of `buf.len()` bytes at `offset` through `direct`: the range is
@@ -310,6 +349,18 @@ impl BlockDevice for FileDevice {
 
     fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
         checked_range(offset, data.len(), self.size)?;
+        let bs = u64::from(self.block_size);
+        if let Some(direct) = &self.direct
+            && offset.is_multiple_of(bs)
+            && (data.len() as u64).is_multiple_of(bs)
+        {
+            match Self::write_direct(direct, offset, data) {
+                // EINVAL: the file system refuses this O_DIRECT write (alignment or support)
+                // before writing anything; the buffered write below does the same work.
+                Err(e) if e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error()) => {}
+                other => return other,
+            }
+        }
         self.file.write_all_at(data, offset)
     }
 

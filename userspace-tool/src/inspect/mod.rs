@@ -12,6 +12,7 @@ use boards::Board;
 use imx_hab::image::Image;
 
 use crate::exit::Failure;
+use crate::output::{out, outln};
 
 pub use model::Report;
 
@@ -26,9 +27,9 @@ pub fn run(path: &Path, board: &Board, json: bool) -> Result<(), Failure> {
     if json {
         let s =
             serde_json::to_string_pretty(&report).expect("the report serialises: plain data only");
-        println!("{s}");
+        outln!("{s}");
     } else {
-        print!("{}", text::render(&report));
+        out!("{}", text::render(&report));
     }
     Ok(())
 }
