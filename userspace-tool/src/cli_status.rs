@@ -6,7 +6,7 @@ use std::path::Path;
 use boards::Board;
 use imx_hab::hab::Fuses;
 use serde::Serialize;
-use spl_shim::cell::{Cell, SlotWord};
+use spl_shim::cell::{Cell, SlotWord, reason_name};
 use spl_shim::policy::{CopyVerdict, Slot};
 use ubootctl::blockdev::FileDevice;
 use ubootctl::media::{CopyState, MediaState};
@@ -94,9 +94,9 @@ fn cell_facts(
             match (&c.slot, &c.record) {
                 (_, Err(e)) => (word, None, Some(e.to_string()), None),
                 (SlotWord::Booted(s), Ok(r)) => {
-                    (word, Some(*s), None, r.reason.map(|x| format!("{x:?}")))
+                    (word, Some(*s), None, r.reason.map(|x| reason_name(x).to_string()))
                 }
-                (_, Ok(r)) => (word, None, None, r.reason.map(|x| format!("{x:?}"))),
+                (_, Ok(r)) => (word, None, None, r.reason.map(|x| reason_name(x).to_string())),
             }
         }
     }

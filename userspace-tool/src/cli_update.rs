@@ -48,8 +48,8 @@ pub struct Common<'a> {
 /// valid. A cell without a valid record is never guessed from.
 fn running_slot(c: &Common<'_>) -> Result<(Option<Slot>, String), Failure> {
     match c.running {
-        Some(1) => return Ok((Some(Slot::Primary), "named with --running".into())),
-        Some(2) => return Ok((Some(Slot::Secondary), "named with --running".into())),
+        Some(1) => return Ok((Some(Slot::Primary), "--running".into())),
+        Some(2) => return Ok((Some(Slot::Secondary), "--running".into())),
         Some(n) => {
             return Err(Failure::Usage(format!(
                 "--running {n}: the running slot is 1 or 2"

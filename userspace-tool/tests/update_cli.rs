@@ -333,7 +333,7 @@ fn status_is_healthy_with_identical_copies_and_a_valid_table() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        text.contains("healthy") && text.contains("running      slot 1"),
+        text.contains("healthy") && text.contains("running      slot 1 (primary-ok)"),
         "{text}"
     );
     let v: serde_json::Value = serde_json::from_slice(&status(&st, true).stdout).unwrap();
