@@ -441,9 +441,32 @@ fn finish(p: &Plan, written: u64, c: &Common<'_>) -> Result<(), Failure> {
             outln!("  {n}");
         }
     } else {
+        // Which copies were rewritten, in plan order (each one verified by its read-back).
+        let mut regions: Vec<String> = Vec::new();
+        for s in &p.steps {
+            if let plan::Action::Verify { region, .. } = &s.action {
+                let r = region.to_string();
+                if !regions.contains(&r) {
+                    regions.push(r);
+                }
+            }
+        }
+        if p.steps.iter().any(|s| {
+            matches!(
+                s.action,
+                plan::Action::Write {
+                    region: plan::Region::Sit,
+                    ..
+                }
+            )
+        }) && !regions.iter().any(|r| r == "SIT")
+        {
+            regions.push("SIT".into());
+        }
         outln!(
-            "{}: done, {} steps, {written} bytes written and read back",
+            "{}: done, wrote {} ({written} bytes in {} steps), each read back and compared by SHA-256",
             c.device.display(),
+            regions.join(", then "),
             p.steps.len()
         );
     }

@@ -137,6 +137,11 @@ fn update_running_1_copies_the_primary_then_writes_the_new_image_and_a_rerun_wri
     );
     assert_eq!(at(&st, PRIMARY, image(2).len()), image(2));
     assert_eq!(at(&st, SECONDARY, image(1).len()), image(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(": done, wrote secondary, then SIT, then primary ("),
+        "{text}"
+    );
     assert_eq!(
         at(&st, 0x8200 + 8, 4),
         [0x33, 0x22, 0x11, 0x00],
@@ -221,6 +226,8 @@ fn running_2_writes_only_the_primary() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(at(&st, PRIMARY, image(2).len()), image(2));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(": done, wrote primary ("), "{text}");
     assert_eq!(
         at(&st, SECONDARY, 2 << 20),
         secondary_before,
