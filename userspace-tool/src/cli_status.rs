@@ -93,10 +93,18 @@ fn cell_facts(
             let word = Some(c.slot.raw());
             match (&c.slot, &c.record) {
                 (_, Err(e)) => (word, None, Some(e.to_string()), None),
-                (SlotWord::Booted(s), Ok(r)) => {
-                    (word, Some(*s), None, r.reason.map(|x| reason_name(x).to_string()))
-                }
-                (_, Ok(r)) => (word, None, None, r.reason.map(|x| reason_name(x).to_string())),
+                (SlotWord::Booted(s), Ok(r)) => (
+                    word,
+                    Some(*s),
+                    None,
+                    r.reason.map(|x| reason_name(x).to_string()),
+                ),
+                (_, Ok(r)) => (
+                    word,
+                    None,
+                    None,
+                    r.reason.map(|x| reason_name(x).to_string()),
+                ),
             }
         }
     }

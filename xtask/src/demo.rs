@@ -906,7 +906,10 @@ mod tests {
     #[test]
     fn status_fields_and_relative_paths() {
         let out = "board        qemu-imx8mp\nrunning      slot 2 (primary-failed)\nrunningx y\n";
-        assert_eq!(status_field(out, "running"), Some("slot 2 (primary-failed)"));
+        assert_eq!(
+            status_field(out, "running"),
+            Some("slot 2 (primary-failed)")
+        );
         assert_eq!(status_field(out, "SIT"), None);
         assert_eq!(
             relative_to(Path::new("/w/d/pki/srk_fuse.bin"), Path::new("/w/d")),
