@@ -22,4 +22,5 @@ fn main() {
     }
     // The simulation's stand-in for bl31/U-Boot, linked where U-Boot proper runs.
     println!("cargo:rustc-link-arg-bin=test-payload=-Ttest-payload.ld");
+    println!("cargo:rustc-link-arg-bin=linux-stand-in=-Tlinux-stand-in.ld");
 }

@@ -10,6 +10,8 @@
 //! sound.
 
 pub mod exceptions;
+pub mod gic;
+pub mod psci;
 pub mod semihosting;
 pub mod timer;
 pub mod uart;

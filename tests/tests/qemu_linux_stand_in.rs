@@ -1,0 +1,136 @@
+//! The shim → Linux stand-in chain in QEMU (issue 6 item 2): the shim authenticates a FIT whose
+//! payload is `spl-shim`'s `linux-stand-in`, hands off at EL3, and the stand-in either behaves
+//! like the test payload (no kernel preloaded) or starts the arm64 kernel the harness preloaded
+//! with `-device loader` at EL2, with PSCI through SMC.
+//!
+//! Ignored by default: the Linux test needs a kernel. Run with
+//! `cargo test -p workspace-tests --test qemu_linux_stand_in -- --ignored --nocapture` and, for
+//! the Linux test, `STANDIN_KERNEL` = an arm64 `Image` (Debian's `vmlinuz-6.12.*-arm64` is one),
+//! `STANDIN_DTB` = the EVK DTB prepared as the stand-in's contract says
+//! (`spl-shim/src/bin/linux-stand-in.rs`: `cpu-idle-states` removed, `/memory` = 1 GiB at
+//! 0x40000000, `/chosen/bootargs` with `console=ttymxc1,115200 earlycon`, and
+//! `linux,initrd-start/end` if `STANDIN_INITRD` is given; that initramfs is loaded at
+//! 0x43800000). Without an initramfs the kernel ends in "VFS: Unable to mount root fs", which
+//! still proves it ran at EL2 with console, timer, GIC and PSCI.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use xtask::disk::{DiskSpec, build_disk};
+use xtask::qemu::{MarkerWait, Qemu, Stop, run};
+use xtask::sim::{SimKit, read_payload};
+
+/// Harness addresses of the stand-in's contract (`linux-stand-in.rs`).
+const KERNEL_ADDR: u64 = 0x4048_0000;
+const DTB_ADDR: u64 = 0x4300_0000;
+const INITRD_ADDR: u64 = 0x4380_0000;
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    kit: SimKit,
+    fuses: PathBuf,
+    disk: PathBuf,
+}
+
+/// Shim + stand-in (version 1 primary, version 2 secondary) on a fresh SD image.
+fn setup() -> Setup {
+    xtask::qemu::check_qemu(&xtask::qemu::qemu_binary()).unwrap_or_else(|e| panic!("{e}"));
+    let kit = SimKit::build(b"linux stand-in test").unwrap_or_else(|e| panic!("{e}"));
+    let elf = xtask::firmware::build_firmware_bin("linux-stand-in", &[])
+        .unwrap_or_else(|e| panic!("{e}"));
+    let stand_in = read_payload(&elf).unwrap();
+    let v1 = kit.flash_bin_with_payload(&stand_in, 1).unwrap();
+    let v2 = kit.flash_bin_with_payload(&stand_in, 2).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let fuses = dir.path().join("fuses.bin");
+    let disk = dir.path().join("sd.img");
+    kit.write_fuses(&fuses).unwrap();
+    build_disk(&disk, &DiskSpec::new(v1, v2)).unwrap();
+    Setup {
+        _dir: dir,
+        kit,
+        fuses,
+        disk,
+    }
+}
+
+fn loader(file: &Path, addr: u64) -> [String; 2] {
+    [
+        "-device".into(),
+        format!(
+            "loader,file={},addr={addr:#x},force-raw=on",
+            file.display().to_string().replace(',', ",,")
+        ),
+    ]
+}
+
+#[test]
+#[ignore = "QEMU run of the shim → stand-in chain; run with --ignored"]
+fn without_a_kernel_the_stand_in_acts_like_the_test_payload() {
+    let s = setup();
+    let out = run(&s.kit.sim_config(&s.fuses, &s.disk), &Stop::Boot).unwrap();
+    println!("{}", out.uart);
+    assert!(!out.timed_out, "{}", out.uart);
+    assert!(out.uart_has("shim: slot 1 handoff to 0x40200000 (payload)"));
+    assert!(
+        out.uart_has("stand-in: version 1 slot 1 EL3"),
+        "{}",
+        out.uart
+    );
+    assert!(out.uart_has("stand-in: no kernel at 0x40480000"));
+    assert_eq!(out.slot_word(), Some(1));
+    assert_eq!(out.exit_code(), Some(1), "{}", out.uart);
+}
+
+fn env_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os(name).map(PathBuf::from)
+}
+
+#[test]
+#[ignore = "needs an arm64 kernel and a prepared DTB: STANDIN_KERNEL, STANDIN_DTB [, STANDIN_INITRD]"]
+fn the_stand_in_starts_linux_at_el2_with_psci() {
+    let (Some(kernel), Some(dtb)) = (env_path("STANDIN_KERNEL"), env_path("STANDIN_DTB")) else {
+        panic!("set STANDIN_KERNEL and STANDIN_DTB (module docs)");
+    };
+    let initrd = env_path("STANDIN_INITRD");
+    let s = setup();
+    let mut config = s.kit.sim_config(&s.fuses, &s.disk);
+    config.extra_args.extend(loader(&kernel, KERNEL_ADDR));
+    config.extra_args.extend(loader(&dtb, DTB_ADDR));
+    if let Some(initrd) = &initrd {
+        config.extra_args.extend(loader(initrd, INITRD_ADDR));
+    }
+    config.timeout = Duration::from_secs(120);
+    let mut q = Qemu::start(&config).unwrap();
+    // The end of the boot: a shell prompt with an initramfs, the root-fs panic without.
+    let end = [
+        "VFS: Unable to mount root fs",
+        "Run /init as init process",
+        "Kernel panic",
+        "Bad mode",
+        "Unable to handle kernel",
+        "stand-in: no kernel",
+        "shim: nothing bootable",
+    ];
+    let (which, wait) = q.wait_for_any(&end);
+    let uart = q.uart();
+    println!("{uart}");
+    assert!(matches!(wait, MarkerWait::Seen(_)), "{wait:?}\n{uart}");
+    assert!(matches!(which, Some(0 | 1)), "{uart}");
+    let has = |t: &str| uart.lines().any(|l| l.contains(t));
+    for line in [
+        "stand-in: version 1 slot 1 EL3",
+        "stand-in: PSCI 1.1 via SMC; starting Linux at EL2",
+        "Booting Linux on physical CPU 0x0000000000",
+        "psci: PSCIv1.1 detected in firmware.",
+        "CPU: All CPU(s) started at EL2",
+        "arch_timer: cp15 timer(s) running at 8.00MHz",
+        "GICv3: 160 SPIs implemented",
+    ] {
+        assert!(has(line), "no `{line}` on the UART");
+    }
+    for bad in ["Bad mode", "Unable to handle kernel", "SError"] {
+        assert!(!has(bad), "`{bad}` on the UART");
+    }
+    let _ = q.finish(None, true);
+}
