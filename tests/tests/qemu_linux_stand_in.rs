@@ -10,8 +10,10 @@
 //! (`spl-shim/src/bin/linux-stand-in.rs`: `cpu-idle-states` removed, `/memory` = 1 GiB at
 //! 0x40000000, `/chosen/bootargs` with `console=ttymxc1,115200 earlycon`, and
 //! `linux,initrd-start/end` if `STANDIN_INITRD` is given; that initramfs is loaded at
-//! 0x43800000). Without an initramfs the kernel ends in "VFS: Unable to mount root fs", which
-//! still proves it ran at EL2 with console, timer, GIC and PSCI.
+//! 0x43800000 and its `/init` must end in a shell on the console). Without an initramfs the
+//! kernel ends in "VFS: Unable to mount root fs", which still proves it ran at EL2 with console,
+//! timer, GIC and PSCI probing; with one, the test also types `reboot -f` (PSCI SYSTEM_RESET →
+//! the whole chain boots again) and `poweroff -f` (PSCI SYSTEM_OFF → QEMU exits with 0).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -132,5 +134,54 @@ fn the_stand_in_starts_linux_at_el2_with_psci() {
     for bad in ["Bad mode", "Unable to handle kernel", "SError"] {
         assert!(!has(bad), "`{bad}` on the UART");
     }
-    let _ = q.finish(None, true);
+    if initrd.is_none() {
+        let _ = q.finish(None, true);
+        return;
+    }
+
+    // PSCI SYSTEM_RESET from Linux: the watchdog resets the SoC, QEMU reloads the shim and the
+    // preloaded blobs, and the chain runs again.
+    shell_command(&mut q, "reboot -f");
+    expect(&mut q, "stand-in: PSCI SYSTEM_RESET: watchdog reset");
+    expect(&mut q, "shim: slot 1 handoff to 0x40200000");
+    expect(&mut q, "stand-in: version 1 slot 1 EL3");
+    expect(&mut q, "Run /init as init process");
+    // PSCI SYSTEM_OFF: SNVS power-off ends QEMU with status 0.
+    shell_command(&mut q, "poweroff -f");
+    expect(&mut q, "stand-in: PSCI SYSTEM_OFF: SNVS power-off");
+    let status = q.wait_exit();
+    println!("{}", q.uart());
+    assert_eq!(status.and_then(|s| s.code()), Some(0), "{status:?}");
+}
+
+fn expect(q: &mut Qemu, marker: &str) {
+    let wait = q.wait_for_marker(marker);
+    assert!(
+        matches!(wait, MarkerWait::Seen(_)),
+        "no `{marker}`: {wait:?}\n{}",
+        q.uart()
+    );
+}
+
+/// Waits for the initramfs shell on the console (STANDIN_INITRD's `/init` must end in an
+/// interactive shell on the console), then types `command`. The probe's output differs from
+/// its echo, so only the shell's answer matches.
+fn shell_command(q: &mut Qemu, command: &str) {
+    let mut ready = false;
+    for _ in 0..30 {
+        q.send_uart(b"echo STANDIN-SHELL-$((40+2))\n").unwrap();
+        let started = std::time::Instant::now();
+        while started.elapsed() < Duration::from_secs(1) {
+            if q.uart().lines().any(|l| l.trim() == "STANDIN-SHELL-42") {
+                ready = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if ready {
+            break;
+        }
+    }
+    assert!(ready, "no shell on the console\n{}", q.uart());
+    q.send_uart(format!("{command}\n").as_bytes()).unwrap();
 }

@@ -11,7 +11,7 @@
 //!
 //!    | What | Where | Check |
 //!    |---|---|---|
-//!    | arm64 `Image` | [`KERNEL_ADDR`] 0x4048_0000 | magic `ARM\x64` at +0x38; it must end (header `image_size`, BSS included, after the move below) at or below [`DTB_ADDR`] |
+//!    | arm64 `Image` | [`KERNEL_ADDR`] 0x4048_0000 | magic `ARM\x64` at +0x38; after the move below it must end (header `image_size`, BSS included) at or below [`DTB_ADDR`]: image_size ≤ 0x2C0_0000 (44 MiB) |
 //!    | flattened device tree | [`DTB_ADDR`] 0x4300_0000 | magic 0xd00dfeed, `totalsize` + 16 ≤ [`DTB_MAX`] |
 //!    | initramfs (optional) | 0x4380_0000 ([`INITRD_ADDR`], suggested), ≤ 8 MiB | none: the kernel finds it through the DTB |
 //!
@@ -21,13 +21,16 @@
 //!    below the shim's FIT window (0x4400_0000, `boards::qemu_imx8mp::FIT_WINDOW`): QEMU loads
 //!    it before the shim runs, and the shim then reads the FIT into that window.
 //!
-//!    The stand-in itself changes two things, as U-Boot's `booti` does: it moves the Image to a
-//!    2 MiB-aligned address (ALIGN_UP(0x4048_0000 − text_offset, 2 MiB) + text_offset =
-//!    0x4060_0000 for today's kernels, U-Boot's behaviour when the header's flags bit 3 says
-//!    "anywhere in RAM"; arm64 `booting.rst`: "The Image must be placed text_offset bytes from a
-//!    2MB aligned base address"), and it adds its own runtime (this image and its stack, where
-//!    the PSCI handler keeps running) to the DTB's memory reservation block, so that Linux
-//!    never allocates it.
+//!    The stand-in itself changes two things. (a) arm64 `booting.rst`: "The Image must be placed
+//!    text_offset bytes from a 2MB aligned base address", and 0x4048_0000 is not 2 MiB aligned:
+//!    the stand-in moves the Image **down** to ALIGN_DOWN(0x4048_0000 − text_offset, 2 MiB) +
+//!    text_offset = 0x4040_0000 (text_offset is 0 since Linux 3.17). U-Boot's `booti` moves
+//!    it *up* instead (to 0x4060_0000 when the header's flags bit 3 allows any placement), but
+//!    U-Boot also relocates the DTB; Debian's 6.12 Image (image_size 0x2B3_0000 with BSS)
+//!    would then overlap the DTB at 0x4300_0000. The 512 KiB overwritten below 0x4048_0000
+//!    held only the sim FIT's 4 KiB version blob (0x4040_0000), which the stand-in does not
+//!    use. (b) It adds its own runtime (this image and its stack, where the PSCI handler keeps
+//!    running) to the DTB's memory reservation block, so that Linux never allocates it.
 //!
 //!    No kernel at [`KERNEL_ADDR`] (or a bad DTB): it behaves like the test payload — prints
 //!    `stand-in: no kernel …; payload: press a key to exit` (the line contains xtask's
@@ -161,6 +164,16 @@ mod stand_in {
         read_u32(BOARD.cell_addr)
     }
 
+    /// First byte of this image (start of the PSCI runtime).
+    fn runtime_start() -> u64 {
+        core::ptr::addr_of!(__standin_start) as u64
+    }
+
+    /// End of the PSCI runtime (the EL3 stack's top), rounded up to 4 KiB.
+    fn runtime_end() -> u64 {
+        (core::ptr::addr_of!(__stack_top) as u64).next_multiple_of(4096)
+    }
+
     /// An arm64 Image found at [`KERNEL_ADDR`].
     struct Kernel {
         text_offset: u64,
@@ -180,7 +193,10 @@ mod stand_in {
         if image_size == 0 || text_offset >= IMAGE_ALIGN {
             return Err("Image header without image_size (kernel older than 3.17)");
         }
-        let base = (KERNEL_ADDR - text_offset).next_multiple_of(IMAGE_ALIGN);
+        let base = (KERNEL_ADDR - text_offset) / IMAGE_ALIGN * IMAGE_ALIGN;
+        if base < runtime_end() {
+            return Err("the 2 MiB-aligned Image base would overlap the stand-in");
+        }
         let entry = base + text_offset;
         if entry + image_size > DTB_ADDR {
             return Err("Image (image_size) would overlap the DTB");
@@ -277,11 +293,11 @@ mod stand_in {
         if kernel.entry != KERNEL_ADDR {
             let _ = writeln!(
                 console,
-                "stand-in: moving Image from {KERNEL_ADDR:#x} to {:#x} (2 MiB aligned)",
+                "stand-in: moving Image from {KERNEL_ADDR:#x} down to {:#x} (2 MiB aligned)",
                 kernel.entry
             );
-            // SAFETY: both ranges are in DRAM below DTB_ADDR (probe_kernel); `copy` handles
-            // the overlap (the destination is above the source).
+            // SAFETY: both ranges are in DRAM between the stand-in's end and DTB_ADDR
+            // (probe_kernel); `copy` handles the overlap.
             unsafe {
                 core::ptr::copy(
                     KERNEL_ADDR as *const u8,
@@ -290,12 +306,7 @@ mod stand_in {
                 );
             }
         }
-        // Linker symbols: only their addresses are taken.
-        let (start, end) = (
-            core::ptr::addr_of!(__standin_start) as u64,
-            core::ptr::addr_of!(__stack_top) as u64,
-        );
-        let end = end.next_multiple_of(4096);
+        let (start, end) = (runtime_start(), runtime_end());
         match reserve_in_dtb(start, end - start) {
             Ok(added) => {
                 let _ = writeln!(

@@ -5,10 +5,12 @@
 //!
 //! Register names, offsets and bits: Arm *GICv3 and GICv4 Architecture Specification* (IHI 0069)
 //! §12 (GICD_*, GICR_*) and §12.2 (ICC_SRE_EL3). With `GICD_CTLR.DS = 0` (two security states,
-//! the case on i.MX 8M and in QEMU's `imx8mp-evk` with EL3) the group and mode registers below
-//! are Secure-only: the Non-secure OS cannot move interrupts into its own group, so EL3 must
-//! put every interrupt into Group 1 Non-secure (IGROUPR = 1, IGRPMODR = 0, IHI 0069 §3.1.2
-//! Table 3-1) and wake the redistributor (GICR_WAKER is Secure-only, §12.11.42).
+//! the GIC-500 of i.MX 8M as TF-A runs it) the group and mode registers below are Secure-only:
+//! the Non-secure OS cannot move interrupts into its own group, so EL3 must put every interrupt
+//! into Group 1 Non-secure (IGROUPR = 1, IGRPMODR = 0, IHI 0069 §3.1.2 Table 3-1) and wake the
+//! redistributor (GICR_WAKER is Secure-only, §12.11.42). QEMU 10's `imx8mp-evk` GIC reports
+//! `GICD_CTLR.DS = 1` (*measured*: one security state; Linux logs "GICD_CTRL.DS=1"); the same
+//! set-up is then merely redundant, with GICD_CTLR in its single-state layout.
 //!
 //! Addresses: the GIC of i.MX 8M Plus and Mini, distributor at 0x38800000 and redistributors
 //! at 0x38880000 (Linux `imx8mp.dtsi`/`imx8mm.dtsi` `interrupt-controller@38800000`;
@@ -189,15 +191,21 @@ pub fn init_for_nonsecure() -> Result<GicReport, GicError> {
     let security_disabled = d.ctlr.is_set(GICD_CTLR::DS);
     d.ctlr.set(0);
     wait_rwp(d)?;
-    d.ctlr.write(GICD_CTLR::ARE_S::SET + GICD_CTLR::ARE_NS::SET);
+    // With DS = 1 there is one security state and GICD_CTLR has the single-state layout
+    // (IHI 0069 §12.9.4): bit 4 is ARE, bit 1 EnableGrp1, bit 5 RES0.
+    let are = if security_disabled {
+        GICD_CTLR::ARE_S::SET
+    } else {
+        GICD_CTLR::ARE_S::SET + GICD_CTLR::ARE_NS::SET
+    };
+    d.ctlr.write(are);
     wait_rwp(d)?;
     let it_lines = d.typer.read(GICD_TYPER::ITLinesNumber) as usize;
     for n in 1..=it_lines.min(31) {
         d.igroupr[n].set(u32::MAX);
         d.igrpmodr[n].set(0);
     }
-    d.ctlr
-        .write(GICD_CTLR::ARE_S::SET + GICD_CTLR::ARE_NS::SET + GICD_CTLR::EnableGrp1NS::SET);
+    d.ctlr.write(are + GICD_CTLR::EnableGrp1NS::SET);
     wait_rwp(d)?;
 
     let affinity = mpidr_affinity();
