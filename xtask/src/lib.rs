@@ -13,6 +13,7 @@
 //! | [`qmp`] | a minimal QMP client (stop, pmemsave, quit) |
 //! | [`sim`] | the simulation images: the sim FIT (payload + blob carrying the version), whole disks |
 //! | [`demo`] | `cargo xtask demo`: the mission end to end, narrated and checked |
+//! | [`linux`] | the e2e Linux side: Debian arm64 kernel + patched EVK DTB + modules cached by `apt-get download`, static musl `ubootctl`, busybox initramfs, QEMU `-kernel` runs, the smoke check |
 //!
 //! Everything here is host-only and uses **test keys only** (see `imx_hab::sign`).
 
@@ -25,6 +26,7 @@ pub mod figures;
 pub mod firmware;
 pub mod fit;
 pub mod flash_bin;
+pub mod linux;
 pub mod pki;
 pub mod qemu;
 pub mod qmp;

@@ -119,6 +119,25 @@ enum Task {
         #[arg(long, default_value = xtask::demo::DEFAULT_OUT)]
         out: PathBuf,
     },
+    /// End to end with Linux (issue 6), groundwork: `--prepare` downloads and caches Debian's
+    /// arm64 6.12 kernel, the EVK device tree (patched), the SD modules and busybox-static in
+    /// target/e2e-cache and builds a static ubootctl; `--smoke` then boots that kernel with
+    /// `-kernel` on a v1/v1 SD image with a slot-1 cell planted and checks `ubootctl status
+    /// --json` in Linux (slot 1, both copies authentic).
+    E2e {
+        /// Boot Linux and check `ubootctl status` (else only prepare).
+        #[arg(long)]
+        smoke: bool,
+        /// Only fetch the cache and build ubootctl.
+        #[arg(long, conflicts_with = "smoke")]
+        prepare: bool,
+        /// Download cache (default target/e2e-cache).
+        #[arg(long)]
+        cache: Option<PathBuf>,
+        /// Work directory of the smoke run.
+        #[arg(long, default_value = "target/e2e")]
+        out: PathBuf,
+    },
 }
 
 /// Crates that must build for bare metal without std or alloc.
@@ -612,6 +631,65 @@ fn sim(
     Ok(out.exit_status.is_none_or(|s| s.success()))
 }
 
+/// `cargo xtask e2e`: the Linux groundwork of issue 6 (see the subcommand's doc).
+fn e2e(smoke: bool, prepare: bool, cache: Option<PathBuf>, out: PathBuf) -> xtask::Result<()> {
+    use xtask::linux;
+    let cache = cache.unwrap_or_else(linux::cache_dir);
+    let mut log = |s: &str| println!("e2e: {s}");
+    if !smoke {
+        if !prepare {
+            println!(
+                "e2e: the scenarios of issue 6 are not wired yet; preparing (use --smoke to boot)"
+            );
+        }
+        let t = std::time::Instant::now();
+        let art = linux::fetch(&cache, &mut log)?;
+        println!(
+            "e2e: cache ready in {:.1} s: {art:#?}",
+            t.elapsed().as_secs_f64()
+        );
+        let bin = linux::build_ubootctl()?;
+        println!(
+            "e2e: ubootctl (static, {}) {}",
+            linux::MUSL_TARGET,
+            bin.display()
+        );
+        return Ok(());
+    }
+    let opts = linux::SmokeOptions {
+        cache,
+        work: workspace_root().join(&out),
+        echo: Some("uart| ".into()),
+    };
+    let r = linux::smoke(&opts, &mut log)?;
+    let o = &r.outcome;
+    println!("\ne2e smoke: PASS");
+    println!(
+        "  kernel        {} {} ({})",
+        r.artifacts.kernel_package,
+        r.artifacts.kernel_version,
+        r.artifacts.kernel.display()
+    );
+    println!("  SD device     {}", o.mmc_device().unwrap_or_default());
+    println!(
+        "  ubootctl      status rc={}, running {}, primary authentic {}, secondary authentic {}",
+        r.status_rc,
+        r.status["running"],
+        r.status["primary"]["authentic"],
+        r.status["secondary"]["authentic"]
+    );
+    println!("  fetch/cache   {:.1} s", r.fetch_time.as_secs_f64());
+    println!("  builds        {:.1} s", r.build_time.as_secs_f64());
+    if let Some(t) = o.to_mmc {
+        println!("  QEMU start -> SD card in Linux {:.1} s", t.as_secs_f64());
+    }
+    println!(
+        "  QEMU start -> power-off        {:.1} s",
+        o.wall.as_secs_f64()
+    );
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let ok = match cli.task {
@@ -650,6 +728,12 @@ fn main() -> ExitCode {
             qemu_args,
         } => report(sim(disk, fuses, elf, timeout, marker, qemu_args)).unwrap_or(false),
         Task::Demo { out } => report(xtask::demo::run(&xtask::demo::DemoOptions { out })).is_some(),
+        Task::E2e {
+            smoke,
+            prepare,
+            cache,
+            out,
+        } => report(e2e(smoke, prepare, cache, out)).is_some(),
     };
     if ok {
         ExitCode::SUCCESS
