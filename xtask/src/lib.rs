@@ -13,6 +13,7 @@
 //! | [`qmp`] | a minimal QMP client (stop, pmemsave, quit) |
 //! | [`sim`] | the simulation images: the sim FIT (payload + blob carrying the version), whole disks |
 //! | [`demo`] | `cargo xtask demo`: the mission end to end, narrated and checked |
+//! | [`e2e`] | `cargo xtask e2e`: the issue-6 scenarios on the shim → stand-in → Linux chain (boot, update, fallback, power cut) |
 //! | [`linux`] | the e2e Linux side: Debian arm64 kernel + patched EVK DTB + modules cached by `apt-get download`, static musl `ubootctl`, busybox initramfs, QEMU `-kernel` runs, the smoke check |
 //!
 //! Everything here is host-only and uses **test keys only** (see `imx_hab::sign`).
@@ -22,6 +23,7 @@ use std::path::{Path, PathBuf};
 
 pub mod demo;
 pub mod disk;
+pub mod e2e;
 pub mod figures;
 pub mod firmware;
 pub mod fit;

@@ -119,11 +119,13 @@ enum Task {
         #[arg(long, default_value = xtask::demo::DEFAULT_OUT)]
         out: PathBuf,
     },
-    /// End to end with Linux (issue 6), groundwork: `--prepare` downloads and caches Debian's
-    /// arm64 6.12 kernel, the EVK device tree (patched), the SD modules and busybox-static in
-    /// target/e2e-cache and builds a static ubootctl; `--smoke` then boots that kernel with
-    /// `-kernel` on a v1/v1 SD image with a slot-1 cell planted and checks `ubootctl status
-    /// --json` in Linux (slot 1, both copies authentic).
+    /// End to end with Linux (issue 6): the shim boots the linux-stand-in FIT payload, which
+    /// starts Debian's arm64 kernel preloaded by the harness (as U-Boot would have loaded it);
+    /// `ubootctl` in Linux reads the cell and updates the SD card. Scenarios: a (status, update
+    /// to v2, reboot into v2), b (corrupted primary: fallback, degraded status, repair), c
+    /// (power cuts during the update, restart, completion). `--prepare` only downloads/caches
+    /// the Linux pieces and builds ubootctl; `--smoke` boots the kernel with `-kernel` and checks
+    /// `ubootctl status` only.
     E2e {
         /// Boot Linux and check `ubootctl status` (else only prepare).
         #[arg(long)]
@@ -131,10 +133,16 @@ enum Task {
         /// Only fetch the cache and build ubootctl.
         #[arg(long, conflicts_with = "smoke")]
         prepare: bool,
+        /// Run only these scenarios (a, b, c; repeatable); default all.
+        #[arg(long, conflicts_with_all = ["smoke", "prepare"])]
+        scenario: Vec<xtask::e2e::Scenario>,
+        /// Echo the UART live (prefix `uart| `).
+        #[arg(long)]
+        verbose: bool,
         /// Download cache (default target/e2e-cache).
         #[arg(long)]
         cache: Option<PathBuf>,
-        /// Work directory of the smoke run.
+        /// Work directory (SD images, initramfs, UART logs).
         #[arg(long, default_value = "target/e2e")]
         out: PathBuf,
     },
@@ -631,17 +639,20 @@ fn sim(
     Ok(out.exit_status.is_none_or(|s| s.success()))
 }
 
-/// `cargo xtask e2e`: the Linux groundwork of issue 6 (see the subcommand's doc).
-fn e2e(smoke: bool, prepare: bool, cache: Option<PathBuf>, out: PathBuf) -> xtask::Result<()> {
+/// `cargo xtask e2e`: the scenarios of issue 6, or `--prepare` / `--smoke` (see the
+/// subcommand's doc).
+fn e2e(
+    smoke: bool,
+    prepare: bool,
+    scenarios: Vec<xtask::e2e::Scenario>,
+    verbose: bool,
+    cache: Option<PathBuf>,
+    out: PathBuf,
+) -> xtask::Result<()> {
     use xtask::linux;
     let cache = cache.unwrap_or_else(linux::cache_dir);
     let mut log = |s: &str| println!("e2e: {s}");
-    if !smoke {
-        if !prepare {
-            println!(
-                "e2e: the scenarios of issue 6 are not wired yet; preparing (use --smoke to boot)"
-            );
-        }
+    if prepare {
         let t = std::time::Instant::now();
         let art = linux::fetch(&cache, &mut log)?;
         println!(
@@ -653,6 +664,38 @@ fn e2e(smoke: bool, prepare: bool, cache: Option<PathBuf>, out: PathBuf) -> xtas
             "e2e: ubootctl (static, {}) {}",
             linux::MUSL_TARGET,
             bin.display()
+        );
+        return Ok(());
+    }
+    if !smoke {
+        let t = std::time::Instant::now();
+        let mut scenarios = if scenarios.is_empty() {
+            xtask::e2e::Scenario::ALL.to_vec()
+        } else {
+            scenarios
+        };
+        scenarios.sort();
+        scenarios.dedup();
+        let opts = xtask::e2e::E2eOptions {
+            cache,
+            work: workspace_root().join(&out),
+            scenarios,
+            echo: verbose.then(|| "uart| ".to_string()),
+        };
+        let r = xtask::e2e::run(&opts)?;
+        println!(
+            "
+e2e: PASS"
+        );
+        println!("  fetch/cache   {:.1} s", r.fetch.as_secs_f64());
+        println!("  builds        {:.1} s", r.build.as_secs_f64());
+        for (s, d) in &r.scenarios {
+            println!("  scenario {}    {:.1} s", s.name(), d.as_secs_f64());
+        }
+        println!(
+            "  total         {:.1} s, {} boots of the chain",
+            t.elapsed().as_secs_f64(),
+            r.boots
         );
         return Ok(());
     }
@@ -731,9 +774,11 @@ fn main() -> ExitCode {
         Task::E2e {
             smoke,
             prepare,
+            scenario,
+            verbose,
             cache,
             out,
-        } => report(e2e(smoke, prepare, cache, out)).is_some(),
+        } => report(e2e(smoke, prepare, scenario, verbose, cache, out)).is_some(),
     };
     if ok {
         ExitCode::SUCCESS
