@@ -1,8 +1,11 @@
-//! The Linux smoke run of issue 6 (`xtask::linux::smoke`): downloads Debian's arm64 kernel and
-//! busybox into `target/e2e-cache` (apt-get, root the first time), builds a static ubootctl and
-//! boots Linux in QEMU. Slow and needs the network once: `cargo test -p xtask --test
-//! linux_smoke -- --ignored` (or `cargo xtask e2e --smoke`).
+//! The Linux runs of issue 6: the smoke run (`xtask::linux::smoke`: Debian's arm64 kernel and
+//! busybox downloaded into `target/e2e-cache` (apt-get, root the first time), a static ubootctl,
+//! Linux booted with QEMU's `-kernel`) and the e2e scenarios (`xtask::e2e::run`: the shim →
+//! linux-stand-in → Linux chain, scenarios a, b, c). Slow and needs the network once:
+//! `cargo test -p xtask --test linux_smoke -- --ignored --nocapture` (or `cargo xtask e2e
+//! --smoke` / `cargo xtask e2e`).
 
+use xtask::e2e::{E2eOptions, Scenario};
 use xtask::linux::{CMDLINE, ChainDt, SmokeOptions, cache_dir, chain_dtb, smoke};
 
 #[test]
@@ -30,4 +33,19 @@ fn ubootctl_status_in_linux_reports_slot_one() {
     };
     let dtb = chain_dtb(&original, &chain).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(&dtb[..4], &0xd00d_feed_u32.to_be_bytes());
+}
+
+#[test]
+#[ignore = "the e2e scenarios a, b, c: builds everything and boots the chain 16 times (~4 min)"]
+fn e2e_scenarios_pass() {
+    let work = tempfile::tempdir().unwrap();
+    let opts = E2eOptions {
+        cache: cache_dir(),
+        work: work.path().to_path_buf(),
+        scenarios: Scenario::ALL.to_vec(),
+        echo: None,
+    };
+    let r = xtask::e2e::run(&opts).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.scenarios.len(), 3);
+    assert!(r.boots >= 16, "{} boots", r.boots);
 }
