@@ -81,14 +81,15 @@ fn authentic_primary_boots_slot_1_reading_it_once_and_nothing_else() {
     );
     assert_eq!(b.record.secondary, CopyReport::NotExamined);
     assert_eq!(b.record.sit.status, SitStatus::NotRead);
-    // FIT header sector, IVT sector, then the whole blob in one read: nothing else, and
-    // nothing from the SIT or the secondary.
-    assert_eq!(d.reads.len(), 3, "{:?}", d.reads);
+    // The copy's own IVT sector, the FIT header sector, the FIT's IVT sector, then the whole
+    // blob in one read: nothing else, and nothing from the SIT or the secondary.
+    assert_eq!(d.reads.len(), 4, "{:?}", d.reads);
+    assert_eq!(d.reads[0], (layout().primary_offset(), 512));
     let fit_dev = layout().primary_fit_offset();
-    assert_eq!(d.reads[0], (fit_dev, 512));
-    assert_eq!(d.reads[2].0, fit_dev);
+    assert_eq!(d.reads[1], (fit_dev, 512));
+    assert_eq!(d.reads[3].0, fit_dev);
     let ivt = (ivt_offset(&p) - layout().fit_offset as usize) as u64;
-    assert_eq!(d.reads[2].1 as u64, ivt + spl_shim::boot::CSF_AREA);
+    assert_eq!(d.reads[3].1 as u64, ivt + spl_shim::boot::CSF_AREA);
     assert_eq!(b.timings.read_bytes as usize, d.read_bytes());
     // The blob sits at its load address in the window, byte-identical to the medium.
     let fit_off = layout().fit_offset as usize;
@@ -211,7 +212,7 @@ fn primary_bad_and_sit_tag_wrong_boots_nothing_and_records_why() {
     let b = boot(&mut d);
     assert_eq!(b.decision.slot, None);
     assert_eq!(b.record.reason, Some(Reason::NoFallbackTable));
-    assert_eq!(rejected_class(&b.record.primary), FailureClass::Structure);
+    assert_eq!(rejected_class(&b.record.primary), FailureClass::Ivt);
     assert_eq!(b.record.sit.status, SitStatus::BadTag);
     assert_eq!(b.record.secondary, CopyReport::NotExamined);
     assert!(b.bootable.is_none());
@@ -288,13 +289,13 @@ fn a_fit_signed_for_an_address_outside_the_window_is_rejected_before_reading_it(
     let mut d = disk(Some(&p), Some(&v(2)));
     let b = boot(&mut d);
     assert_eq!(rejected_class(&b.record.primary), FailureClass::LoadAddress);
-    // Only the header and IVT sectors of the primary were read.
+    // Only the copy's IVT, the FIT header and the FIT's IVT sectors of the primary were read.
     let primary_reads = d
         .reads
         .iter()
         .filter(|r| r.0 < layout().primary_offset() + (2 << 20))
         .count();
-    assert_eq!(primary_reads, 2 + 1, "{:?}", d.reads); // + the SIT sector
+    assert_eq!(primary_reads, 3 + 1, "{:?}", d.reads); // + the SIT sector
     assert_eq!(b.decision.slot, Some(Slot::Secondary));
 }
 
@@ -351,4 +352,25 @@ fn the_record_round_trips_through_the_cell() {
     let bytes = b.record.encode();
     assert_eq!(u32::from_le_bytes(bytes[..4].try_into().unwrap()), 2);
     assert_eq!(decode(&bytes).unwrap().record.unwrap(), b.record);
+}
+
+#[test]
+fn a_copy_whose_header_an_update_zeroed_is_not_booted_even_with_an_authentic_fit() {
+    // ubootctl zeroes a copy's IVT before rewriting it and writes it last: a cut between the
+    // two leaves an authentic FIT (old or new) behind a zero header. The ROM would not start
+    // that copy, so the shim must not boot it either.
+    let mut p = v(1);
+    p[..0x20].fill(0);
+    let mut d = disk(Some(&p), Some(&v(2)));
+    let b = boot(&mut d);
+    assert_eq!(rejected_class(&b.record.primary), FailureClass::Ivt);
+    assert_eq!(b.decision.slot, Some(Slot::Secondary));
+    assert!(
+        b.console
+            .contains("no boot image header at the copy's start"),
+        "{}",
+        b.console
+    );
+    // Rejected from its first sector: the FIT was never read.
+    assert!(!d.reads.iter().any(|r| r.0 == layout().primary_fit_offset()));
 }

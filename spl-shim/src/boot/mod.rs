@@ -92,9 +92,18 @@ pub struct Outcome<'w> {
 #[derive(Debug, Clone, Copy)]
 enum Rejection {
     Read(MediaError),
+    /// The copy's SPL IVT at its first byte is missing (invalidated or never written).
+    CopyHeader(ParseError),
     Structure(ParseError),
-    TooLarge { needed: u64, slot: u64 },
-    LoadAddress { load: u64, len: u64, window: Region },
+    TooLarge {
+        needed: u64,
+        slot: u64,
+    },
+    LoadAddress {
+        load: u64,
+        len: u64,
+        window: Region,
+    },
     Auth(imx_hab::hab::AuthFailure),
 }
 
@@ -102,6 +111,7 @@ impl Rejection {
     fn class(&self) -> FailureClass {
         match self {
             Rejection::Read(_) => FailureClass::ReadError,
+            Rejection::CopyHeader(_) => FailureClass::Ivt,
             Rejection::Structure(e) if e.structure == imx_hab::Structure::Ivt => FailureClass::Ivt,
             Rejection::Structure(_) | Rejection::TooLarge { .. } => FailureClass::Structure,
             Rejection::LoadAddress { .. } => FailureClass::LoadAddress,
@@ -113,6 +123,7 @@ impl Rejection {
         let (r, c) = match self {
             Rejection::Auth(f) => return f.event(),
             Rejection::Read(_) => (reason::MEM_FAIL, context::FAB),
+            Rejection::CopyHeader(_) => (reason::INV_IVT, context::AUTHENTICATE),
             Rejection::Structure(e) if e.structure == imx_hab::Structure::Ivt => {
                 (reason::INV_IVT, context::AUTHENTICATE)
             }
@@ -129,6 +140,11 @@ impl fmt::Display for Rejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Rejection::Read(e) => write!(f, "read error: {e}"),
+            Rejection::CopyHeader(e) => write!(
+                f,
+                "no boot image header at the copy's start (the ROM would not start it; an \
+                 update may have been cut off): {e}"
+            ),
             Rejection::Structure(e) => write!(f, "{e}"),
             Rejection::TooLarge { needed, slot } => write!(
                 f,
@@ -446,8 +462,14 @@ where
     let fit_lba = copy_offset.saturating_add(fit_offset) / SECTOR_SIZE;
     let room = place.slot_bytes.saturating_sub(fit_offset);
 
-    // 1. The FIT header: its totalsize places the IVT.
+    // 0. The copy's own IVT (flash.bin offset 0): the ROM starts a copy only through it, and
+    //    `ubootctl` zeroes it first and writes it last when it rewrites a copy, so a copy
+    //    without it is one the ROM would not boot, or one whose write was cut off.
     let mut sector = [0u8; BLOCK_SIZE];
+    timed_read(hw, timings, copy_offset / SECTOR_SIZE, &mut sector).map_err(Rejection::Read)?;
+    Ivt::parse(&sector).map_err(Rejection::CopyHeader)?;
+
+    // 1. The FIT header: its totalsize places the IVT.
     timed_read(hw, timings, fit_lba, &mut sector).map_err(Rejection::Read)?;
     let total = u64::from(imx_hab::fit::totalsize(&sector).map_err(Rejection::Structure)?);
     let ivt_offset = ivt_offset_for(total);

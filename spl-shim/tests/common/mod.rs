@@ -148,6 +148,21 @@ pub fn signed(fit: &[u8], load: u32, pki: &Pki) -> Vec<u8> {
 /// the signed FIT at the layout's FIT offset.
 pub fn flash_bin(signed_fit: &[u8]) -> Vec<u8> {
     let mut v = filler(BOARD.media.fit_offset as usize, 7);
+    // The SPL's IVT at offset 0 (the shim checks it is there, as the ROM needs it): entry
+    // 0x910000, self = entry - 0x40, boot data right after the IVT, no CSF.
+    let words: [u32; 8] = [
+        u32::from_le_bytes([0xD1, 0x00, 0x20, 0x41]),
+        0x0091_0000,
+        0,
+        0,
+        0x0090_FFE0,
+        0x0090_FFC0,
+        0,
+        0,
+    ];
+    for (i, w) in words.iter().enumerate() {
+        v[i * 4..i * 4 + 4].copy_from_slice(&w.to_le_bytes());
+    }
     v.extend_from_slice(signed_fit);
     v
 }
