@@ -25,7 +25,8 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Task {
     /// The README's test command: format check, clippy (warnings are errors), the `no_std`
-    /// builds for aarch64-unknown-none, then every workspace test.
+    /// builds for aarch64-unknown-none, every workspace test, then the end-to-end scenarios
+    /// with Linux in QEMU (`e2e`).
     Test,
     /// Figures: the firmware's `.text`/`.rodata`/`.bss` (it links the software HAB4 verifier),
     /// then the host benchmarks (`cargo bench -p imx-hab`: 2 MiB verification against
@@ -223,6 +224,17 @@ fn test() -> bool {
         )
         && step("firmware link without an allocator", firmware)
         && run_tests(tests)
+        && end_to_end()
+}
+
+/// Issue 6's end-to-end scenarios (shim -> stand-in -> Debian kernel -> ubootctl), all three.
+/// The Linux pieces are downloaded once into `target/e2e-cache` (needs root and apt).
+fn end_to_end() -> bool {
+    eprintln!("\n==> end to end with Linux in QEMU (scenarios a, b, c)");
+    let out = workspace_root().join("target").join("e2e");
+    let ok = report(e2e(false, false, Vec::new(), false, None, out)).is_some();
+    println!("e2e: {}", if ok { "passed" } else { "FAILED" });
+    ok
 }
 
 /// Runs `cargo test`, passing its output through, and closes with one line that totals every
