@@ -55,8 +55,8 @@ mod stand_in {
     use core::arch::global_asm;
     use core::fmt::Write;
 
-    use spl_shim::hw::BOARD;
     use spl_shim::hw::gic;
+    use spl_shim::hw::payload;
     use spl_shim::hw::psci::{self, Action};
     use spl_shim::hw::semihosting;
     use spl_shim::hw::timer::{FALLBACK_FREQUENCY_HZ, GenericTimer};
@@ -112,11 +112,7 @@ mod stand_in {
     /// image version (NUL-padded). The same field as the test payload's.
     #[used]
     #[unsafe(link_section = ".rodata.payload_version")]
-    static VERSION: [u8; 48] =
-        *b"IRB-PAYLOAD-VERSION:unversioned\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
-
-    /// Length of the marker `IRB-PAYLOAD-VERSION:`.
-    const MARKER_LEN: usize = 20;
+    static VERSION: [u8; payload::VERSION_FIELD_LEN] = payload::UNPATCHED_VERSION_FIELD;
 
     /// Without a kernel: longest wait for the harness before exiting anyway.
     const EXIT_AFTER_US: u64 = 20_000_000;
@@ -131,14 +127,7 @@ mod stand_in {
     }
 
     fn version() -> &'static str {
-        let text = &VERSION[MARKER_LEN..];
-        // Volatile reads: the bytes are patched after linking, the compiler must not fold them.
-        // SAFETY: each pointer is to an element of the static array.
-        let len = text
-            .iter()
-            .position(|b| unsafe { core::ptr::read_volatile(b) } == 0)
-            .unwrap_or(text.len());
-        core::str::from_utf8(&text[..len]).unwrap_or("(not UTF-8)")
+        payload::version_text(&VERSION)
     }
 
     fn read_u32(addr: u64) -> u32 {
@@ -161,7 +150,7 @@ mod stand_in {
     }
 
     fn cell_slot() -> u32 {
-        read_u32(BOARD.cell_addr)
+        payload::cell_slot()
     }
 
     /// First byte of this image (start of the PSCI runtime).

@@ -18,7 +18,7 @@ mod entry;
 mod payload {
     use core::fmt::Write;
 
-    use spl_shim::hw::BOARD;
+    use spl_shim::hw::payload;
     use spl_shim::hw::semihosting;
     use spl_shim::hw::timer::GenericTimer;
     use spl_shim::hw::uart::Uart;
@@ -29,30 +29,17 @@ mod payload {
     /// image version (NUL-padded). Kept in its own section so that the linker keeps it whole.
     #[used]
     #[unsafe(link_section = ".rodata.payload_version")]
-    static VERSION: [u8; 48] =
-        *b"IRB-PAYLOAD-VERSION:unversioned\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
-
-    /// Length of the marker `IRB-PAYLOAD-VERSION:`.
-    const MARKER_LEN: usize = 20;
+    static VERSION: [u8; payload::VERSION_FIELD_LEN] = payload::UNPATCHED_VERSION_FIELD;
 
     /// Longest wait for the harness before exiting anyway.
     const EXIT_AFTER_US: u64 = 20_000_000;
 
     fn version() -> &'static str {
-        let text = &VERSION[MARKER_LEN..];
-        // Volatile reads: the bytes are patched after linking, the compiler must not fold them.
-        // SAFETY: each pointer is to an element of the static array.
-        let len = text
-            .iter()
-            .position(|b| unsafe { core::ptr::read_volatile(b) } == 0)
-            .unwrap_or(text.len());
-        core::str::from_utf8(&text[..len]).unwrap_or("(not UTF-8)")
+        payload::version_text(&VERSION)
     }
 
     fn cell_slot() -> u32 {
-        // SAFETY: the board's cell address is 4-byte aligned OCRAM the shim wrote before the
-        // handoff (design.md §6).
-        unsafe { (BOARD.cell_addr as *const u32).read_volatile() }
+        payload::cell_slot()
     }
 
     /// Called by the entry code.

@@ -11,6 +11,7 @@
 
 pub mod exceptions;
 pub mod gic;
+pub mod payload;
 pub mod psci;
 pub mod semihosting;
 pub mod timer;
