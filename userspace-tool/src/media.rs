@@ -22,6 +22,8 @@ use imx_hab::hab::software::{VerifyError, verify};
 use imx_hab::image::{FitPart, FlashBin};
 use imx_hab::sit::{SecondaryArea, Sit};
 use sha2::{Digest, Sha256};
+use spl_shim::boot::CSF_AREA;
+use spl_shim::boot::handoff::{self, HandoffError};
 use spl_shim::policy::{CopyVerdict, Decision, SitVerdict, Slot, decide};
 
 use crate::blockdev::{BlockDevice, SECTOR, read_vec};
@@ -102,6 +104,8 @@ pub enum CopyFault {
     },
     /// The software HAB4 verifier rejected it.
     Verify(VerifyError),
+    /// Authentic, but the shim could not hand off to it (`spl_shim::boot::handoff::plan`).
+    Unbootable(&'static str),
 }
 
 impl std::fmt::Display for CopyFault {
@@ -127,7 +131,28 @@ impl std::fmt::Display for CopyFault {
                 window.end()
             ),
             CopyFault::Verify(e) => write!(f, "not authentic ({}): {e}", e.check()),
+            CopyFault::Unbootable(why) => {
+                write!(f, "authentic, but the shim cannot hand off to it: {why}")
+            }
         }
+    }
+}
+
+/// A fixed description of why the shim cannot hand off (the error itself borrows the FIT).
+fn handoff_reason(e: &HandoffError<'_>) -> &'static str {
+    match e {
+        HandoffError::Fit(_) => "its FIT does not parse within the signed bytes",
+        HandoffError::NoEntry => "the default configuration has no entry point",
+        HandoffError::TooManyImages => "the default configuration loads too many images",
+        HandoffError::MissingImage(_) => "the default configuration names a missing image",
+        HandoffError::Unsupported { .. } => {
+            "an image is compressed or has no load address (the shim copies images as they are)"
+        }
+        HandoffError::OutsideLoadRanges { .. } => {
+            "an image would be loaded outside the board's load ranges"
+        }
+        HandoffError::Overlap { .. } => "an image would overwrite the FIT or another image",
+        HandoffError::EntryOutsideImage { .. } => "the entry point is outside its image",
     }
 }
 
@@ -166,8 +191,29 @@ pub fn judge_flash_bin(bytes: &[u8], board: &Board, fuses: &Fuses) -> Result<Cop
             window,
         });
     }
+    // The shim reads the FIT up to its IVT plus the whole CSF area (spl_shim::boot::CSF_AREA),
+    // which must stay inside the slot.
+    let shim_read_end = fb.fit_offset + fit.ivt_offset + CSF_AREA;
+    let slot = slot_bytes(&board.media);
+    if shim_read_end > slot {
+        return Err(CopyFault::BeyondSlot {
+            end: shim_read_end,
+            slot,
+        });
+    }
     let blob = &bytes[fb.fit_offset as usize..extent as usize];
     verify(blob, load, fuses).map_err(CopyFault::Verify)?;
+    // The shim's handoff checks (images of the default configuration inside the board's load
+    // ranges, clear of the FIT and of each other, entry inside its image); the shim's own
+    // memory is not known here, so that one check is the shim's alone.
+    let fit_bytes = &blob[..fit.ivt_offset as usize];
+    handoff::plan(
+        fit_bytes,
+        Region::new(load, fit.ivt_offset + CSF_AREA),
+        &[],
+        &board.memory,
+    )
+    .map_err(|e| CopyFault::Unbootable(handoff_reason(&e)))?;
     Ok(CopyInfo {
         load_address: load,
         fit_len,

@@ -619,6 +619,33 @@ fn refusals_leave_the_device_byte_identical() {
     assert_refused(healthy(), outside, p, |r| {
         matches!(r, Refusal::ImageRejected(CopyFault::LoadAddress { .. }))
     });
+    // Authentic, but its ATF would be copied into the FIT window: the shim would refuse to
+    // hand off to it, so the update refuses to install it.
+    let mut fit = medium::fit(2);
+    let atf_load = 0x0097_0000u32.to_be_bytes();
+    let places: Vec<usize> = fit
+        .windows(4)
+        .enumerate()
+        .filter(|(_, w)| *w == atf_load)
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(places.len(), 2, "the fixture's atf load and entry");
+    for i in places {
+        fit[i..i + 4].copy_from_slice(&0x4400_1000u32.to_be_bytes());
+    }
+    let signed = imx_hab::sign::sign_fit(
+        &fit,
+        medium::LOAD,
+        medium::pki(0),
+        &imx_hab::sign::SignOptions::default(),
+    )
+    .unwrap();
+    assert_refused(
+        healthy(),
+        medium::flash_bin_with_fit(2, &signed),
+        p,
+        |r| matches!(r, Refusal::ImageRejected(CopyFault::Unbootable(why)) if why.contains("load ranges")),
+    );
     assert_refused(healthy(), b"not an image at all".to_vec(), p, |r| {
         matches!(r, Refusal::ImageRejected(CopyFault::Structure(_)))
     });
