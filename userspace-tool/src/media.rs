@@ -18,12 +18,15 @@ use std::io;
 use boards::{Board, MediaLayout, Region};
 use imx_hab::ParseError;
 use imx_hab::hab::Fuses;
+use imx_hab::hab::software::SoftwareHab;
 use imx_hab::hab::software::{VerifyError, verify};
 use imx_hab::image::{FitPart, FlashBin};
 use imx_hab::sit::{SecondaryArea, Sit};
 use sha2::{Digest, Sha256};
-use spl_shim::boot::CSF_AREA;
 use spl_shim::boot::handoff::{self, HandoffError};
+use spl_shim::boot::{self, CSF_AREA, Hardware, Memory};
+use spl_shim::cell::RomInfo;
+use spl_shim::platform::{BlockRead, Clock, MediaError, WatchdogService};
 use spl_shim::policy::{CopyVerdict, Decision, SitVerdict, Slot, decide};
 
 use crate::blockdev::{BlockDevice, SECTOR, read_vec};
@@ -379,31 +382,80 @@ impl MediaState {
     }
 }
 
-/// What the shim will decide on the next boot from this device: the primary judged first, the
-/// SIT and the secondary read only when the primary is not authentic, in that order. A read
-/// that fails counts as "not authentic" / "invalid", as it does for the shim.
+/// What the shim will decide on the next boot from this device: the shim's own boot flow
+/// ([`spl_shim::boot::run`]) run over the device with the software HAB4 verifier and a FIT
+/// window in memory, so the prediction is the shim's code, not a model of it. A read that fails
+/// counts as "not authentic" / "invalid", as it does for the shim.
 pub fn predict<D: BlockDevice + ?Sized>(dev: &D, board: &Board, fuses: &Fuses) -> Decision {
-    let layout = &board.media;
-    let copy = |slot, offset| {
-        CopyState::read(dev, board, fuses, slot, offset)
-            .map_or(CopyVerdict::NotAuthentic, |c| c.verdict())
+    let mut disk = ShimDisk(dev);
+    let mut hab = SoftwareHab { fuses: *fuses };
+    let mut watchdog = NoWatchdog;
+    let mut log = String::new();
+    let mut window = vec![0u8; board.memory.fit_window.size as usize];
+    let mut hw = Hardware {
+        disk: &mut disk,
+        hab: &mut hab,
+        clock: &NoClock,
+        watchdog: &mut watchdog,
+        console: &mut log,
     };
-    let sit = std::cell::OnceCell::new();
-    let read_sit = || {
-        sit.get_or_init(|| SitState::read(dev, layout).ok())
-            .as_ref()
-            .and_then(|s| s.judgement.ok())
+    let memory = Memory {
+        window: &mut window,
+        window_base: board.memory.fit_window.start,
+        // The shim's own memory is not known here; the flow's other handoff checks apply.
+        shim: &[],
     };
-    decide(
-        copy(Slot::Primary, layout.primary_offset()),
-        || match read_sit() {
-            Some(_) => SitVerdict::Valid,
-            None => SitVerdict::Invalid,
-        },
-        || {
-            read_sit().map_or(CopyVerdict::NotAuthentic, |a| {
-                copy(Slot::Secondary, a.offset)
+    boot::run(board, &mut hw, memory, RomInfo::UNKNOWN).decision
+}
+
+/// Bytes per block of the shim's reads.
+const BLOCK: u64 = spl_shim::platform::BLOCK_SIZE as u64;
+
+/// A [`BlockDevice`] as the shim's [`BlockRead`].
+struct ShimDisk<'a, D: ?Sized>(&'a D);
+
+impl<D: BlockDevice + ?Sized> BlockRead for ShimDisk<'_, D> {
+    fn block_count(&self) -> u64 {
+        self.0.size() / BLOCK
+    }
+
+    fn read_blocks(&mut self, lba: u64, buf: &mut [u8]) -> Result<(), MediaError> {
+        let out_of_range = MediaError::OutOfRange {
+            lba,
+            len: buf.len(),
+        };
+        let end = lba
+            .checked_add(buf.len() as u64 / BLOCK)
+            .ok_or(out_of_range)?;
+        if buf.is_empty() || !(buf.len() as u64).is_multiple_of(BLOCK) || end > self.block_count() {
+            return Err(out_of_range);
+        }
+        // An I/O error reads as the controller's data error would on the board.
+        self.0
+            .read_at(lba * BLOCK, buf)
+            .map_err(|_| MediaError::Command {
+                command: 18,
+                int_status: 0,
             })
-        },
-    )
+    }
+}
+
+/// The flow's watchdog: nothing to service on the host.
+struct NoWatchdog;
+
+impl WatchdogService for NoWatchdog {
+    fn service(&mut self) {}
+}
+
+/// The flow's clock: the figures are of no interest here.
+struct NoClock;
+
+impl Clock for NoClock {
+    fn ticks(&self) -> u64 {
+        0
+    }
+
+    fn frequency_hz(&self) -> u64 {
+        1
+    }
 }

@@ -827,3 +827,27 @@ fn stop_requests_are_honoured_only_between_copies() {
         }
     }
 }
+
+/// `predict` runs the shim's own boot flow: a primary whose IVT an interrupted update zeroed
+/// is not booted even though its FIT is still authentic, and `status`'s judgement agrees.
+#[test]
+fn the_prediction_is_the_shims_flow_and_the_judgement_agrees_with_it() {
+    let mut dev = healthy();
+    assert_eq!(
+        predict(&dev, board(), &fuses()),
+        Decision {
+            slot: Some(Slot::Primary),
+            reason: Reason::PrimaryOk
+        }
+    );
+    dev.write_at(PRIMARY, &[0u8; 0x20]).unwrap();
+    let d = predict(&dev, board(), &fuses());
+    assert_eq!(
+        d,
+        Decision {
+            slot: Some(Slot::Secondary),
+            reason: Reason::PrimaryFailed
+        }
+    );
+    assert_eq!(state(&dev).decision(), d);
+}
