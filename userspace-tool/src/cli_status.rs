@@ -9,7 +9,7 @@ use serde::Serialize;
 use spl_shim::cell::{Cell, SlotWord, reason_name};
 use spl_shim::policy::{CopyVerdict, Slot};
 use ubootctl::blockdev::FileDevice;
-use ubootctl::media::{CopyState, MediaState};
+use ubootctl::media::{CopyState, MediaState, predict};
 
 use crate::cell_source;
 use crate::exit::Failure;
@@ -122,7 +122,8 @@ fn status(
     let dev = FileDevice::open_read_only(device).map_err(|e| Failure::Usage(e.to_string()))?;
     let state = MediaState::read(&dev, board, fuses)
         .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", device.display())))?;
-    let decision = state.decision();
+    // The next boot as the shim's own boot flow decides it (media::predict).
+    let decision = predict(&dev, board, fuses);
     let sit = match &state.sit.judgement {
         Ok(a) => format!(
             "valid, firstSectorNumber {:#x} (secondary at {:#x})",
