@@ -156,40 +156,9 @@ pub fn relative_to(path: &Path, base: &Path) -> PathBuf {
 /// (from cargo's JSON messages, so a custom target directory is honoured).
 pub fn build_ubootctl() -> Result<PathBuf> {
     let mut cmd = cargo();
-    cmd.args([
-        "build",
-        "--release",
-        "-p",
-        "ubootctl",
-        "--bin",
-        "ubootctl",
-        "--message-format=json-render-diagnostics",
-    ])
-    .stdout(Stdio::piped())
-    .stderr(Stdio::inherit());
-    let mut child = cmd.spawn().with_context(|| format!("cannot run {cmd:?}"))?;
-    let mut exe = None;
-    if let Some(out) = child.stdout.take() {
-        for line in BufReader::new(out)
-            .lines()
-            .map_while(std::result::Result::ok)
-        {
-            let Ok(msg) = serde_json::from_str::<serde_json::Value>(&line) else {
-                continue;
-            };
-            if msg["reason"] == "compiler-artifact"
-                && msg["target"]["name"] == "ubootctl"
-                && let Some(e) = msg["executable"].as_str()
-            {
-                exe = Some(PathBuf::from(e));
-            }
-        }
-    }
-    let status = child.wait()?;
-    if !status.success() {
-        bail!("building ubootctl failed ({status}): {cmd:?}");
-    }
-    exe.filter(|p| p.is_file())
+    cmd.args(["build", "--release", "-p", "ubootctl", "--bin", "ubootctl"]);
+    crate::firmware::cargo_build_executable(cmd, "ubootctl", "building ubootctl")?
+        .filter(|p| p.is_file())
         .ok_or_else(|| Error::msg("cargo built ubootctl but named no executable"))
 }
 

@@ -61,12 +61,25 @@ pub fn build_firmware_bin(bin: &str, features: &[&str]) -> Result<PathBuf> {
         FIRMWARE_TARGET,
         "--bin",
         bin,
-        "--message-format=json-render-diagnostics",
     ]);
     if !features.is_empty() {
         cmd.args(["--features", &features.join(",")]);
     }
-    cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
+    let executable = cargo_build_executable(cmd, bin, &format!("firmware build of `{bin}`"))?;
+    let exe = executable.unwrap_or_else(|| default_elf_path(bin));
+    if !exe.is_file() {
+        bail!("cargo built `{bin}` but {} does not exist", exe.display());
+    }
+    Ok(exe)
+}
+
+/// Runs `cmd`, a `cargo build` that builds binary `name`, with cargo's JSON messages on stdout
+/// (diagnostics still rendered on stderr), and returns the executable cargo reports for it, so
+/// a custom target directory is honoured. A failed build is an error naming `what`.
+pub fn cargo_build_executable(mut cmd: Command, name: &str, what: &str) -> Result<Option<PathBuf>> {
+    cmd.arg("--message-format=json-render-diagnostics")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
     let mut child = cmd.spawn().with_context(|| format!("cannot run {cmd:?}"))?;
     let mut executable = None;
     if let Some(out) = child.stdout.take() {
@@ -78,7 +91,7 @@ pub fn build_firmware_bin(bin: &str, features: &[&str]) -> Result<PathBuf> {
                 continue;
             };
             if msg["reason"] == "compiler-artifact"
-                && msg["target"]["name"] == bin
+                && msg["target"]["name"] == name
                 && let Some(exe) = msg["executable"].as_str()
             {
                 executable = Some(PathBuf::from(exe));
@@ -87,13 +100,9 @@ pub fn build_firmware_bin(bin: &str, features: &[&str]) -> Result<PathBuf> {
     }
     let status = child.wait()?;
     if !status.success() {
-        bail!("firmware build of `{bin}` failed ({status}): {cmd:?}");
+        bail!("{what} failed ({status}): {cmd:?}");
     }
-    let exe = executable.unwrap_or_else(|| default_elf_path(bin));
-    if !exe.is_file() {
-        bail!("cargo built `{bin}` but {} does not exist", exe.display());
-    }
-    Ok(exe)
+    Ok(executable)
 }
 
 /// Where cargo puts firmware binary `bin` with the default target directory.

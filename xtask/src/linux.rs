@@ -619,21 +619,25 @@ pub fn build_ubootctl() -> Result<PathBuf> {
         "--release",
         "-p",
         "ubootctl",
+        "--bin",
+        "ubootctl",
         "--target",
         MUSL_TARGET,
     ]);
-    let status = c.status().with_context(|| format!("running {c:?}"))?;
-    if !status.success() {
-        bail!(
-            "{c:?} failed ({status}); the target needs `rustup target add {MUSL_TARGET}` \
-             (rust-toolchain.toml lists it) and `rust-lld`, which ships with rustup toolchains"
-        );
-    }
-    let bin = workspace_root()
-        .join("target")
-        .join(MUSL_TARGET)
-        .join("release")
-        .join("ubootctl");
+    let bin = crate::firmware::cargo_build_executable(c, "ubootctl", "the static ubootctl build")
+        .map_err(|e| {
+            e.context(format_args!(
+                "the target needs `rustup target add {MUSL_TARGET}` (rust-toolchain.toml lists \
+                 it) and `rust-lld`, which ships with rustup toolchains"
+            ))
+        })?
+        .unwrap_or_else(|| {
+            workspace_root()
+                .join("target")
+                .join(MUSL_TARGET)
+                .join("release")
+                .join("ubootctl")
+        });
     let data = std::fs::read(&bin).with_context(|| format!("reading {}", bin.display()))?;
     check_static_aarch64(&data).with_context(|| bin.display())?;
     Ok(bin)
