@@ -422,6 +422,12 @@ impl Machine {
         Ok((v, rc))
     }
 
+    /// Runs `ubootctl status --json` and checks it says what `want` says.
+    pub fn expect_status(&mut self, want: Want) -> Result<()> {
+        let (st, rc) = self.run_json(&status_cmd())?;
+        check_status(&st, rc, want)
+    }
+
     /// Types `reboot -f` and waits for the stand-in's PSCI SYSTEM_RESET line.
     pub fn reboot(&mut self) -> Result<()> {
         self.send("reboot -f")?;
@@ -502,12 +508,15 @@ fn check_boot(b: Boot, version: u32, slot: u32) -> Result<()> {
 
 /// What `ubootctl status --json` must say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Want {
-    running: u64,
-    primary: bool,
-    secondary: bool,
+pub struct Want {
+    /// The running slot.
+    pub running: u64,
+    /// Whether the primary is authentic.
+    pub primary: bool,
+    /// Whether the secondary is authentic.
+    pub secondary: bool,
     /// `healthy` (exit 0) or degraded (exit 1).
-    healthy: bool,
+    pub healthy: bool,
 }
 
 fn check_status(st: &serde_json::Value, rc: i32, w: Want) -> Result<()> {
@@ -597,17 +606,12 @@ fn scenario_a(rig: &Rig) -> Result<u32> {
         format!("uptime > {WATCHDOG_S} s"),
         format!("uptime {} s", up.trim()),
     )?;
-    let (st, rc) = m.run_json(&status_cmd())?;
-    check_status(
-        &st,
-        rc,
-        Want {
-            running: 1,
-            primary: true,
-            secondary: true,
-            healthy: true,
-        },
-    )?;
+    m.expect_status(Want {
+        running: 1,
+        primary: true,
+        secondary: true,
+        healthy: true,
+    })?;
     let (_, rc) = m.run(&ubootctl("update /v2.bin", ""))?;
     check(rc == 0, "ubootctl update exit", 0, rc)?;
     m.reboot()?;
@@ -616,17 +620,12 @@ fn scenario_a(rig: &Rig) -> Result<u32> {
         "  v2 runs from the primary; the secondary still holds v1, so status reports the fallback as",
     );
     say("  differing (degraded, exit 1) and recommends `ubootctl sync` once v2 is known good:");
-    let (st, rc) = m.run_json(&status_cmd())?;
-    check_status(
-        &st,
-        rc,
-        Want {
-            running: 1,
-            primary: true,
-            secondary: true,
-            healthy: false,
-        },
-    )?;
+    m.expect_status(Want {
+        running: 1,
+        primary: true,
+        secondary: true,
+        healthy: false,
+    })?;
     let boots = m.poweroff()?;
     check_copy(&disk, ImageCopy::Primary, &rig.v2, "v2")?;
     check_copy(&disk, ImageCopy::Secondary, &rig.v1, "v1")?;
@@ -645,17 +644,12 @@ fn scenario_b(rig: &Rig) -> Result<u32> {
     let secondary_before = read_copy(&disk, ImageCopy::Secondary)?;
     let mut m = Machine::start(rig, &disk, rig.work.join("b.uart.log"))?;
     check_boot(m.boot()?, 1, 2)?;
-    let (st, rc) = m.run_json(&status_cmd())?;
-    check_status(
-        &st,
-        rc,
-        Want {
-            running: 2,
-            primary: false,
-            secondary: true,
-            healthy: false,
-        },
-    )?;
+    m.expect_status(Want {
+        running: 2,
+        primary: false,
+        secondary: true,
+        healthy: false,
+    })?;
     let (out, rc) = m.run(&ubootctl("update /v2.bin", " --json"))?;
     check(rc == 0, "ubootctl update exit", 0, rc)?;
     let writes: Vec<String> = out
@@ -673,17 +667,12 @@ fn scenario_b(rig: &Rig) -> Result<u32> {
     )?;
     m.reboot()?;
     check_boot(m.boot()?, 2, 1)?;
-    let (st, rc) = m.run_json(&status_cmd())?;
-    check_status(
-        &st,
-        rc,
-        Want {
-            running: 1,
-            primary: true,
-            secondary: true,
-            healthy: false,
-        },
-    )?;
+    m.expect_status(Want {
+        running: 1,
+        primary: true,
+        secondary: true,
+        healthy: false,
+    })?;
     let boots = m.poweroff()?;
     check_copy(&disk, ImageCopy::Primary, &rig.v2, "v2")?;
     let secondary_after = read_copy(&disk, ImageCopy::Secondary)?;
@@ -815,17 +804,12 @@ fn scenario_c(rig: &Rig) -> Result<u32> {
         check(rc == 0, "ubootctl update exit", 0, rc)?;
         m.reboot()?;
         check_boot(m.boot()?, 2, 1)?;
-        let (st, rc) = m.run_json(&status_cmd())?;
-        check_status(
-            &st,
-            rc,
-            Want {
-                running: 1,
-                primary: true,
-                secondary: true,
-                healthy: false,
-            },
-        )?;
+        m.expect_status(Want {
+            running: 1,
+            primary: true,
+            secondary: true,
+            healthy: false,
+        })?;
         boots += m.poweroff()?;
         check_copy(&disk, ImageCopy::Primary, &rig.v2, "v2")?;
     }
