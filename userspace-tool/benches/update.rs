@@ -174,20 +174,8 @@ fn main() {
 
     let backing = dir.path().join("loop.img");
     std::fs::write(&backing, vec![0u8; 8 << 20]).unwrap();
-    let out = Command::new("losetup")
-        .args(["-f", "--show"])
-        .arg(&backing)
-        .output();
-    match out {
-        Ok(o) if o.status.success() => {
-            let lo = String::from_utf8_lossy(&o.stdout).trim().to_owned();
-            compare(&format!("loop {lo}"), Path::new(&lo), &new);
-            let _ = Command::new("losetup").arg("-d").arg(&lo).status();
-        }
-        Ok(o) => println!(
-            "loop device: skipped, losetup refused: {}",
-            String::from_utf8_lossy(&o.stderr).trim()
-        ),
-        Err(e) => println!("loop device: skipped, cannot run losetup: {e}"),
+    match medium::Loop::attach(&backing) {
+        Ok(lo) => compare(&format!("loop {}", lo.0), Path::new(&lo.0), &new),
+        Err(why) => println!("loop device: skipped: {why}"),
     }
 }

@@ -535,32 +535,6 @@ fn a_mounted_device_or_partition_swap_or_holder_is_refused_naming_it() {
     assert_eq!(&read(&disk)[PRIMARY as usize..][..image(2).len()], image(2));
 }
 
-/// A loop device attached to a file; detached on drop.
-struct Loop(String);
-
-impl Loop {
-    fn attach(file: &Path) -> Result<Self, String> {
-        let out = Command::new("losetup")
-            .args(["-f", "--show"])
-            .arg(file)
-            .output()
-            .map_err(|e| format!("cannot run losetup: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "losetup -f --show failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-        }
-        Ok(Loop(String::from_utf8_lossy(&out.stdout).trim().to_owned()))
-    }
-}
-
-impl Drop for Loop {
-    fn drop(&mut self) {
-        let _ = Command::new("losetup").arg("-d").arg(&self.0).status();
-    }
-}
-
 /// Unmounts on drop.
 struct Mounted(PathBuf);
 
@@ -576,7 +550,7 @@ fn a_really_mounted_loop_device_is_refused_with_the_real_proc_and_sys() {
     let backing = dir.path().join("fs.img");
     std::fs::write(&backing, vec![0u8; medium::DEVICE]).unwrap();
     let skip = |why: String| println!("SKIPPED a_really_mounted_loop_device_is_refused: {why}");
-    let lo = match Loop::attach(&backing) {
+    let lo = match medium::Loop::attach(&backing) {
         Ok(l) => l,
         Err(why) => return skip(why),
     };

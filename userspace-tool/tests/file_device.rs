@@ -120,36 +120,10 @@ fn what_is_not_a_file_or_block_device_is_refused() {
     assert!(e.to_string().contains("cannot open"), "{e}");
 }
 
-/// A loop device attached to a file; detached on drop.
-struct Loop(String);
-
-impl Loop {
-    fn attach(file: &Path) -> Result<Self, String> {
-        let out = Command::new("losetup")
-            .args(["-f", "--show"])
-            .arg(file)
-            .output()
-            .map_err(|e| format!("cannot run losetup: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "losetup -f --show failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-        }
-        Ok(Loop(String::from_utf8_lossy(&out.stdout).trim().to_owned()))
-    }
-}
-
-impl Drop for Loop {
-    fn drop(&mut self) {
-        let _ = Command::new("losetup").arg("-d").arg(&self.0).status();
-    }
-}
-
 #[test]
 fn update_on_a_loop_device() {
     let f = image_file();
-    let lo = match Loop::attach(f.path()) {
+    let lo = match medium::Loop::attach(f.path()) {
         Ok(l) => l,
         Err(why) => {
             println!("SKIPPED update_on_a_loop_device: {why}");

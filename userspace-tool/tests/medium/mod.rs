@@ -3,6 +3,8 @@
 //! 0x208400 with the standard table).
 #![allow(dead_code)] // each test crate uses its own subset
 
+use std::path::Path;
+use std::process::Command;
 use std::sync::OnceLock;
 
 use boards::Board;
@@ -183,4 +185,31 @@ pub fn copy_at(dev: &dyn BlockDevice, offset: u64) -> CopyState {
 pub fn holds(dev: &dyn BlockDevice, offset: u64, image: &[u8]) -> bool {
     let mut b = vec![0; image.len()];
     dev.read_at(offset, &mut b).is_ok() && b == image
+}
+
+/// A loop device attached to a file; detached on drop.
+pub struct Loop(pub String);
+
+impl Loop {
+    /// `losetup -f --show FILE`; the error says why the kernel or the tool refused.
+    pub fn attach(file: &Path) -> Result<Self, String> {
+        let out = Command::new("losetup")
+            .args(["-f", "--show"])
+            .arg(file)
+            .output()
+            .map_err(|e| format!("cannot run losetup: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "losetup -f --show failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Ok(Loop(String::from_utf8_lossy(&out.stdout).trim().to_owned()))
+    }
+}
+
+impl Drop for Loop {
+    fn drop(&mut self) {
+        let _ = Command::new("losetup").arg("-d").arg(&self.0).status();
+    }
 }
