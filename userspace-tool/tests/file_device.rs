@@ -6,7 +6,6 @@ mod medium;
 
 use std::io::Write;
 use std::path::Path;
-use std::process::Command;
 
 use medium::{DEVICE, Layout, board, fuses, holds, image, write_layout};
 use spl_shim::policy::Slot;
