@@ -6,7 +6,8 @@
 //! The kernel-less test runs with the workspace tests. The Linux test is ignored: it needs a
 //! prepared kernel (`cargo xtask e2e`, in the README's test command, runs the same chain with
 //! Debian's kernel). Run it with
-//! `cargo test -p workspace-tests --test qemu_linux_stand_in -- --ignored --nocapture` and `STANDIN_KERNEL` = an arm64 `Image` (Debian's `vmlinuz-6.12.*-arm64` is one),
+//! `cargo test -p workspace-tests --test qemu_linux_stand_in -- --ignored --nocapture` and
+//! `STANDIN_KERNEL` = an arm64 `Image` (Debian's `vmlinuz-6.12.*-arm64` is one),
 //! `STANDIN_DTB` = the EVK DTB prepared as the stand-in's contract says
 //! (`spl-shim/src/bin/linux-stand-in.rs`: `cpu-idle-states` removed, `/memory` = 1 GiB at
 //! 0x40000000, `/chosen/bootargs` with `console=ttymxc1,115200 earlycon`, and
