@@ -9,7 +9,8 @@ use crate::{Context, Error, Result, bail, workspace_root};
 
 /// The firmware target triple.
 pub const FIRMWARE_TARGET: &str = "aarch64-unknown-none";
-/// The cargo profile of firmware builds (opt-level s, LTO, panic abort).
+/// The cargo profile of firmware builds (opt-level z with the P-256 and SHA-256 crates at 3, LTO,
+/// panic abort; see the workspace `Cargo.toml`).
 pub const FIRMWARE_PROFILE: &str = "firmware";
 /// The package holding the firmware binaries.
 pub const FIRMWARE_PACKAGE: &str = "spl-shim";

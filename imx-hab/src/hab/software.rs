@@ -820,18 +820,7 @@ fn srk_key<'a>(srk: &SrkKey<'a>, index: u8, offset: u64) -> Result<Key<'a>, Veri
             curve: Curve::P256,
             x,
             y,
-        } => {
-            let mut point = [0u8; 65];
-            point[0] = 0x04;
-            point[1..33].copy_from_slice(x);
-            point[33..].copy_from_slice(y);
-            p256::ecdsa::VerifyingKey::from_sec1_bytes(&point)
-                .map(Key::P256)
-                .map_err(|_| VerifyError::UnsupportedKey {
-                    offset,
-                    what: "not a point on P-256",
-                })
-        }
+        } => p256_key(x, y, offset),
         SrkKeyData::Ec { .. } => Err(VerifyError::UnsupportedKey {
             offset,
             what: "an EC key on a curve other than P-256",
@@ -845,18 +834,43 @@ fn certificate_key<'a>(cert: &Certificate<'a>, offset: u64) -> Result<Key<'a>, V
         PublicKey::Ec {
             curve: Curve::P256,
             point,
-        } => p256::ecdsa::VerifyingKey::from_sec1_bytes(point)
-            .map(Key::P256)
-            .map_err(|_| VerifyError::UnsupportedKey {
+        } => match point {
+            [0x04, xy @ ..] if xy.len() == 64 => {
+                let (x, y) = xy.split_at(32);
+                p256_key(x, y, offset)
+            }
+            _ => Err(VerifyError::UnsupportedKey {
                 offset,
-                what: "not a point on P-256",
+                what: "a P-256 point not in uncompressed form (0x04 || X || Y)",
             }),
+        },
         PublicKey::Ec { .. } => Err(VerifyError::UnsupportedKey {
             offset,
             what: "an EC key on a curve other than P-256",
         }),
         PublicKey::Rsa { modulus, exponent } => rsa_key(modulus, exponent, offset),
     }
+}
+
+/// A P-256 verifying key from affine coordinates (big-endian, 32 bytes each), checked to be on
+/// the curve. Only the uncompressed form is accepted (SRK tables store X and Y; `cst` and
+/// OpenSSL write certificates that way), which also keeps point decompression (a field square
+/// root) out of the firmware.
+fn p256_key<'a>(x: &[u8], y: &[u8], offset: u64) -> Result<Key<'a>, VerifyError> {
+    use p256::elliptic_curve::point::AffineCoordinates;
+    let (Ok(x), Ok(y)) = (<[u8; 32]>::try_from(x), <[u8; 32]>::try_from(y)) else {
+        return Err(VerifyError::UnsupportedKey {
+            offset,
+            what: "a P-256 coordinate that is not 32 bytes",
+        });
+    };
+    Option::from(p256::AffinePoint::from_coordinates(&x.into(), &y.into()))
+        .and_then(|p| p256::ecdsa::VerifyingKey::from_affine(p).ok())
+        .map(Key::P256)
+        .ok_or(VerifyError::UnsupportedKey {
+            offset,
+            what: "not a point on P-256",
+        })
 }
 
 fn rsa_key<'a>(modulus: &'a [u8], exponent: &'a [u8], offset: u64) -> Result<Key<'a>, VerifyError> {
@@ -1062,6 +1076,52 @@ mod tests {
             c.add(Block { start, len }).unwrap();
         }
         c
+    }
+
+    /// cst's CSF key certificate (P-256, uncompressed point), signed by SRK 1.
+    const CSF1_CERT: &[u8] = include_bytes!(
+        "../../../tests/fixtures/hab4/ecc-p256/crts/CSF1_1_sha256_prime256v1_v3_usr_crt.der"
+    );
+
+    #[test]
+    fn certificate_keys_must_be_uncompressed_points_on_p256() {
+        let cert = Certificate::parse(CSF1_CERT).unwrap();
+        let PublicKey::Ec { point, .. } = cert.public_key else {
+            panic!("the fixture holds an EC key");
+        };
+        assert_eq!((point.len(), point[0]), (65, 0x04));
+        assert!(matches!(certificate_key(&cert, 7), Ok(Key::P256(_))));
+
+        // The same X in compressed form (SEC1 0x02/0x03 || X): refused, not decompressed.
+        let mut compressed = [0u8; 33];
+        compressed[0] = 0x02 | (point[64] & 1);
+        compressed[1..].copy_from_slice(&point[1..33]);
+        let mut c = cert;
+        c.public_key = PublicKey::Ec {
+            curve: Curve::P256,
+            point: &compressed,
+        };
+        match certificate_key(&c, 7) {
+            Err(VerifyError::UnsupportedKey { offset: 7, what }) => {
+                assert!(what.contains("uncompressed"), "{what}")
+            }
+            other => panic!("compressed point: {other:?}"),
+        }
+
+        // Y off by one: not on the curve.
+        let mut off_curve = [0u8; 65];
+        off_curve.copy_from_slice(point);
+        off_curve[64] ^= 1;
+        c.public_key = PublicKey::Ec {
+            curve: Curve::P256,
+            point: &off_curve,
+        };
+        match certificate_key(&c, 9) {
+            Err(VerifyError::UnsupportedKey { offset: 9, what }) => {
+                assert_eq!(what, "not a point on P-256")
+            }
+            other => panic!("off-curve point: {other:?}"),
+        }
     }
 
     #[test]

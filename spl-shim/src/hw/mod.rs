@@ -9,6 +9,7 @@
 //! `unsafe` is confined to the MMIO and system-instruction boundary; each block says why it is
 //! sound.
 
+pub mod copy;
 pub mod exceptions;
 pub mod gic;
 pub mod payload;
