@@ -24,14 +24,27 @@ pub fn cargo() -> Command {
     c
 }
 
-/// Builds the shim for `board` (`qemu-imx8mp` or `imx8mm-evk`) and returns the ELF's path
-/// (`target/aarch64-unknown-none/firmware/spl-shim`).
+/// Builds the shim for `board` (`qemu-imx8mp` or `imx8mm-evk`) and returns the path of a copy
+/// of the ELF kept per board (`target/aarch64-unknown-none/firmware/<board>/spl-shim`).
+///
+/// Cargo links both boards to the same path (a feature selects the board), so the path it
+/// reports holds whichever board was built last; the per-board copy keeps a printed path valid
+/// after building the other board. (Two processes building different boards at the same
+/// moment could still race between link and copy; xtask and the tests build one at a time.)
 pub fn build_spl(board: &str) -> Result<PathBuf> {
     let Some((_, features)) = BOARDS.iter().find(|(name, _)| *name == board) else {
         let known: Vec<&str> = BOARDS.iter().map(|(n, _)| *n).collect();
         bail!("unknown board `{board}` (known: {})", known.join(", "));
     };
-    build_firmware_bin("spl-shim", features)
+    let built = build_firmware_bin("spl-shim", features)?;
+    let dir = built
+        .parent()
+        .map_or_else(|| PathBuf::from(board), |d| d.join(board));
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let elf = dir.join("spl-shim");
+    std::fs::copy(&built, &elf)
+        .with_context(|| format!("cannot copy {} to {}", built.display(), elf.display()))?;
+    Ok(elf)
 }
 
 /// Whether the firmware package has a binary `bin` (`spl-shim/src/bin/<bin>.rs` or a
