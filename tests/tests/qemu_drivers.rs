@@ -205,6 +205,11 @@ fn selftest_on(size: u64, seed: u64, kind: &str) {
         out.contains("card state after reads: TRAN"),
         "CMD13 check missing:\n{out}"
     );
+    // The handoff's image copy at 16 x 16 offsets and 10 lengths (hw-selftest's copy_check).
+    assert!(
+        out.contains("copy: ok (2560 cases)"),
+        "copy check missing:\n{out}"
+    );
 
     let reads = parse_reads(&out);
     let mut wanted: Vec<(u64, u64)> = SELFTEST_READS.to_vec();

@@ -208,7 +208,56 @@ mod firmware {
             .map_err(|e| Failure::Media("CMD13 after the reads", e))?;
         let _ = writeln!(con, "card state after reads: TRAN");
         wdog.service();
+
+        let cases = copy_check(buf)?;
+        let _ = writeln!(con, "copy: ok ({cases} cases)");
         Ok(())
+    }
+
+    /// `hw::copy::copy_image` at every source and destination offset modulo 16 and lengths
+    /// around its 64-byte blocks: the destination equals the source and the bytes on either
+    /// side stay untouched. Returns the number of cases.
+    fn copy_check(buf: &mut [u8]) -> Result<usize, Failure> {
+        const LENS: [usize; 10] = [0, 1, 15, 63, 64, 65, 127, 128, 200, 1000];
+        const GUARD: usize = 32;
+        const SENTINEL: u8 = 0xEE;
+        let (src, dst) = buf.split_at_mut(4096);
+        for (i, b) in src.iter_mut().enumerate() {
+            *b = (i as u8).wrapping_mul(31).wrapping_add(7);
+        }
+        let mut cases = 0;
+        for so in 0..16 {
+            for d in 0..16 {
+                for len in LENS {
+                    let region = &mut dst[..GUARD + d + len + GUARD];
+                    region.fill(SENTINEL);
+                    let at = GUARD + d;
+                    // SAFETY: `src[so..so + len]` and `region[at..at + len]` lie inside two
+                    // disjoint slices of the self-test's DRAM buffer.
+                    unsafe {
+                        spl_shim::hw::copy::copy_image(
+                            region.as_mut_ptr().add(at),
+                            src.as_ptr().add(so),
+                            len,
+                        );
+                    }
+                    if region[at..at + len] != src[so..so + len] {
+                        return Err(Failure::Check(
+                            "copy_image: the copy differs from the source",
+                        ));
+                    }
+                    if region[..at]
+                        .iter()
+                        .chain(&region[at + len..])
+                        .any(|&b| b != SENTINEL)
+                    {
+                        return Err(Failure::Check("copy_image wrote outside its destination"));
+                    }
+                    cases += 1;
+                }
+            }
+        }
+        Ok(cases)
     }
 
     /// Reads `buf.len()` bytes at `lba`, prints their SHA-256 and the read time.
