@@ -35,6 +35,24 @@ macro_rules! exit_status {
     };
 }
 
+/// The FILES section of the commands that write the device (`update`, `sync`): they share the
+/// target checks, the `force_ro` handling and the cell read.
+macro_rules! files_writers {
+    () => {
+        "FILES
+  /dev/mmcblkN, /dev/mmcblkNbootM
+                            the boot medium (--device), or an image file of it
+  /sys/block/mmcblkNbootM/force_ro
+                            lowered to 0 for the writes to a boot partition, then restored
+  /sys/bus/nvmem/devices/imx-ocotp0/nvmem
+                            OCOTP fuses (--ocotp), unless --srk-hash is given
+  /dev/mem                  the shim's boot cell, for the running slot (--mem)
+  /sys/class/block/NAME/{partition,dev,holders}, /proc/self/mountinfo, /proc/swaps
+                            to refuse a partition and a device in use
+"
+    };
+}
+
 /// The FILES section of the main page.
 macro_rules! files_all {
     () => {
@@ -203,17 +221,7 @@ const UPDATE_AFTER: &str = concat!(
     ),
     "  129, 130, 143\n     stopped by SIGHUP, SIGINT, SIGTERM between two copies (see above); it still boots\n",
     "\n",
-    "FILES
-  /dev/mmcblkN, /dev/mmcblkNbootM
-                            the boot medium (--device), or an image file of it
-  /sys/block/mmcblkNbootM/force_ro
-                            lowered to 0 for the writes to a boot partition, then restored
-  /sys/bus/nvmem/devices/imx-ocotp0/nvmem
-                            OCOTP fuses (--ocotp), unless --srk-hash is given
-  /dev/mem                  the shim's boot cell, for the running slot (--mem)
-  /sys/class/block/NAME/{partition,dev,holders}, /proc/self/mountinfo, /proc/swaps
-                            to refuse a partition and a device in use
-",
+    files_writers!(),
     "\nEXAMPLES
   ubootctl update flash.bin --device /dev/mmcblk2 --dry-run     # print the plan, write nothing
   ubootctl update flash.bin --device /dev/mmcblk2
@@ -240,15 +248,7 @@ const SYNC_AFTER: &str = concat!(
     ),
     "  129, 130, 143\n     stopped by SIGHUP, SIGINT, SIGTERM between two copies; it still boots\n",
     "\n",
-    "FILES
-  /dev/mmcblkN, /dev/mmcblkNbootM
-                            the boot medium (--device), or an image file of it
-  /sys/block/mmcblkNbootM/force_ro
-                            lowered to 0 for the writes to a boot partition, then restored
-  /sys/bus/nvmem/devices/imx-ocotp0/nvmem
-                            OCOTP fuses (--ocotp), unless --srk-hash is given
-  /dev/mem                  the shim's boot cell, for the running slot (--mem)
-",
+    files_writers!(),
     "\nEXAMPLES
   ubootctl sync --device /dev/mmcblk2 --dry-run
   ubootctl sync --device /dev/mmcblk2

@@ -76,6 +76,7 @@ fn update_and_sync_pages_state_the_rule_every_option_default_and_the_files() {
             "[default: off]",
             "partition",
             "mounted",
+            "/proc/self/mountinfo",
         ] {
             assert!(h.contains(needle), "{cmd} --help lacks {needle:?}:\n{h}");
         }
