@@ -285,60 +285,46 @@ fn parse_result_line(line: &str) -> Option<(u64, u64)> {
     Some((num(" passed")?, num(" failed")?))
 }
 
-/// Builds the firmware in release and prints its section sizes.
+/// Builds the shim for every board and prints its section sizes against the `.text` budget.
 fn firmware_sizes() -> bool {
-    let mut build = cargo();
-    build.args([
-        "build",
-        "--profile",
-        "firmware",
-        "-p",
-        "spl-shim",
-        "--target",
-        FIRMWARE_TARGET,
-    ]);
-    if !step(
-        "firmware build (profile firmware: opt-level z, P-256 and SHA-256 at 3, LTO)",
-        build,
-    ) {
-        return false;
-    }
-    let elf = workspace_root()
-        .join("target")
-        .join(FIRMWARE_TARGET)
-        .join("firmware")
-        .join("spl-shim");
-    let data = match std::fs::read(&elf) {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!("xtask: cannot read {}: {e}", elf.display());
-            return false;
-        }
-    };
-    let file = match object::File::parse(&*data) {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("xtask: {} is not an ELF file: {e}", elf.display());
-            return false;
-        }
-    };
     use object::{Object, ObjectSection};
-    println!(
-        "\nfirmware {} (links the SHA-256 + P-256 + DER software verifier):",
-        elf.display()
-    );
-    for name in [".text", ".rodata", ".data", ".bss", ".stack"] {
-        let size = file.section_by_name(name).map_or(0, |s| s.size());
+    eprintln!("\n==> firmware builds (profile firmware: opt-level z, P-256 and SHA-256 at 3, LTO)");
+    for (board, _) in xtask::firmware::BOARDS {
+        let Some(elf) = report(build_spl(board)) else {
+            return false;
+        };
+        let data = match std::fs::read(&elf) {
+            Ok(d) => d,
+            Err(e) => {
+                eprintln!("xtask: cannot read {}: {e}", elf.display());
+                return false;
+            }
+        };
+        let file = match object::File::parse(&*data) {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!("xtask: {} is not an ELF file: {e}", elf.display());
+                return false;
+            }
+        };
+        let hab = match *board {
+            "qemu-imx8mp" => "software HAB: links the SHA-256 + P-256 + DER verifier",
+            _ => "ROM HAB binding",
+        };
+        println!("\nfirmware for {board} ({hab}), {}:", elf.display());
+        for name in [".text", ".rodata", ".data", ".bss", ".stack"] {
+            let size = file.section_by_name(name).map_or(0, |s| s.size());
+            println!(
+                "  {name:<8} {size:>8} bytes ({:.1} KiB)",
+                size as f64 / 1024.0
+            );
+        }
+        let text = file.section_by_name(".text").map_or(0, |s| s.size());
         println!(
-            "  {name:<8} {size:>8} bytes ({:.1} KiB)",
-            size as f64 / 1024.0
+            "  .text budget <= 96 KiB: {}",
+            if text <= 96 * 1024 { "met" } else { "NOT met" }
         );
     }
-    let text = file.section_by_name(".text").map_or(0, |s| s.size());
-    println!(
-        "  .text budget <= 96 KiB: {}",
-        if text <= 96 * 1024 { "met" } else { "NOT met" }
-    );
     true
 }
 
