@@ -259,10 +259,7 @@ mod stand_in {
         let mut console = Uart::console();
         let mut wdog = Watchdog::board();
         let slot = cell_slot();
-        let el = {
-            use aarch64_cpu::registers::{CurrentEL, Readable};
-            CurrentEL.read(CurrentEL::EL)
-        };
+        let el = payload::current_el();
         let _ = writeln!(
             console,
             "stand-in: version {} slot {slot} EL{el}",

@@ -49,10 +49,7 @@ mod payload {
         let mut console = Uart::console();
         let mut wdog = Watchdog::board();
         let slot = cell_slot();
-        let el = {
-            use aarch64_cpu::registers::{CurrentEL, Readable};
-            CurrentEL.read(CurrentEL::EL)
-        };
+        let el = payload::current_el();
         let _ = writeln!(console, "payload: version {} slot {slot} EL{el}", version());
         let _ = writeln!(console, "payload: press a key to exit");
         let timer = GenericTimer::new();

@@ -1,5 +1,6 @@
 //! What the simulation's payloads (the test payload and the Linux stand-in) share: the version
-//! field `cargo xtask image` patches after linking, and the slot the shim left in the cell.
+//! field `cargo xtask image` patches after linking, the slot the shim left in the cell, and the
+//! exception level they were entered at.
 
 use super::BOARD;
 
@@ -32,4 +33,10 @@ pub fn cell_slot() -> u32 {
     // SAFETY: the board's cell address is 4-byte aligned OCRAM the shim wrote before the
     // handoff (design.md §6, boards crate).
     unsafe { (BOARD.cell_addr as *const u32).read_volatile() }
+}
+
+/// The exception level the payload runs at (the shim hands off at EL3).
+pub fn current_el() -> u64 {
+    use aarch64_cpu::registers::{CurrentEL, Readable};
+    CurrentEL.read(CurrentEL::EL)
 }
