@@ -4,7 +4,8 @@
 //! there).
 
 use crate::{
-    AN12900_LAYOUT, Board, FuseSource, HabBackend, Medium, MemoryMap, Region, Soc, Uart, Usdhc,
+    AN12900_LAYOUT, Board, FuseSource, HabBackend, HabCapabilities, Medium, MemoryMap, Region,
+    SignatureAlgorithm, Soc, Uart, Usdhc,
 };
 
 /// OCRAM at 0x900000, 256 KiB (U-Boot `imx8m/soc.c` maps 0x900000 + 0x40000; the size is
@@ -52,6 +53,12 @@ pub const BOARD: Board = Board {
     media: AN12900_LAYOUT,
     // HAB RVT at 0x900 on 8MM (U-Boot `asm/mach-imx/hab.h`; TF-A platform_def HAB_RVT_BASE).
     hab: HabBackend::Rom { rvt_addr: 0x900 },
+    // HAB 4.3, RSA only: NXP CST User Guide Table 1 ("ECC: i.MX 8M Plus only, HAB 4.5 and
+    // later"); docs/imx8m-facts.md §4.6.
+    hab_caps: HabCapabilities {
+        version: 0x43,
+        algorithms: &[SignatureAlgorithm::Rsa],
+    },
     // Free OCRAM between SPL's BSS (0x910000 + 0x2000) and the SPL stack top 0x920000, outside
     // the ROM scratch area 0x900000-0x90FFFF and BL31 (imx8m-facts.md §7). Chosen here
     // (*inference*); Linux maps OCRAM through /dev/mem (imx8m-facts.md §11).

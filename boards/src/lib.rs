@@ -77,6 +77,42 @@ pub enum HabBackend {
     Software,
 }
 
+/// A signature algorithm a HAB ROM may verify with (the SRK's key type).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignatureAlgorithm {
+    /// RSA PKCS#1 v1.5 (2048 to 4096 bits).
+    Rsa,
+    /// ECDSA over NIST P-256.
+    EcdsaP256,
+}
+
+impl SignatureAlgorithm {
+    /// Name as printed in reports.
+    pub const fn name(self) -> &'static str {
+        match self {
+            SignatureAlgorithm::Rsa => "RSA",
+            SignatureAlgorithm::EcdsaP256 => "ECDSA P-256",
+        }
+    }
+}
+
+/// What the board's authenticator (its ROM, or the verifier standing in for it) can
+/// authenticate: the HAB version and the signature algorithms (docs/imx8m-facts.md §4.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HabCapabilities {
+    /// HAB version as in a CSF header's version byte (`0x43` = HAB 4.3, `0x45` = 4.5).
+    pub version: u8,
+    /// The SRK key types it verifies.
+    pub algorithms: &'static [SignatureAlgorithm],
+}
+
+impl HabCapabilities {
+    /// Whether `algorithm` can be authenticated.
+    pub fn supports(&self, algorithm: SignatureAlgorithm) -> bool {
+        self.algorithms.contains(&algorithm)
+    }
+}
+
 /// Where the SRK hash, SEC_CONFIG and the revocation mask are read from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FuseSource {
@@ -113,6 +149,8 @@ pub struct Board {
     pub media: MediaLayout,
     /// How authentication is done.
     pub hab: HabBackend,
+    /// What that authentication can verify.
+    pub hab_caps: HabCapabilities,
     /// Physical address of the boot cell (design.md §6): word 0 the slot, then the boot record.
     pub cell_addr: u64,
     /// Where fuse values come from.

@@ -4,7 +4,8 @@
 //! AN12900 media layout (design.md §3) because QEMU has no i.MX 8M Mini.
 
 use crate::{
-    AN12900_LAYOUT, Board, FuseSource, HabBackend, Medium, MemoryMap, Region, Soc, Uart, Usdhc,
+    AN12900_LAYOUT, Board, FuseSource, HabBackend, HabCapabilities, Medium, MemoryMap, Region,
+    SignatureAlgorithm, Soc, Uart, Usdhc,
 };
 
 /// OCRAM: 0x900000-0x98FFFF, 576 KiB, both ends checked (qemu-imx8mp.md §2, `info mtree`).
@@ -53,6 +54,13 @@ pub const BOARD: Board = Board {
     },
     media: AN12900_LAYOUT,
     hab: HabBackend::Software,
+    // The 8M Plus ROM is HAB 4.5 with ECDSA P-256 and RSA (CST UG Table 1; imx8m-facts.md
+    // §4.6), but this board authenticates with the firmware's `no_std` software verifier,
+    // which has P-256 only (RSA needs imx-hab's `std`): the board states what it can do.
+    hab_caps: HabCapabilities {
+        version: 0x45,
+        algorithms: &[SignatureAlgorithm::EcdsaP256],
+    },
     // Cell contract of the simulation: OCRAM 0x0090_1000, outside the loaded images; OCRAM
     // keeps its contents across a watchdog reset in QEMU (qemu-imx8mp.md §9).
     cell_addr: 0x0090_1000,

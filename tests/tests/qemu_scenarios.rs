@@ -9,8 +9,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use spl_shim::cell::{CopyReport, FailureClass, SitStatus};
-use spl_shim::policy::Reason;
+use boot_core::cell::{CopyReport, FailureClass, SitStatus};
+use boot_core::policy::Reason;
 use xtask::disk::{
     DiskSpec, ImageCopy, SDHC_4G, SitMode, build_disk, copy_offsets, flip_byte, primary_csf_offset,
     primary_fit_data_offset, primary_fit_ivt_offset, secondary_fit_data_offset,
@@ -61,7 +61,7 @@ fn boot(s: &Scenario) -> SimOutcome {
     out
 }
 
-fn record(out: &SimOutcome) -> spl_shim::cell::BootRecord {
+fn record(out: &SimOutcome) -> boot_core::cell::BootRecord {
     let cell = out
         .decoded_cell()
         .unwrap_or_else(|| panic!("no cell read over QMP\n{}", out.uart));
@@ -98,7 +98,7 @@ fn assert_booted(out: &SimOutcome, slot: u32, version: u32) {
 fn assert_nothing_booted(out: &SimOutcome, reason: Reason) {
     assert_eq!(out.slot_word(), Some(0), "{}", out.uart);
     assert!(!out.uart_has("payload:"), "a payload ran\n{}", out.uart);
-    let name = spl_shim::cell::reason_name(reason);
+    let name = boot_core::cell::reason_name(reason);
     assert!(
         out.uart_has(&format!("shim: nothing bootable ({name})")),
         "{}",

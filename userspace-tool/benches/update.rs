@@ -19,8 +19,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use boot_core::policy::Slot;
 use medium::{Layout, board, fuses, image, write_layout};
-use spl_shim::policy::Slot;
 use ubootctl::blockdev::{BlockDevice, FileDevice};
 use ubootctl::exec::{self, ExecOptions, NoProgress};
 

@@ -6,7 +6,7 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use spl_shim::cell::{self, CELL_SIZE, Cell};
+use boot_core::cell::{self, CELL_SIZE, Cell};
 
 /// Default physical-memory device.
 pub const DEV_MEM: &str = "/dev/mem";

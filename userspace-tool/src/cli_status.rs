@@ -4,12 +4,13 @@
 use std::path::Path;
 
 use boards::Board;
+use boot_core::cell::{Cell, SlotWord, reason_name};
+use boot_core::examine::Security;
+use boot_core::policy::{CopyVerdict, Slot};
 use imx_hab::hab::Fuses;
 use serde::Serialize;
-use spl_shim::cell::{Cell, SlotWord, reason_name};
-use spl_shim::policy::{CopyVerdict, Slot};
 use ubootctl::blockdev::FileDevice;
-use ubootctl::media::{CopyState, MediaState, predict};
+use ubootctl::media::{CopyState, MediaState};
 
 use crate::cell_source;
 use crate::exit::Failure;
@@ -29,6 +30,15 @@ pub struct CopyStatus {
     /// Why not, when not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
+    /// Stable failure class when not authentic (the cell's and `verify`'s vocabulary).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub class: Option<&'static str>,
+    /// The half that failed (`SPL` or `FIT`), when not authentic.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub part: Option<&'static str>,
+    /// Accepted only because the part is open (unsigned SPL or FIT).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<&'static str>,
 }
 
 /// The whole status.
@@ -36,6 +46,8 @@ pub struct CopyStatus {
 pub struct Status {
     /// Board.
     pub board: &'static str,
+    /// `closed` or `open`, from SEC_CONFIG (closed when only an SRK hash file was given).
+    pub security: &'static str,
     /// Boot medium.
     pub device: String,
     /// Slot word of the cell: 1, 2, 0 or an invalid value.
@@ -67,10 +79,23 @@ pub struct Status {
 }
 
 fn copy_status(c: &CopyState) -> CopyStatus {
+    let failure = c.judgement.as_ref().err();
+    let mut warnings = Vec::new();
+    if let Ok(info) = &c.judgement {
+        if info.warnings.unsigned_spl {
+            warnings.push("unsigned SPL accepted: the part is open");
+        }
+        if info.warnings.unsigned_fit {
+            warnings.push("unsigned FIT accepted: the part is open");
+        }
+    }
     CopyStatus {
         offset: c.offset,
         authentic: c.verdict() == CopyVerdict::Authentic,
-        problem: c.judgement.as_ref().err().map(|e| e.to_string()),
+        problem: failure.map(|e| e.to_string()),
+        class: failure.map(|e| e.class().name()),
+        part: failure.map(|e| e.part.name()),
+        warnings,
     }
 }
 
@@ -122,8 +147,8 @@ fn status(
     let dev = FileDevice::open_read_only(device).map_err(|e| Failure::Usage(e.to_string()))?;
     let state = MediaState::read(&dev, board, fuses)
         .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", device.display())))?;
-    // The next boot as the shim's own boot flow decides it (media::predict).
-    let decision = predict(&dev, board, fuses);
+    // The next boot as the shim's own boot flow decides it, over the same bytes.
+    let decision = state.decision();
     let sit = match &state.sit.judgement {
         Ok(a) => format!(
             "valid, firstSectorNumber {:#x} (secondary at {:#x})",
@@ -164,6 +189,7 @@ fn status(
     let healthy = actions.is_empty();
     Ok(Status {
         board: board.name,
+        security: Security::of(fuses).name(),
         device: device.display().to_string(),
         cell_slot,
         boot_record: record_problem.is_none() && cell.is_ok(),
@@ -197,10 +223,15 @@ pub fn run(
         return Ok(st.healthy);
     }
     let copy = |c: &CopyStatus| match &c.problem {
-        None => format!("authentic (at {:#x})", c.offset),
+        None if c.warnings.is_empty() => format!("authentic (at {:#x})", c.offset),
+        None => format!(
+            "accepted (at {:#x}), WARNING: {}",
+            c.offset,
+            c.warnings.join("; ")
+        ),
         Some(p) => format!("NOT authentic (at {:#x}): {p}", c.offset),
     };
-    outln!("board        {}", st.board);
+    outln!("board        {} ({} part)", st.board, st.security);
     outln!("device       {}", st.device);
     match (st.running, &st.boot_record_problem) {
         (Some(r), _) => outln!(

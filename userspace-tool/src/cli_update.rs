@@ -7,10 +7,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use boards::Board;
+use boot_core::cell::SlotWord;
+use boot_core::policy::Slot;
 use imx_hab::hab::Fuses;
 use serde_json::json;
-use spl_shim::cell::SlotWord;
-use spl_shim::policy::Slot;
 use ubootctl::blockdev::{FileDevice, OpenError};
 use ubootctl::exec::{self, Event, ExecErrorKind, ExecOptions, Progress, RunError};
 use ubootctl::media::{self, MediaState, Medium};
@@ -379,7 +379,7 @@ fn execute(t: &mut Target, p: &Plan, c: &Common<'_>) -> Result<(), Failure> {
 
 /// `ubootctl update IMAGE --device DEV`.
 pub fn update(image_path: &Path, c: &Common<'_>) -> Result<(), Failure> {
-    let image = std::fs::read(image_path).map_err(|e| Failure::io("read", image_path, e))?;
+    let image = crate::image_file::read_image(image_path, &c.board.media)?;
     let mut t = open(c)?;
     let (running, why) = running_slot(c)?;
     if running.is_none() {

@@ -10,9 +10,9 @@ use std::fmt;
 use std::io;
 
 use boards::Board;
+use boot_core::policy::Slot;
 use imx_hab::hab::Fuses;
 use sha2::{Digest, Sha256};
-use spl_shim::policy::Slot;
 
 use crate::blockdev::BlockDevice;
 use crate::media::MediaState;

@@ -1,4 +1,5 @@
-//! Where `verify` gets the fuse values from: a `--srk-hash` file, or the OCOTP nvmem device.
+//! Where the fuse values come from: a `--srk-hash` file (the part is then taken as closed), a
+//! `--fuses` simulated fuse block, or the OCOTP nvmem device.
 //!
 //! OCOTP nvmem layout (imx8m-facts.md §11, Linux `drivers/nvmem/imx-ocotp.c`): byte offset =
 //! (bank × 4 + word) × 4, so SEC_CONFIG (bank 1 word 3) is at 0x1C and the SRK hash (bank 6
@@ -16,6 +17,8 @@ pub const OCOTP_NVMEM: &str = "/sys/bus/nvmem/devices/imx-ocotp0/nvmem";
 const SEC_CONFIG_OFFSET: usize = 0x1C;
 /// nvmem offset of SRK_HASH[0] (bank 6 word 0).
 const SRK_HASH_OFFSET: usize = 0x60;
+/// nvmem offset of SRK_REVOKE (bank 9 word 3, bits 3:0; imx8m-facts.md §6, inferred).
+const SRK_REVOKE_OFFSET: usize = 0x9C;
 
 /// Fuse values and where they came from.
 #[derive(Debug)]
@@ -48,9 +51,39 @@ pub fn from_hash_file(path: &Path) -> Result<FuseValues, FuseError> {
             bytes.len()
         ))
     })?;
+    // Only the hash is known: take the part as closed, so that nothing the ROM of a closed
+    // part would refuse is accepted.
     Ok(FuseValues {
-        fuses: Fuses::open_with(hash),
-        source: format!("SRK hash file {}", path.display()),
+        fuses: Fuses {
+            sec_config: Fuses::SEC_CONFIG_CLOSED,
+            ..Fuses::open_with(hash)
+        },
+        source: format!("SRK hash file {} (part taken as closed)", path.display()),
+    })
+}
+
+/// Reads a 64-byte simulated fuse block (the qemu-imx8mp contract, `boards::FuseSource`).
+pub fn from_fuse_block(path: &Path) -> Result<FuseValues, FuseError> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| FuseError::HashFile(format!("cannot read {}: {e}", path.display())))?;
+    let block: &[u8; 64] = bytes.as_slice().try_into().map_err(|_| {
+        FuseError::HashFile(format!(
+            "{} is {} bytes; a simulated fuse block is exactly 64 bytes (SRK hash, SEC_CONFIG, \
+             revocation mask, reserved)",
+            path.display(),
+            bytes.len()
+        ))
+    })?;
+    let fuses = Fuses::from_simulated_block(block);
+    if fuses.srk_hash == [0; 32] {
+        return Err(FuseError::NotProgrammed(format!(
+            "the SRK hash in {} is all zero: no image can be authenticated on this part",
+            path.display()
+        )));
+    }
+    Ok(FuseValues {
+        fuses,
+        source: format!("fuse block {}", path.display()),
     })
 }
 
@@ -83,23 +116,38 @@ pub fn from_ocotp(path: &Path) -> Result<FuseValues, FuseError> {
             path.display()
         )));
     }
-    let w = &buf[SEC_CONFIG_OFFSET..SEC_CONFIG_OFFSET + 4];
-    let sec_config = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
-    // SRK revocation fuses are not publicly documented (imx8m-facts.md §6): nothing revoked.
+    let word = |at: usize| {
+        buf.get(at..at + 4)
+            .map_or(0, |w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
+    };
+    let sec_config = word(SEC_CONFIG_OFFSET);
+    if buf.len() < SRK_REVOKE_OFFSET + 4 {
+        return Err(unavailable(format!(
+            "only {} bytes readable, SRK_REVOKE ends at {:#x}",
+            buf.len(),
+            SRK_REVOKE_OFFSET + 4
+        )));
+    }
     Ok(FuseValues {
         fuses: Fuses {
             srk_hash: hash,
             sec_config,
-            srk_revoke_mask: 0,
+            srk_revoke_mask: word(SRK_REVOKE_OFFSET) & 0xF,
         },
         source: format!("OCOTP {}", path.display()),
     })
 }
 
-/// The fuse source for `verify`: the hash file if given, else the OCOTP device.
-pub fn load(srk_hash: Option<&PathBuf>, ocotp: &Path) -> Result<FuseValues, FuseError> {
-    match srk_hash {
-        Some(p) => from_hash_file(p),
-        None => from_ocotp(ocotp),
+/// The fuse source: the hash file if given, else the fuse block if given, else the OCOTP
+/// device.
+pub fn load(
+    srk_hash: Option<&PathBuf>,
+    fuse_block: Option<&PathBuf>,
+    ocotp: &Path,
+) -> Result<FuseValues, FuseError> {
+    match (srk_hash, fuse_block) {
+        (Some(p), _) => from_hash_file(p),
+        (None, Some(p)) => from_fuse_block(p),
+        (None, None) => from_ocotp(ocotp),
     }
 }

@@ -11,6 +11,7 @@ mod cli_status;
 mod cli_update;
 mod exit;
 mod fuses;
+mod image_file;
 mod inspect;
 mod output;
 mod verify;
@@ -289,13 +290,8 @@ enum Command {
     Verify {
         /// The image file: a signed FIT or a flash.bin.
         image: PathBuf,
-        /// The 32-byte SRK hash file (`srktool -f 1` output) [default: read the SRK fuses from
-        /// the OCOTP nvmem device].
-        #[arg(long, value_name = "FILE")]
-        srk_hash: Option<PathBuf>,
-        /// OCOTP nvmem device to read the fuses from when --srk-hash is not given.
-        #[arg(long, value_name = "PATH", default_value = fuses::OCOTP_NVMEM)]
-        ocotp: PathBuf,
+        #[command(flatten)]
+        fuses: FuseArgs,
         /// Board: its FIT window bounds the load address, its media layout places the FIT in a
         /// flash.bin.
         #[arg(long, default_value = "imx8mm-evk", value_parser = board_names())]
@@ -317,12 +313,8 @@ enum Command {
         /// tests).
         #[arg(long, value_name = "PATH", default_value = cell_source::DEV_MEM)]
         mem: PathBuf,
-        /// The 32-byte SRK hash file [default: read the SRK fuses from the OCOTP device].
-        #[arg(long, value_name = "FILE")]
-        srk_hash: Option<PathBuf>,
-        /// OCOTP nvmem device to read the fuses from when --srk-hash is not given.
-        #[arg(long, value_name = "PATH", default_value = fuses::OCOTP_NVMEM)]
-        ocotp: PathBuf,
+        #[command(flatten)]
+        fuses: FuseArgs,
         /// Print one JSON document instead of the table [default: off].
         #[arg(long)]
         json: bool,
@@ -343,6 +335,22 @@ enum Command {
     },
 }
 
+/// Where the fuse values (SRK hash, SEC_CONFIG, SRK revocations) come from.
+#[derive(Debug, clap::Args)]
+struct FuseArgs {
+    /// The 32-byte SRK hash file (`srktool -f 1` output); the part is then taken as closed and
+    /// nothing as revoked [default: read the fuses from the OCOTP nvmem device].
+    #[arg(long, value_name = "FILE", conflicts_with = "fuses")]
+    srk_hash: Option<PathBuf>,
+    /// A 64-byte simulated fuse block (qemu-imx8mp contract: SRK hash, SEC_CONFIG,
+    /// revocation mask) instead of the OCOTP device.
+    #[arg(long, value_name = "FILE")]
+    fuses: Option<PathBuf>,
+    /// OCOTP nvmem device to read the fuses from when neither --srk-hash nor --fuses is given.
+    #[arg(long, value_name = "PATH", default_value = fuses::OCOTP_NVMEM)]
+    ocotp: PathBuf,
+}
+
 /// Where `update` and `sync` write, and how they decide.
 #[derive(Debug, clap::Args)]
 struct Target {
@@ -353,12 +361,8 @@ struct Target {
     /// Board: media layout, FIT window and cell address.
     #[arg(long, default_value = "imx8mm-evk", value_parser = board_names())]
     board: String,
-    /// The 32-byte SRK hash file [default: read the SRK fuses from the OCOTP device].
-    #[arg(long, value_name = "FILE")]
-    srk_hash: Option<PathBuf>,
-    /// OCOTP nvmem device to read the fuses from when --srk-hash is not given.
-    #[arg(long, value_name = "PATH", default_value = fuses::OCOTP_NVMEM)]
-    ocotp: PathBuf,
+    #[command(flatten)]
+    fuses: FuseArgs,
     /// Physical memory to read the boot cell from (a file laid out as physical memory in tests).
     #[arg(long, value_name = "PATH", default_value = cell_source::DEV_MEM)]
     mem: PathBuf,
@@ -389,12 +393,11 @@ fn board_names() -> clap::builder::PossibleValuesParser {
 
 fn run_verify(
     image: &std::path::Path,
-    srk_hash: Option<&PathBuf>,
-    ocotp: &std::path::Path,
+    fuse_args: &FuseArgs,
     board: &'static boards::Board,
     json: bool,
 ) -> Result<(), exit::Failure> {
-    let fuses = load_fuses(srk_hash, ocotp)?;
+    let fuses = load_fuses(fuse_args)?;
     if verify::run(image, board, &fuses, json)? {
         Ok(())
     } else {
@@ -405,11 +408,8 @@ fn run_verify(
     }
 }
 
-fn load_fuses(
-    srk_hash: Option<&PathBuf>,
-    ocotp: &std::path::Path,
-) -> Result<fuses::FuseValues, exit::Failure> {
-    fuses::load(srk_hash, ocotp).map_err(|e| match e {
+fn load_fuses(a: &FuseArgs) -> Result<fuses::FuseValues, exit::Failure> {
+    fuses::load(a.srk_hash.as_ref(), a.fuses.as_ref(), &a.ocotp).map_err(|e| match e {
         fuses::FuseError::HashFile(m) | fuses::FuseError::Ocotp(m) => exit::Failure::Usage(m),
         fuses::FuseError::NotProgrammed(m) => exit::Failure::Refused(m),
     })
@@ -420,7 +420,7 @@ fn with_target(
     f: impl FnOnce(&cli_update::Common<'_>) -> Result<(), exit::Failure>,
 ) -> Result<(), exit::Failure> {
     let board = boards::by_name(&t.board).expect("clap restricts --board to known names");
-    let fuses = load_fuses(t.srk_hash.as_ref(), &t.ocotp)?;
+    let fuses = load_fuses(&t.fuses)?;
     f(&cli_update::Common {
         device: &t.device,
         board,
@@ -452,12 +452,11 @@ fn main() -> ExitCode {
             device,
             board,
             mem,
-            srk_hash,
-            ocotp,
+            fuses,
             json,
         } => {
             let board = boards::by_name(&board).expect("clap restricts --board to known names");
-            load_fuses(srk_hash.as_ref(), &ocotp).and_then(|f| {
+            load_fuses(&fuses).and_then(|f| {
                 if cli_status::run(&device, board, &f.fuses, &mem, json)? {
                     Ok(())
                 } else {
@@ -470,13 +469,12 @@ fn main() -> ExitCode {
         }
         Command::Verify {
             image,
-            srk_hash,
-            ocotp,
+            fuses,
             board,
             json,
         } => {
             let board = boards::by_name(&board).expect("clap restricts --board to known names");
-            run_verify(&image, srk_hash.as_ref(), &ocotp, board, json)
+            run_verify(&image, &fuses, board, json)
         }
     };
     // Output that could not be written (a closed pipe) is an I/O error once the command is

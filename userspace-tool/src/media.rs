@@ -1,33 +1,32 @@
-//! The boot medium as the shim sees it (design.md §4-§5): the Secondary Image Table, the primary
-//! and the secondary flash.bin, each judged as the shim judges it, and [`predict`], the shim's
-//! decision for the next boot.
+//! The boot medium as the ROM and the shim see it (design.md §4-§5): the Secondary Image Table,
+//! the primary and the secondary flash.bin, and the next boot's decision.
 //!
-//! A copy is **authentic** when the bytes of its slot parse as a flash.bin (SPL IVT at offset 0,
-//! which the ROM needs to start the copy at all, FIT at the layout's `fit_offset`), the FIT is a
-//! signed FIT whose blob (FIT, padding, IVT, CSF) lies inside the slot, the load address its IVT
-//! was signed for places the whole blob inside the board's FIT window, and the software HAB4
-//! verifier accepts the blob at that address against the fuses. The SPL's own signature is the
-//! ROM's business, not the shim's, and is not part of a copy's verdict (the image given to an
-//! update is checked for it: [`crate::plan::NewImage`]).
+//! Nothing here judges a copy itself: a copy (on the medium, or an image file) is judged by
+//! `boot_core::examine::examine_copy`, the shim's own code, with the software HAB4 verifier
+//! standing in for the board's HAB backend and the fuses' security state; the SIT by
+//! `boot_core::boot::judge_sit`; the decision by `boot_core::boot::run`, the shim's boot flow,
+//! run over a snapshot of the bytes [`MediaState::read`] read once.
 //!
 //! Slots are [`slot_bytes`] long (2 MiB on the AN12900 layout): the largest flash.bin, and the
 //! primary and copy length the SIT is validated with, as the shim validates it.
 
 use std::io;
 
-use boards::{Board, MediaLayout, Region};
+use boards::{Board, MediaLayout};
+use boot_core::boot::timing::Timings;
+use boot_core::boot::{self, Hardware, Memory, Outcome};
+use boot_core::cell::{RomInfo, SitReport};
+use boot_core::examine::{
+    Context, Examined, ExaminedFit, Failure, Security, SplCheck, Warnings, examine_copy,
+    examine_fit,
+};
+use boot_core::platform::{BlockRead, Clock, MediaError, WatchdogService};
+use boot_core::policy::{CopyVerdict, Decision, Reason, SitVerdict, Slot};
 use imx_hab::ParseError;
 use imx_hab::hab::Fuses;
 use imx_hab::hab::software::SoftwareHab;
-use imx_hab::hab::software::{VerifyError, verify};
-use imx_hab::image::{FitPart, FlashBin};
-use imx_hab::sit::{SecondaryArea, Sit};
+use imx_hab::sit::SecondaryArea;
 use sha2::{Digest, Sha256};
-use spl_shim::boot::handoff::{self, HandoffError};
-use spl_shim::boot::{self, CSF_AREA, Hardware, Memory};
-use spl_shim::cell::RomInfo;
-use spl_shim::platform::{BlockRead, Clock, MediaError, WatchdogService};
-use spl_shim::policy::{CopyVerdict, Decision, SitVerdict, Slot, decide};
 
 use crate::blockdev::{BlockDevice, SECTOR, read_vec};
 
@@ -75,152 +74,106 @@ pub fn board_for(board: &Board, medium: Medium) -> Option<Board> {
     Some(Board { media, ..*board })
 }
 
-/// Why a copy is not authentic.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CopyFault {
-    /// The slot starts at or beyond the end of the device.
-    OutsideDevice {
-        /// Offset of the slot.
-        offset: u64,
-        /// Size of the device.
-        device_size: u64,
-    },
-    /// The bytes are not a flash.bin, or its FIT is malformed (offset relative to the copy).
-    Structure(ParseError),
-    /// The FIT has no IVT and CSF after it.
-    NotSigned,
-    /// The signed FIT blob does not lie wholly inside the slot.
-    BeyondSlot {
-        /// End of the blob, relative to the copy.
-        end: u64,
-        /// Slot size.
-        slot: u64,
-    },
-    /// The blob, placed where its IVT says, does not lie inside the board's FIT window.
-    LoadAddress {
-        /// Load address derived from the IVT.
-        load: u64,
-        /// Bytes of the signed blob.
-        len: u64,
-        /// The board's FIT window.
-        window: Region,
-    },
-    /// The software HAB4 verifier rejected it.
-    Verify(VerifyError),
-    /// Authentic, but the shim could not hand off to it (`spl_shim::boot::handoff::plan`).
-    Unbootable(&'static str),
-}
-
-impl std::fmt::Display for CopyFault {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            CopyFault::OutsideDevice {
-                offset,
-                device_size,
-            } => write!(
-                f,
-                "slot at {offset:#x} lies beyond the end of the device ({device_size:#x} bytes)"
-            ),
-            CopyFault::Structure(e) => write!(f, "not a valid flash.bin: {e}"),
-            CopyFault::NotSigned => f.write_str("the U-Boot FIT is not signed (no IVT/CSF)"),
-            CopyFault::BeyondSlot { end, slot } => write!(
-                f,
-                "the signed FIT ends at {end:#x}, beyond the {slot:#x}-byte slot"
-            ),
-            CopyFault::LoadAddress { load, len, window } => write!(
-                f,
-                "signed for load address {load:#x} (+{len:#x}), outside the board's FIT window {:#x}..{:#x}",
-                window.start,
-                window.end()
-            ),
-            CopyFault::Verify(e) => write!(f, "not authentic ({}): {e}", e.check()),
-            CopyFault::Unbootable(why) => {
-                write!(f, "authentic, but the shim cannot hand off to it: {why}")
-            }
-        }
-    }
-}
-
-/// A fixed description of why the shim cannot hand off (the error itself borrows the FIT).
-fn handoff_reason(e: &HandoffError<'_>) -> &'static str {
-    match e {
-        HandoffError::Fit(_) => "its FIT does not parse within the signed bytes",
-        HandoffError::NoEntry => "the default configuration has no entry point",
-        HandoffError::TooManyImages => "the default configuration loads too many images",
-        HandoffError::MissingImage(_) => "the default configuration names a missing image",
-        HandoffError::Unsupported { .. } => {
-            "an image is compressed or has no load address (the shim copies images as they are)"
-        }
-        HandoffError::OutsideLoadRanges { .. } => {
-            "an image would be loaded outside the board's load ranges"
-        }
-        HandoffError::Overlap { .. } => "an image would overwrite the FIT or another image",
-        HandoffError::EntryOutsideImage { .. } => "the entry point is outside its image",
-    }
-}
-
-/// What an authentic copy is.
+/// What an accepted copy is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CopyInfo {
-    /// Load address of the signed FIT (from its IVT).
+    /// Load address of the FIT (from its IVT; the window's start for an unsigned FIT).
     pub load_address: u64,
-    /// Bytes of the signed FIT blob (FIT, pad, IVT, CSF and its records).
+    /// Bytes of the FIT blob the shim reads (FIT, pad, IVT, CSF area).
     pub fit_len: u64,
-    /// Bytes of the flash.bin that matter: `fit_offset + fit_len`.
+    /// Bytes of the flash.bin that matter: up to the end of the FIT's CSF.
     pub extent: u64,
+    /// How the SPL was judged.
+    pub spl: SplCheck,
+    /// What was accepted without a signature (open part).
+    pub warnings: Warnings,
 }
 
-/// Judges a flash.bin held in memory as the shim judges a copy (see the module documentation).
-/// `bytes` is the slot (or the file); anything after the signed FIT is ignored.
-pub fn judge_flash_bin(bytes: &[u8], board: &Board, fuses: &Fuses) -> Result<CopyInfo, CopyFault> {
-    let fb = FlashBin::parse(bytes, &board.media).map_err(CopyFault::Structure)?;
-    let FitPart::Signed(fit) = fb.fit else {
-        return Err(CopyFault::NotSigned);
+impl CopyInfo {
+    fn of(e: &Examined) -> Self {
+        CopyInfo {
+            load_address: e.load_address,
+            fit_len: e.blob_len,
+            extent: e.image_len,
+            spl: e.spl,
+            warnings: e.warnings,
+        }
+    }
+}
+
+/// The examination context for `board` with `fuses`: the host knows no shim memory.
+fn context<'a>(board: &'a Board, fuses: &Fuses) -> Context<'a> {
+    Context {
+        board,
+        security: Security::of(fuses),
+        slot_bytes: slot_bytes(&board.media),
+        shim: &[],
+    }
+}
+
+/// Runs `f` with the shim's hardware over `disk`: the software verifier with `fuses`, no clock,
+/// no watchdog, a FIT window of the board's size.
+fn with_shim<D: BlockRead, R>(
+    disk: &mut D,
+    board: &Board,
+    fuses: &Fuses,
+    f: impl FnOnce(&mut Hardware<'_, D, SoftwareHab, NoClock, NoWatchdog>, Memory<'_>) -> R,
+) -> R {
+    let mut hab = SoftwareHab { fuses: *fuses };
+    let mut log = String::new();
+    // Zeroed pages are mapped lazily: the 16 MiB window costs what the copies touch.
+    let mut window = vec![0u8; board.memory.fit_window.size as usize];
+    let mut hw = Hardware {
+        disk,
+        hab: &mut hab,
+        clock: &NoClock,
+        watchdog: &mut NoWatchdog,
+        console: &mut log,
     };
-    let fit_len = fit.signed_len();
-    let extent = fb.fit_offset + fit_len;
-    if extent > bytes.len() as u64 {
-        return Err(CopyFault::BeyondSlot {
-            end: extent,
-            slot: bytes.len() as u64,
-        });
-    }
-    let load = fit.load_address();
-    let window = board.memory.fit_window;
-    if !window.contains_range(load, fit_len) {
-        return Err(CopyFault::LoadAddress {
-            load,
-            len: fit_len,
-            window,
-        });
-    }
-    // The shim reads the FIT up to its IVT plus the whole CSF area (spl_shim::boot::CSF_AREA),
-    // which must stay inside the slot.
-    let shim_read_end = fb.fit_offset + fit.ivt_offset + CSF_AREA;
-    let slot = slot_bytes(&board.media);
-    if shim_read_end > slot {
-        return Err(CopyFault::BeyondSlot {
-            end: shim_read_end,
-            slot,
-        });
-    }
-    let blob = &bytes[fb.fit_offset as usize..extent as usize];
-    verify(blob, load, fuses).map_err(CopyFault::Verify)?;
-    // The shim's handoff checks (images of the default configuration inside the board's load
-    // ranges, clear of the FIT and of each other, entry inside its image); the shim's own
-    // memory is not known here, so that one check is the shim's alone.
-    let fit_bytes = &blob[..fit.ivt_offset as usize];
-    handoff::plan(
-        fit_bytes,
-        Region::new(load, fit.ivt_offset + CSF_AREA),
-        &[],
-        &board.memory,
-    )
-    .map_err(|e| CopyFault::Unbootable(handoff_reason(&e)))?;
-    Ok(CopyInfo {
-        load_address: load,
-        fit_len,
-        extent,
+    let memory = Memory {
+        window: &mut window,
+        window_base: board.memory.fit_window.start,
+        shim: &[],
+    };
+    f(&mut hw, memory)
+}
+
+/// Judges a flash.bin held in memory as the ROM and the shim judge a copy
+/// (`boot_core::examine::examine_copy`). `bytes` is the slot or the file; what follows the
+/// image in the slot is read as zeros.
+pub fn judge_flash_bin(bytes: &[u8], board: &Board, fuses: &Fuses) -> Result<CopyInfo, Failure> {
+    let mut disk = Snapshot::padded(bytes, slot_bytes(&board.media));
+    let ctx = context(board, fuses);
+    with_shim(&mut disk, board, fuses, |hw, mem| {
+        examine_copy(
+            hw,
+            &mut Timings::default(),
+            &ctx,
+            mem.window,
+            mem.window_base,
+            0,
+        )
+        .map(|e| CopyInfo::of(&e))
+    })
+}
+
+/// Judges a signed FIT given on its own, as the shim judges a copy's FIT
+/// (`boot_core::examine::examine_fit`).
+pub fn judge_fit(bytes: &[u8], board: &Board, fuses: &Fuses) -> Result<ExaminedFit, Failure> {
+    let fit_offset = board.media.fit_offset as usize;
+    let mut copy = vec![0u8; fit_offset];
+    copy.extend_from_slice(bytes);
+    let mut disk = Snapshot::padded(&copy, slot_bytes(&board.media));
+    let ctx = context(board, fuses);
+    with_shim(&mut disk, board, fuses, |hw, mem| {
+        examine_fit(
+            hw,
+            &mut Timings::default(),
+            &ctx,
+            mem.window,
+            mem.window_base,
+            0,
+        )
     })
 }
 
@@ -233,12 +186,12 @@ pub struct CopyState {
     pub offset: u64,
     /// The slot's bytes: [`slot_bytes`] of them, fewer where the device ends first.
     pub bytes: Vec<u8>,
-    /// The judgement.
-    pub judgement: Result<CopyInfo, CopyFault>,
+    /// The judgement (`examine_copy`).
+    pub judgement: Result<CopyInfo, Failure>,
 }
 
 impl CopyState {
-    /// Reads and judges the copy at `offset`.
+    /// Reads the copy at `offset` and judges it on its own.
     pub fn read<D: BlockDevice + ?Sized>(
         dev: &D,
         board: &Board,
@@ -246,21 +199,9 @@ impl CopyState {
         slot: Slot,
         offset: u64,
     ) -> io::Result<Self> {
-        let size = dev.size();
-        if offset >= size {
-            return Ok(CopyState {
-                slot,
-                offset,
-                bytes: Vec::new(),
-                judgement: Err(CopyFault::OutsideDevice {
-                    offset,
-                    device_size: size,
-                }),
-            });
-        }
-        let len = slot_bytes(&board.media).min(size - offset) as usize;
-        let bytes = read_vec(dev, offset, len)?;
-        let judgement = judge_flash_bin(&bytes, board, fuses);
+        let bytes = read_slot(dev, board, offset)?;
+        let mut disk = Snapshot::new(dev.size(), vec![(offset, &bytes[..])]);
+        let judgement = examine_at(&mut disk, board, fuses, offset);
         Ok(CopyState {
             slot,
             offset,
@@ -277,10 +218,10 @@ impl CopyState {
         }
     }
 
-    /// The bytes that make up an authentic copy (`..extent`), or `None` when not authentic.
+    /// The bytes that make up an accepted copy (`..extent`), or `None` when not accepted.
     pub fn image(&self) -> Option<&[u8]> {
         let info = self.judgement.as_ref().ok()?;
-        Some(&self.bytes[..info.extent as usize])
+        self.bytes.get(..info.extent as usize)
     }
 
     /// SHA-256 of [`CopyState::image`].
@@ -289,11 +230,44 @@ impl CopyState {
     }
 }
 
+/// The slot's bytes at `offset`: [`slot_bytes`], fewer where the device ends first, none past it.
+fn read_slot<D: BlockDevice + ?Sized>(dev: &D, board: &Board, offset: u64) -> io::Result<Vec<u8>> {
+    let size = dev.size();
+    if offset >= size {
+        return Ok(Vec::new());
+    }
+    let len = slot_bytes(&board.media).min(size - offset) as usize;
+    read_vec(dev, offset, len)
+}
+
+/// `examine_copy` at `offset` of `disk`.
+fn examine_at(
+    disk: &mut Snapshot<'_>,
+    board: &Board,
+    fuses: &Fuses,
+    offset: u64,
+) -> Result<CopyInfo, Failure> {
+    let ctx = context(board, fuses);
+    with_shim(disk, board, fuses, |hw, mem| {
+        examine_copy(
+            hw,
+            &mut Timings::default(),
+            &ctx,
+            mem.window,
+            mem.window_base,
+            offset,
+        )
+        .map(|e| CopyInfo::of(&e))
+    })
+}
+
 /// The Secondary Image Table as read from the device.
 #[derive(Debug, Clone)]
 pub struct SitState {
     /// The 512-byte sector.
     pub sector: Vec<u8>,
+    /// The shim's classification (`boot_core::boot::judge_sit`).
+    pub report: SitReport,
     /// Where it puts the secondary, or why it is not valid.
     pub judgement: Result<SecondaryArea, ParseError>,
 }
@@ -302,8 +276,12 @@ impl SitState {
     /// Reads and validates the SIT as the shim does.
     pub fn read<D: BlockDevice + ?Sized>(dev: &D, layout: &MediaLayout) -> io::Result<Self> {
         let sector = read_vec(dev, layout.sit_offset(), SECTOR as usize)?;
-        let judgement = judge_sit(&sector, layout, dev.size());
-        Ok(SitState { sector, judgement })
+        let (report, judgement) = boot::judge_sit(&sector, layout, dev.size());
+        Ok(SitState {
+            sector,
+            report,
+            judgement,
+        })
     }
 
     /// The verdict the shim's policy takes.
@@ -315,18 +293,7 @@ impl SitState {
     }
 }
 
-/// Validates a SIT sector for a device of `device_size` bytes, with the primary and the copy
-/// [`slot_bytes`] long.
-pub fn judge_sit(
-    sector: &[u8],
-    layout: &MediaLayout,
-    device_size: u64,
-) -> Result<SecondaryArea, ParseError> {
-    let slot = slot_bytes(layout);
-    Sit::parse(sector)?.validate(layout, device_size, slot, slot)
-}
-
-/// Everything on the medium the update rule and `status` need.
+/// Everything on the medium the update rule and `status` need, read once.
 #[derive(Debug, Clone)]
 pub struct MediaState {
     /// Device size in bytes.
@@ -340,10 +307,14 @@ pub struct MediaState {
     /// The secondary copy: where the SIT puts it when valid, else at the standard place
     /// (where an update would write it).
     pub secondary: CopyState,
+    /// The shim's boot flow run over the bytes read: the next boot's decision and record.
+    pub outcome: Outcome,
 }
 
 impl MediaState {
-    /// Reads the SIT and both copies and judges them.
+    /// Reads the SIT and both slots once, runs the shim's boot flow over those bytes, and
+    /// judges the copy the flow did not need (the secondary after an authentic primary) with
+    /// the same `examine_copy`.
     pub fn read<D: BlockDevice + ?Sized>(
         dev: &D,
         board: &Board,
@@ -351,18 +322,59 @@ impl MediaState {
     ) -> io::Result<Self> {
         let layout = &board.media;
         let sit = SitState::read(dev, layout)?;
-        let primary = CopyState::read(dev, board, fuses, Slot::Primary, layout.primary_offset())?;
+        let primary_offset = layout.primary_offset();
         let secondary_offset = match &sit.judgement {
             Ok(area) => area.offset,
             Err(_) => standard_secondary_offset(layout),
         };
-        let secondary = CopyState::read(dev, board, fuses, Slot::Secondary, secondary_offset)?;
+        let primary_bytes = read_slot(dev, board, primary_offset)?;
+        let secondary_bytes = read_slot(dev, board, secondary_offset)?;
+        let mut disk = Snapshot::new(
+            dev.size(),
+            vec![
+                (layout.sit_offset(), &sit.sector[..]),
+                (primary_offset, &primary_bytes[..]),
+                (secondary_offset, &secondary_bytes[..]),
+            ],
+        );
+        let security = Security::of(fuses);
+        let outcome = with_shim(&mut disk, board, fuses, |hw, mem| {
+            boot::run(board, security, hw, mem, RomInfo::UNKNOWN)
+        });
+        let examined = |slot| {
+            outcome
+                .bootable
+                .as_ref()
+                .filter(|b| b.slot == slot)
+                .map(|b| CopyInfo::of(&b.examined))
+        };
+        let primary = match (examined(Slot::Primary), &outcome.primary_failure) {
+            (Some(info), _) => Ok(info),
+            (None, Some(f)) => Err(f.clone()),
+            (None, None) => examine_at(&mut disk, board, fuses, primary_offset),
+        };
+        let secondary = match (examined(Slot::Secondary), &outcome.secondary_failure) {
+            (Some(info), _) => Ok(info),
+            (None, Some(f)) => Err(f.clone()),
+            (None, None) => examine_at(&mut disk, board, fuses, secondary_offset),
+        };
         Ok(MediaState {
             device_size: dev.size(),
             block_size: dev.logical_block_size(),
             sit,
-            primary,
-            secondary,
+            primary: CopyState {
+                slot: Slot::Primary,
+                offset: primary_offset,
+                bytes: primary_bytes,
+                judgement: primary,
+            },
+            secondary: CopyState {
+                slot: Slot::Secondary,
+                offset: secondary_offset,
+                bytes: secondary_bytes,
+                judgement: secondary,
+            },
+            outcome,
         })
     }
 
@@ -372,51 +384,56 @@ impl MediaState {
             && self.secondary.verdict() == CopyVerdict::Authentic
     }
 
-    /// The shim's decision on this state (same as [`predict`] on the device it was read from).
+    /// The shim's decision on this state (its boot flow over the bytes read).
     pub fn decision(&self) -> Decision {
-        decide(
-            self.primary.verdict(),
-            || self.sit.verdict(),
-            || self.secondary.verdict(),
-        )
+        self.outcome.decision
     }
 }
 
-/// What the shim will decide on the next boot from this device: the shim's own boot flow
-/// ([`spl_shim::boot::run`]) run over the device with the software HAB4 verifier and a FIT
-/// window in memory, so the prediction is the shim's code, not a model of it. A read that fails
-/// counts as "not authentic" / "invalid", as it does for the shim.
+/// What the shim will decide on the next boot from this device: [`MediaState::read`]'s run of
+/// the shim's boot flow. A device that cannot be read at all predicts nothing bootable.
 pub fn predict<D: BlockDevice + ?Sized>(dev: &D, board: &Board, fuses: &Fuses) -> Decision {
-    let mut disk = ShimDisk(dev);
-    let mut hab = SoftwareHab { fuses: *fuses };
-    let mut watchdog = NoWatchdog;
-    let mut log = String::new();
-    let mut window = vec![0u8; board.memory.fit_window.size as usize];
-    let mut hw = Hardware {
-        disk: &mut disk,
-        hab: &mut hab,
-        clock: &NoClock,
-        watchdog: &mut watchdog,
-        console: &mut log,
-    };
-    let memory = Memory {
-        window: &mut window,
-        window_base: board.memory.fit_window.start,
-        // The shim's own memory is not known here; the flow's other handoff checks apply.
-        shim: &[],
-    };
-    boot::run(board, &mut hw, memory, RomInfo::UNKNOWN).decision
+    MediaState::read(dev, board, fuses).map_or(
+        Decision {
+            slot: None,
+            reason: Reason::BothFailed,
+        },
+        |s| s.decision(),
+    )
 }
 
-/// Bytes per block of the shim's reads.
-const BLOCK: u64 = spl_shim::platform::BLOCK_SIZE as u64;
+/// Bytes read once from a device (or an image), served to the shim's code as its medium.
+/// A read outside what was captured fails as the controller's data error would.
+struct Snapshot<'a> {
+    size: u64,
+    pieces: Vec<(u64, &'a [u8])>,
+    /// One piece at 0, zeros after it.
+    padded: bool,
+}
 
-/// A [`BlockDevice`] as the shim's [`BlockRead`].
-struct ShimDisk<'a, D: ?Sized>(&'a D);
+impl<'a> Snapshot<'a> {
+    fn new(size: u64, pieces: Vec<(u64, &'a [u8])>) -> Self {
+        Snapshot {
+            size,
+            pieces,
+            padded: false,
+        }
+    }
 
-impl<D: BlockDevice + ?Sized> BlockRead for ShimDisk<'_, D> {
+    /// `bytes` at offset 0 of a medium `len` bytes long (at least `bytes.len()`), zeros after.
+    fn padded(bytes: &'a [u8], len: u64) -> Self {
+        let size = len.max(bytes.len() as u64).next_multiple_of(BLOCK);
+        Snapshot {
+            size,
+            pieces: vec![(0, bytes)],
+            padded: true,
+        }
+    }
+}
+
+impl BlockRead for Snapshot<'_> {
     fn block_count(&self) -> u64 {
-        self.0.size() / BLOCK
+        self.size / BLOCK
     }
 
     fn read_blocks(&mut self, lba: u64, buf: &mut [u8]) -> Result<(), MediaError> {
@@ -424,21 +441,36 @@ impl<D: BlockDevice + ?Sized> BlockRead for ShimDisk<'_, D> {
             lba,
             len: buf.len(),
         };
-        let end = lba
-            .checked_add(buf.len() as u64 / BLOCK)
-            .ok_or(out_of_range)?;
-        if buf.is_empty() || !(buf.len() as u64).is_multiple_of(BLOCK) || end > self.block_count() {
+        let start = lba.checked_mul(BLOCK).ok_or(out_of_range)?;
+        let end = start.checked_add(buf.len() as u64).ok_or(out_of_range)?;
+        if buf.is_empty() || !(buf.len() as u64).is_multiple_of(BLOCK) || end > self.size {
             return Err(out_of_range);
         }
-        // An I/O error reads as the controller's data error would on the board.
-        self.0
-            .read_at(lba * BLOCK, buf)
-            .map_err(|_| MediaError::Command {
-                command: 18,
-                int_status: 0,
-            })
+        if !self.padded {
+            let (at, bytes) = self
+                .pieces
+                .iter()
+                .find(|(at, b)| *at <= start && end <= at + b.len() as u64)
+                .ok_or(MediaError::Command {
+                    command: 18,
+                    int_status: 0,
+                })?;
+            let from = (start - at) as usize;
+            buf.copy_from_slice(&bytes[from..from + buf.len()]);
+            return Ok(());
+        }
+        // One piece at 0 followed by zero padding.
+        let bytes = self.pieces[0].1;
+        for (i, b) in buf.iter_mut().enumerate() {
+            let at = start as usize + i;
+            *b = bytes.get(at).copied().unwrap_or(0);
+        }
+        Ok(())
     }
 }
+
+/// Bytes per block of the shim's reads.
+const BLOCK: u64 = boot_core::platform::BLOCK_SIZE as u64;
 
 /// The flow's watchdog: nothing to service on the host.
 struct NoWatchdog;

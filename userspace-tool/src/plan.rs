@@ -33,14 +33,15 @@ use std::sync::Arc;
 
 use boards::Board;
 use imx_hab::hab::Fuses;
-use imx_hab::hab::software::{VerifyError, verify_spl};
+
+use boot_core::examine::Failure;
+use boot_core::policy::{CopyVerdict, Slot};
 use imx_hab::image::Image;
 use imx_hab::ivt::IVT_SIZE;
 use imx_hab::sit::build_sector;
 use sha2::{Digest, Sha256};
-use spl_shim::policy::{CopyVerdict, Slot};
 
-use crate::media::{CopyFault, CopyInfo, MediaState, judge_flash_bin, slot_bytes};
+use crate::media::{CopyInfo, MediaState, judge_flash_bin, slot_bytes};
 
 /// The part of the medium a step touches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -256,10 +257,9 @@ pub enum Refusal {
         /// The slot size.
         max: u64,
     },
-    /// The image's FIT is not a valid, authentic, signed FIT for this board.
-    ImageRejected(CopyFault),
-    /// The image's SPL carries a CSF that does not verify.
-    SplRejected(VerifyError),
+    /// The image is not a copy the ROM and the shim would boot on this board (the one
+    /// judgement, `boot_core::examine::examine_copy`).
+    ImageRejected(Failure),
     /// The device cannot hold both copies.
     DeviceTooSmall {
         /// Its size.
@@ -294,12 +294,7 @@ impl fmt::Display for Refusal {
                 f,
                 "the image is {len:#x} bytes, larger than a slot ({max:#x} bytes)"
             ),
-            Refusal::ImageRejected(e) => write!(f, "the image is refused: {e}"),
-            Refusal::SplRejected(e) => write!(
-                f,
-                "the image's SPL is not authentic ({}): {e}",
-                e.check()
-            ),
+            Refusal::ImageRejected(e) => write!(f, "the image is refused ({}): {e}", e.class()),
             Refusal::DeviceTooSmall { size, needed } => write!(
                 f,
                 "the device is {size:#x} bytes; both copies need {needed:#x}"
@@ -338,24 +333,19 @@ impl NewImage {
     /// Checks `bytes` for installation on `board` with `fuses`.
     pub fn check(bytes: Vec<u8>, board: &Board, fuses: &Fuses) -> Result<Self, Refusal> {
         let max = slot_bytes(&board.media);
-        match Image::parse(&bytes, &board.media) {
-            Ok(Image::FlashBin(fb)) => {
-                if bytes.len() as u64 > max {
-                    return Err(Refusal::ImageTooLarge {
-                        len: bytes.len() as u64,
-                        max,
-                    });
-                }
-                if fb.spl_csf.is_some() {
-                    verify_spl(&bytes, &board.media, fuses).map_err(Refusal::SplRejected)?;
-                }
-            }
-            Ok(other) => {
-                return Err(Refusal::NotAFlashBin {
-                    kind: other.kind_name(),
-                });
-            }
-            Err(e) => return Err(Refusal::ImageRejected(CopyFault::Structure(e))),
+        if bytes.len() as u64 > max {
+            return Err(Refusal::ImageTooLarge {
+                len: bytes.len() as u64,
+                max,
+            });
+        }
+        // A FIT given alone is named as such; everything else is judged as a copy.
+        if let Ok(other @ (Image::SignedFit(_) | Image::BareFit(_))) =
+            Image::parse(&bytes, &board.media)
+        {
+            return Err(Refusal::NotAFlashBin {
+                kind: other.kind_name(),
+            });
         }
         let info = judge_flash_bin(&bytes, board, fuses).map_err(Refusal::ImageRejected)?;
         let sha256 = Sha256::digest(&bytes).into();

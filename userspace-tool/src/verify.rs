@@ -1,17 +1,22 @@
-//! `ubootctl verify`: decide "authentic or not" exactly as the shim will, with the software
-//! HAB4 verifier, for a signed FIT or a flash.bin (its FIT and, when signed, its SPL).
+//! `ubootctl verify`: decide whether an image would boot, with the one judgement the shim and
+//! every other command use (`boot_core::examine`): a flash.bin as a copy (its SPL as the ROM
+//! judges it, then its FIT as the shim does), a signed FIT on its own as a copy's FIT. The
+//! software verifier's report adds the signer details to an accepted part; it decides nothing.
 
 use std::path::Path;
 
 use boards::Board;
+use boot_core::examine::{Failure as CopyFailure, Part, Security, SplCheck};
 use imx_hab::hab::codes::{context_name, reason_name, status_name};
-use imx_hab::hab::software::{Report, VerifyError, verify, verify_spl};
-use imx_hab::image::{FitPart, Image};
+use imx_hab::hab::software::{Report, verify, verify_spl_image};
+use imx_hab::image::Image;
 use serde::Serialize;
 
 use crate::exit::Failure;
 use crate::fuses::FuseValues;
+
 use crate::output::{out, outln};
+use ubootctl::media::{judge_fit, judge_flash_bin};
 
 /// The verdict on one signed part of the image.
 #[derive(Debug, Serialize)]
@@ -22,9 +27,14 @@ pub struct PartVerdict {
     pub offset: u64,
     /// Load address it was verified at.
     pub load_address: Option<u64>,
-    /// Whether it is authentic.
+    /// Whether it is accepted (authentic, or unsigned on an open part).
     pub accepted: bool,
-    /// Stable name of the failed check (`image-signature`, `srk-hash`, …).
+    /// Whether it was examined (a FIT after a refused SPL is not).
+    pub examined: bool,
+    /// Accepted without a signature because the part is open, or left to the ROM.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<&'static str>,
+    /// Stable failure class of the one vocabulary (`image-signature`, `not-signed`, …).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub check: Option<&'static str>,
     /// Why it was rejected, as a sentence.
@@ -72,6 +82,10 @@ pub struct VerifyReport {
     pub kind: &'static str,
     /// Where the fuse values came from.
     pub fuses: String,
+    /// `closed` or `open` (SEC_CONFIG).
+    pub security: &'static str,
+    /// The board whose ROM and shim the image is judged for.
+    pub board: &'static str,
     /// SRK hash used (hex).
     pub srk_hash: String,
     /// Whether every part is authentic.
@@ -84,62 +98,22 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-fn verdict(
-    part: &'static str,
-    offset: u64,
-    load: Option<u64>,
-    r: Result<Report<'_>, VerifyError>,
-) -> PartVerdict {
-    let name = |n: Option<&'static str>| n.unwrap_or("unknown");
-    match r {
-        Ok(rep) => PartVerdict {
-            part,
-            offset,
-            load_address: Some(rep.load_address),
-            accepted: true,
-            check: None,
-            reason: None,
-            hab: HabEvent {
-                status: name(status_name(rep.status)),
-                reason: "HAB_RSN_ANY",
-                context: "HAB_CTX_ANY",
-            },
-            srk_index: Some(rep.srk_index),
-            srk_key: Some(rep.srk_key.to_string()),
-            csfk: rep.csfk.map(|c| c.subject.to_string()),
-            image_key: rep.image_key.map(|c| c.subject.to_string()),
-            blocks: Some(rep.blocks),
-            signed_bytes: Some(rep.signed_bytes),
-        },
-        Err(e) => {
-            let ev = e.event();
-            let hab = HabEvent {
-                status: name(status_name(ev.status)),
-                reason: name(reason_name(ev.reason)),
-                context: name(context_name(ev.context)),
-            };
-            rejected(part, offset, load, e.check(), e.to_string(), hab)
-        }
-    }
-}
-
-/// A rejected part: the failed check, why, and the HAB event the ROM would log.
-fn rejected(
-    part: &'static str,
-    offset: u64,
-    load_address: Option<u64>,
-    check: &'static str,
-    reason: String,
-    hab: HabEvent,
-) -> PartVerdict {
+/// A part with nothing filled in.
+fn part(name: Part, offset: u64) -> PartVerdict {
     PartVerdict {
-        part,
+        part: name.name(),
         offset,
-        load_address,
+        load_address: None,
         accepted: false,
-        check: Some(check),
-        reason: Some(reason),
-        hab,
+        examined: false,
+        warning: None,
+        check: None,
+        reason: None,
+        hab: HabEvent {
+            status: "-",
+            reason: "-",
+            context: "-",
+        },
         srk_index: None,
         srk_key: None,
         csfk: None,
@@ -149,75 +123,122 @@ fn rejected(
     }
 }
 
-/// A signed FIT at `offset` of `bytes`: verified at the address its IVT was signed for, which
-/// must lie in the board's FIT window (the shim refuses anything else).
-fn fit_verdict(
-    fit: &[u8],
-    offset: u64,
-    load: u64,
-    board: &Board,
-    fuses: &FuseValues,
-) -> PartVerdict {
-    if !board
-        .memory
-        .fit_window
-        .contains_range(load, fit.len() as u64)
-    {
-        let w = board.memory.fit_window;
-        let reason = format!(
-            "signed for load address {load:#x}, outside {}'s FIT window {:#x}..{:#x}",
-            board.name,
-            w.start,
-            w.end()
-        );
-        let hab = HabEvent {
-            status: "HAB_FAILURE",
-            reason: "HAB_INV_ADDRESS",
-            context: "HAB_CTX_TARGET",
-        };
-        return rejected("FIT", offset, Some(load), "load-address", reason, hab);
+/// An accepted part, with the signer details of the verifier's report when signed.
+fn accepted(mut p: PartVerdict, load: u64, report: Option<Report<'_>>) -> PartVerdict {
+    p.accepted = true;
+    p.examined = true;
+    p.load_address = Some(load);
+    p.hab = HabEvent {
+        status: "HAB_SUCCESS",
+        reason: "HAB_RSN_ANY",
+        context: "HAB_CTX_ANY",
+    };
+    if let Some(rep) = report {
+        p.srk_index = Some(rep.srk_index);
+        p.srk_key = Some(rep.srk_key.to_string());
+        p.csfk = rep.csfk.map(|c| c.subject.to_string());
+        p.image_key = rep.image_key.map(|c| c.subject.to_string());
+        p.blocks = Some(rep.blocks);
+        p.signed_bytes = Some(rep.signed_bytes);
     }
-    verdict("FIT", offset, Some(load), verify(fit, load, &fuses.fuses))
+    p
+}
+
+/// A refused part: the failure class, why, and the HAB event the ROM would log.
+fn refused(mut p: PartVerdict, f: &CopyFailure) -> PartVerdict {
+    let ev = f.event();
+    let name = |n: Option<&'static str>| n.unwrap_or("unknown");
+    p.examined = true;
+    p.check = Some(f.class().name());
+    p.reason = Some(f.to_string());
+    p.hab = HabEvent {
+        status: name(status_name(ev.status)),
+        reason: name(reason_name(ev.reason)),
+        context: name(context_name(ev.context)),
+    };
+    p
 }
 
 /// Runs `verify` and prints the result.
 pub fn run(path: &Path, board: &Board, fuses: &FuseValues, json: bool) -> Result<bool, Failure> {
-    let bytes = std::fs::read(path).map_err(|e| Failure::io("read", path, e))?;
-    let image = Image::parse(&bytes, &board.media).map_err(|error| Failure::Invalid {
-        path: path.to_owned(),
-        error,
-    })?;
+    let bytes = crate::image_file::read_image(path, &board.media)?;
+    let image = Image::parse(&bytes, &board.media).ok();
+    let fit_offset = board.media.fit_offset;
     let mut parts = Vec::new();
-    match &image {
-        Image::SignedFit(s) => parts.push(fit_verdict(&bytes, 0, s.load_address(), board, fuses)),
-        Image::FlashBin(fb) => {
-            if fb.spl_csf.is_some() {
-                parts.push(verdict(
-                    "SPL",
-                    0,
-                    Some(fb.spl_ivt.self_addr().into()),
-                    verify_spl(&bytes, &board.media, &fuses.fuses),
-                ));
+    let kind = image
+        .as_ref()
+        .map_or("unrecognised image", |i| i.kind_name());
+    if let Some(Image::SignedFit(_) | Image::BareFit(_)) = image {
+        let p = part(Part::Fit, 0);
+        parts.push(match judge_fit(&bytes, board, &fuses.fuses) {
+            Ok(fit) => {
+                let report = fit
+                    .signed
+                    .then(|| {
+                        verify(
+                            &bytes[..fit.blob_len.min(bytes.len() as u64) as usize],
+                            fit.load_address,
+                            &fuses.fuses,
+                        )
+                        .ok()
+                    })
+                    .flatten();
+                let mut p = accepted(p, fit.load_address, report);
+                p.warning = (!fit.signed).then_some("unsigned FIT accepted: the part is open");
+                p
             }
-            let fit_bytes = &bytes[fb.fit_offset as usize..];
-            match &fb.fit {
-                FitPart::Signed(s) => parts.push(fit_verdict(
-                    fit_bytes,
-                    fb.fit_offset,
-                    s.load_address(),
-                    board,
-                    fuses,
-                )),
-                FitPart::Bare(_) => parts.push(unsigned("FIT", fb.fit_offset)),
+            Err(f) => refused(p, &f),
+        });
+    } else {
+        let spl = part(Part::Spl, 0);
+        let fit = part(Part::Fit, fit_offset);
+        match judge_flash_bin(&bytes, board, &fuses.fuses) {
+            Ok(info) => {
+                let spl_report = match info.spl {
+                    SplCheck::Authenticated => verify_spl_image(&bytes, &fuses.fuses).ok(),
+                    _ => None,
+                };
+                let spl_load = bytes
+                    .get(0x14..0x18)
+                    .map_or(0, |w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]));
+                let mut s = accepted(spl, spl_load.into(), spl_report);
+                s.warning = match info.spl {
+                    SplCheck::UnsignedOpen => Some("unsigned SPL accepted: the part is open"),
+                    SplCheck::RomJudged => Some("SPL signature left to the ROM"),
+                    SplCheck::Authenticated => None,
+                };
+                let blob = &bytes[fit_offset as usize..];
+                let fit_report = (!info.warnings.unsigned_fit)
+                    .then(|| verify(blob, info.load_address, &fuses.fuses).ok())
+                    .flatten();
+                let mut f = accepted(fit, info.load_address, fit_report);
+                f.warning = info
+                    .warnings
+                    .unsigned_fit
+                    .then_some("unsigned FIT accepted: the part is open");
+                parts.push(s);
+                parts.push(f);
+            }
+            Err(e) if e.part == Part::Spl => {
+                parts.push(refused(spl, &e));
+                parts.push(fit);
+            }
+            Err(e) => {
+                let mut s = spl;
+                s.accepted = true;
+                s.examined = true;
+                parts.push(s);
+                parts.push(refused(fit, &e));
             }
         }
-        Image::BareFit(_) => parts.push(unsigned("FIT", 0)),
     }
     let accepted = parts.iter().all(|p| p.accepted);
     let report = VerifyReport {
         file: path.display().to_string(),
-        kind: image.kind_name(),
+        kind,
         fuses: fuses.source.clone(),
+        security: Security::of(&fuses.fuses).name(),
+        board: board.name,
         srk_hash: hex(&fuses.fuses.srk_hash),
         accepted,
         parts,
@@ -233,30 +254,26 @@ pub fn run(path: &Path, board: &Board, fuses: &FuseValues, json: bool) -> Result
     Ok(accepted)
 }
 
-fn unsigned(part: &'static str, offset: u64) -> PartVerdict {
-    let hab = HabEvent {
-        status: "HAB_FAILURE",
-        reason: "HAB_INV_IVT",
-        context: "HAB_CTX_AUTHENTICATE",
-    };
-    let reason = "not signed: no IVT and CSF follow the FIT".to_owned();
-    rejected(part, offset, None, "not-signed", reason, hab)
-}
-
 fn render(r: &VerifyReport) -> String {
     use std::fmt::Write;
     let mut o = String::new();
     let _ = writeln!(
         o,
-        "{}: {}, fuses from {} (SRK hash {})",
-        r.file, r.kind, r.fuses, r.srk_hash
+        "{}: {} for {}, fuses from {} ({} part, SRK hash {})",
+        r.file, r.kind, r.board, r.fuses, r.security, r.srk_hash
     );
     for p in &r.parts {
         let at = p
             .load_address
             .map(|l| format!(" at {l:#x}"))
             .unwrap_or_default();
-        if p.accepted {
+        if !p.examined {
+            let _ = writeln!(
+                o,
+                "  {} (file offset {:#x}): not examined (the copy is refused before it)",
+                p.part, p.offset
+            );
+        } else if p.accepted && p.srk_index.is_some() {
             let _ = writeln!(
                 o,
                 "  {} (file offset {:#x}){at}: AUTHENTIC: SRK {} ({}), CSF key {}, image key {}, {} block(s), {:#x} bytes signed",
@@ -268,6 +285,16 @@ fn render(r: &VerifyReport) -> String {
                 p.image_key.as_deref().unwrap_or("the SRK"),
                 p.blocks.unwrap_or(0),
                 p.signed_bytes.unwrap_or(0)
+            );
+        } else if p.accepted {
+            let _ = writeln!(
+                o,
+                "  {} (file offset {:#x}){at}: ACCEPTED{}",
+                p.part,
+                p.offset,
+                p.warning
+                    .map(|w| format!(" (WARNING: {w})"))
+                    .unwrap_or_default()
             );
         } else {
             let _ = writeln!(

@@ -9,8 +9,8 @@ mod medium;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use boot_core::policy::Slot;
 use medium::{Layout, board, fuses, image, pki, tampered, write_layout};
-use spl_shim::policy::Slot;
 use ubootctl::blockdev::{BlockDevice, FileDevice, MemDevice};
 use ubootctl::exec::{ExecOptions, NoProgress, execute};
 use ubootctl::media::{MediaState, Medium, layout_for, predict};

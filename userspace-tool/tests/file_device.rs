@@ -7,8 +7,8 @@ mod medium;
 use std::io::Write;
 use std::path::Path;
 
+use boot_core::policy::Slot;
 use medium::{DEVICE, Layout, board, fuses, holds, image, write_layout};
-use spl_shim::policy::Slot;
 use ubootctl::blockdev::{BlockDevice, DeviceKind, FileDevice, IoMode, MemDevice, OpenError};
 use ubootctl::exec::{self, ExecOptions, NoProgress};
 use ubootctl::media::{MediaState, predict};

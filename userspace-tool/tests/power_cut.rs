@@ -19,8 +19,8 @@ mod medium;
 
 use std::io;
 
+use boot_core::policy::Slot;
 use medium::{Layout, board, fuses, holds, image, medium, tampered};
-use spl_shim::policy::Slot;
 use ubootctl::blockdev::{BlockDevice, MemDevice};
 use ubootctl::exec::{self, ExecOptions, NoProgress, RunError};
 use ubootctl::media::{CopyState, MediaState, predict};

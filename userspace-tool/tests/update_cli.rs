@@ -6,10 +6,10 @@ mod medium;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use boot_core::cell::{BootRecord, CopyReport, RomInfo, ShimVersion, SitReport, SitStatus};
+use boot_core::policy::Reason;
 use imx_hab::hab::EventSummary;
 use medium::{Layout, board, image, pki, tampered, write_layout};
-use spl_shim::cell::{BootRecord, CopyReport, RomInfo, ShimVersion, SitReport, SitStatus};
-use spl_shim::policy::Reason;
 use ubootctl::blockdev::FileDevice;
 
 struct Setup {
@@ -43,6 +43,7 @@ fn setup(layout: Layout<'_>, reason: Option<Reason>) -> Setup {
                 context: 0,
                 engine: 0,
             },
+            warnings: boot_core::examine::Warnings::default(),
         };
         let record = BootRecord {
             reason: Some(reason),

@@ -7,12 +7,14 @@ mod medium;
 
 use std::io;
 
+use boot_core::cell::FailureClass;
+use boot_core::examine::Fault;
+use boot_core::policy::{Decision, Reason, Slot};
 use imx_hab::sit::build_sector;
 use medium::{Layout, board, copy_at, fuses, holds, image, medium, medium_sized, tampered};
-use spl_shim::policy::{Decision, Reason, Slot};
 use ubootctl::blockdev::{BlockDevice, MemDevice};
 use ubootctl::exec::{self, Event, ExecErrorKind, ExecOptions, NoProgress, RunError, execute};
-use ubootctl::media::{CopyFault, MediaState, predict, standard_secondary_offset};
+use ubootctl::media::{MediaState, predict, standard_secondary_offset};
 use ubootctl::plan::{Action, NewImage, Part, Plan, Refusal, Region, plan_sync, plan_update};
 
 /// 64 KiB chunks (the tool's default is 1 MiB): the tests below count chunks and name the
@@ -530,20 +532,20 @@ fn copy_verdicts_name_why() {
         });
         copy_at(&dev, PRIMARY).judgement.unwrap_err()
     };
-    assert!(matches!(fault(&tampered(1)), CopyFault::Verify(e) if e.check() == "image-signature"));
-    assert!(matches!(fault(&[0; 64]), CopyFault::Structure(_)));
+    assert_eq!(fault(&tampered(1)).class(), FailureClass::ImageSignature);
+    assert_eq!(fault(&[0; 64]).class(), FailureClass::Ivt);
     let unsigned = medium::flash_bin_with_fit(1, &medium::fit(1));
-    assert_eq!(fault(&unsigned), CopyFault::NotSigned);
+    assert_eq!(fault(&unsigned).class(), FailureClass::NotSigned);
     let low = medium::flash_bin_with_fit(1, &medium::signed_fit_with(1, 0x4000_0000, 0));
     assert!(matches!(
-        fault(&low),
-        CopyFault::LoadAddress {
+        fault(&low).fault,
+        Fault::LoadAddress {
             load: 0x4000_0000,
             ..
         }
     ));
     let foreign = medium::flash_bin_with_fit(1, &medium::signed_fit_with(1, medium::LOAD, 1));
-    assert!(matches!(fault(&foreign), CopyFault::Verify(e) if e.check() == "srk-hash"));
+    assert_eq!(fault(&foreign).class(), FailureClass::SrkHash);
 }
 
 /// Runs the whole update pipeline and asserts it is refused with `want` and that the device is
@@ -600,25 +602,28 @@ fn refusals_leave_the_device_byte_identical() {
         healthy(),
         medium::flash_bin_with_fit(2, &medium::fit(2)),
         p,
-        |r| *r == Refusal::ImageRejected(CopyFault::NotSigned),
+        |r| matches!(r, Refusal::ImageRejected(f) if f.class() == FailureClass::NotSigned),
     );
     assert_refused(
         healthy(),
         tampered(2),
         p,
-        |r| matches!(r, Refusal::ImageRejected(CopyFault::Verify(e)) if e.check() == "image-signature"),
+        |r| matches!(r, Refusal::ImageRejected(f) if f.class() == FailureClass::ImageSignature),
     );
     let foreign = medium::flash_bin_with_fit(2, &medium::signed_fit_with(2, medium::LOAD, 1));
     assert_refused(
         healthy(),
         foreign,
         p,
-        |r| matches!(r, Refusal::ImageRejected(CopyFault::Verify(e)) if e.check() == "srk-hash"),
+        |r| matches!(r, Refusal::ImageRejected(f) if f.class() == FailureClass::SrkHash),
     );
     let outside = medium::flash_bin_with_fit(2, &medium::signed_fit_with(2, 0x4600_0000, 0));
-    assert_refused(healthy(), outside, p, |r| {
-        matches!(r, Refusal::ImageRejected(CopyFault::LoadAddress { .. }))
-    });
+    assert_refused(
+        healthy(),
+        outside,
+        p,
+        |r| matches!(r, Refusal::ImageRejected(f) if matches!(f.fault, Fault::LoadAddress { .. })),
+    );
     // Authentic, but its ATF would be copied into the FIT window: the shim would refuse to
     // hand off to it, so the update refuses to install it.
     let mut fit = medium::fit(2);
@@ -644,11 +649,14 @@ fn refusals_leave_the_device_byte_identical() {
         healthy(),
         medium::flash_bin_with_fit(2, &signed),
         p,
-        |r| matches!(r, Refusal::ImageRejected(CopyFault::Unbootable(why)) if why.contains("load ranges")),
+        |r| matches!(r, Refusal::ImageRejected(f) if f.to_string().contains("load ranges")),
     );
-    assert_refused(healthy(), b"not an image at all".to_vec(), p, |r| {
-        matches!(r, Refusal::ImageRejected(CopyFault::Structure(_)))
-    });
+    assert_refused(
+        healthy(),
+        b"not an image at all".to_vec(),
+        p,
+        |r| matches!(r, Refusal::ImageRejected(f) if matches!(f.fault, Fault::Parse(_))),
+    );
     let small = medium_sized(
         Layout {
             primary: Some(image(1)),

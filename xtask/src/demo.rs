@@ -24,8 +24,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use spl_shim::cell::{Cell, CopyReport, SitStatus, SlotWord};
-use spl_shim::policy::{Reason, Slot};
+use boot_core::cell::{Cell, CopyReport, SitStatus, SlotWord};
+use boot_core::policy::{Reason, Slot};
 
 use crate::disk::{DiskSpec, ImageCopy, PRIMARY_OFFSET, build_disk, flip_byte, read_copy};
 use crate::firmware::{build_spl, cargo};
@@ -86,7 +86,11 @@ pub fn copy_text(report: &CopyReport) -> String {
     match report {
         CopyReport::NotExamined => "not examined".into(),
         CopyReport::Authentic { .. } => "authentic".into(),
-        CopyReport::Rejected { class, hab } => {
+        CopyReport::Rejected { class, hab, part } => {
+            let class = match part {
+                Some(p) => format!("{class} in the {}", p.name()),
+                None => class.to_string(),
+            };
             let names: Vec<String> = [
                 status_name(hab.status).map(str::to_string),
                 reason_name(hab.reason).map(str::to_string),
@@ -118,7 +122,7 @@ pub fn cell_lines(cell: &Cell) -> Vec<String> {
         Ok(r) => {
             let reason = r.reason.map_or(
                 "none (stopped before deciding)",
-                spl_shim::cell::reason_name,
+                boot_core::cell::reason_name,
             );
             let sit = match r.sit.status {
                 SitStatus::NotRead => "not read".to_string(),
@@ -444,14 +448,17 @@ impl Demo {
         let found_reason = match out.decoded_cell().map(|c| c.record) {
             Some(Ok(r)) => r
                 .reason
-                .map_or("none", spl_shim::cell::reason_name)
+                .map_or("none", boot_core::cell::reason_name)
                 .to_string(),
             Some(Err(e)) => format!("no boot record ({e})"),
             None => "no cell".into(),
         };
         self.check(
-            &format!("boot record reason {}", spl_shim::cell::reason_name(reason)),
-            spl_shim::cell::reason_name(reason),
+            &format!(
+                "boot record reason {}",
+                boot_core::cell::reason_name(reason)
+            ),
+            boot_core::cell::reason_name(reason),
             found_reason,
         );
         let marker = format!("payload: version {version} slot {slot}");
@@ -753,8 +760,8 @@ fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use boot_core::cell::{BootRecord, FailureClass, RomInfo, ShimVersion, SitReport, decode};
     use imx_hab::hab::EventSummary;
-    use spl_shim::cell::{BootRecord, FailureClass, RomInfo, ShimVersion, SitReport, decode};
 
     #[test]
     fn mem_file_holds_the_cell_at_its_address_and_is_sparse() {
@@ -793,6 +800,7 @@ mod tests {
                     context: 0xdb,
                     engine: 0,
                 },
+                part: Some(boot_core::examine::Part::Fit),
             },
             secondary: CopyReport::Authentic {
                 hab: EventSummary {
@@ -801,6 +809,7 @@ mod tests {
                     context: 0,
                     engine: 0,
                 },
+                warnings: boot_core::examine::Warnings::default(),
             },
             sit: SitReport {
                 status: SitStatus::Valid,
@@ -816,7 +825,7 @@ mod tests {
             "slot word 2 (the secondary was booted), reason primary-failed"
         );
         assert!(
-            lines[1].starts_with("primary REJECTED (image-signature; HAB_FAILURE"),
+            lines[1].starts_with("primary REJECTED (image-signature in the FIT; HAB_FAILURE"),
             "{}",
             lines[1]
         );

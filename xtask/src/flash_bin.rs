@@ -26,21 +26,14 @@ use crate::firmware::FlatImage;
 use crate::fit::FIT_LOAD;
 use crate::{Error, Result, bail};
 
-/// Bytes before the shim's code in the SPL: IVT (0x20), boot data (0x0C), padding.
-pub const SPL_HEADER_SIZE: u64 = 0x40;
-/// Alignment of the CSF offset in the SPL (imx8mimage pads the SPL to 4 KiB before the CSF).
-pub const SPL_CSF_ALIGN: u64 = 0x1000;
-/// Size of the CSF slot after the SPL (binman / imx8mimage `CSF_SIZE`).
-pub const CSF_SLOT_SIZE: u64 = 0x2000;
+pub use imx_hab::sign::{
+    SPL_CSF_ALIGN, SPL_CSF_SLOT as CSF_SLOT_SIZE, SPL_HEADER_SIZE, spl_csf_offset,
+};
 /// The largest flash.bin: one slot with the standard SIT (`firstSectorNumber × 512` = 2 MiB).
 pub const MAX_FLASH_BIN: u64 = AN12900_LAYOUT.slot_size(AN12900_LAYOUT.standard_first_sector);
 
-/// Offset of the CSF in an SPL holding `code_len` bytes of shim.
-pub fn spl_csf_offset(code_len: u64) -> u64 {
-    (SPL_HEADER_SIZE + code_len).next_multiple_of(SPL_CSF_ALIGN)
-}
-
-/// The unsigned SPL: IVT, boot data, the shim at 0x40, a zeroed CSF slot (module docs).
+/// The unsigned SPL: IVT, boot data, the shim at 0x40, a zeroed CSF slot
+/// (`imx_hab::sign::spl_image`).
 pub fn spl_image(shim: &FlatImage) -> Result<Vec<u8>> {
     if shim.entry != shim.load_addr {
         bail!(
@@ -50,26 +43,11 @@ pub fn spl_image(shim: &FlatImage) -> Result<Vec<u8>> {
             shim.load_addr
         );
     }
-    let self_addr = shim
-        .entry
+    shim.entry
         .checked_sub(SPL_HEADER_SIZE)
-        .filter(|_| shim.end() + CSF_SLOT_SIZE + SPL_CSF_ALIGN <= u64::from(u32::MAX))
-        .ok_or_else(|| Error::msg(format!("shim entry {:#x} out of range", shim.entry)))?;
-    let csf_off = spl_csf_offset(shim.bytes.len() as u64);
-    let total = csf_off + CSF_SLOT_SIZE;
-    let s = self_addr as u32;
-    let mut out = vec![0u8; total as usize];
-    out[..4].copy_from_slice(&[0xD1, 0x00, 0x20, 0x41]);
-    let ivt_words = [shim.entry as u32, 0, 0, s + 0x20, s, s + csf_off as u32, 0];
-    for (i, w) in ivt_words.iter().enumerate() {
-        out[4 + 4 * i..8 + 4 * i].copy_from_slice(&w.to_le_bytes());
-    }
-    for (i, w) in [s, total as u32, 0].iter().enumerate() {
-        out[0x20 + 4 * i..0x24 + 4 * i].copy_from_slice(&w.to_le_bytes());
-    }
-    out[SPL_HEADER_SIZE as usize..SPL_HEADER_SIZE as usize + shim.bytes.len()]
-        .copy_from_slice(&shim.bytes);
-    Ok(out)
+        .and_then(|s| u32::try_from(s).ok())
+        .and_then(|s| imx_hab::sign::spl_image(s, &shim.bytes))
+        .ok_or_else(|| Error::msg(format!("shim entry {:#x} out of range", shim.entry)))
 }
 
 /// The signed SPL: [`spl_image`] signed with `imx_hab::sign::sign_spl`; its length is the

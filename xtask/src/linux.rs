@@ -1114,10 +1114,10 @@ pub const SMOKE_SCRIPT: &str = "#!/bin/sh\nubootctl status --json --device \"$E2
 
 /// The boot cell the shim writes after booting the primary (slot 1, primary authentic, SIT
 /// not read, secondary not examined).
-pub fn primary_ok_cell() -> [u8; spl_shim::cell::CELL_SIZE] {
+pub fn primary_ok_cell() -> [u8; boot_core::cell::CELL_SIZE] {
+    use boot_core::cell::{BootRecord, CopyReport, RomInfo, ShimVersion, SitReport, SitStatus};
+    use boot_core::policy::Reason;
     use imx_hab::hab::EventSummary;
-    use spl_shim::cell::{BootRecord, CopyReport, RomInfo, ShimVersion, SitReport, SitStatus};
-    use spl_shim::policy::Reason;
     BootRecord {
         reason: Some(Reason::PrimaryOk),
         primary: CopyReport::Authentic {
@@ -1127,6 +1127,7 @@ pub fn primary_ok_cell() -> [u8; spl_shim::cell::CELL_SIZE] {
                 context: 0,
                 engine: 0,
             },
+            warnings: boot_core::examine::Warnings::default(),
         },
         secondary: CopyReport::NotExamined,
         sit: SitReport {
@@ -1297,7 +1298,7 @@ mod tests {
 
     #[test]
     fn smoke_cell_says_slot_one() {
-        let c = spl_shim::cell::decode(&primary_ok_cell()).unwrap();
+        let c = boot_core::cell::decode(&primary_ok_cell()).unwrap();
         assert_eq!(
             u32::from_le_bytes(primary_ok_cell()[..4].try_into().unwrap()),
             1

@@ -155,7 +155,7 @@ enum Task {
 }
 
 /// Crates that must build for bare metal without std or alloc.
-const NO_STD_CRATES: &[&str] = &["imx-hab", "boards", "spl-shim"];
+const NO_STD_CRATES: &[&str] = &["imx-hab", "boards", "boot-core", "spl-shim"];
 /// Runs one step, printing what it runs; returns whether it succeeded.
 fn step(title: &str, mut cmd: Command) -> bool {
     eprintln!("\n==> {title}\n    $ {cmd:?}");
@@ -656,7 +656,7 @@ fn sim(
                 let hex: Vec<String> = row.iter().map(|b| format!("{b:02x}")).collect();
                 println!("  {}", hex.join(" "));
             }
-            match spl_shim::cell::decode(&cell) {
+            match boot_core::cell::decode(&cell) {
                 Ok(c) => {
                     println!("  slot word: {:?}", c.slot);
                     match c.record {

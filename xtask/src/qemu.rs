@@ -216,9 +216,9 @@ impl SimOutcome {
         self.uart.lines().any(|l| l.contains(text))
     }
 
-    /// The cell decoded (`spl_shim::cell::decode`), if it was read.
-    pub fn decoded_cell(&self) -> Option<spl_shim::cell::Cell> {
-        self.cell.and_then(|c| spl_shim::cell::decode(&c).ok())
+    /// The cell decoded (`boot_core::cell::decode`), if it was read.
+    pub fn decoded_cell(&self) -> Option<boot_core::cell::Cell> {
+        self.cell.and_then(|c| boot_core::cell::decode(&c).ok())
     }
 
     /// The cell's slot word (word 0), if the cell was read.

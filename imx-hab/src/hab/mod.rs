@@ -73,6 +73,9 @@ pub struct Authenticated {
     pub ivt_offset: u64,
     /// Bytes covered by the image signature.
     pub signed_bytes: u64,
+    /// The installed SRK's key type, where the backend can tell (the software verifier can;
+    /// the ROM does not say).
+    pub srk_key: Option<software::KeyKind>,
 }
 
 /// One HAB event, as `report_event` returns it or as the software verifier would log it.
@@ -174,5 +177,22 @@ pub trait Authenticator {
     ) -> Result<Authenticated, AuthFailure> {
         let _ = meter;
         self.authenticate(blob, load_address)
+    }
+
+    /// Whether [`authenticate_spl`](Self::authenticate_spl) answers (so a caller reads an SPL
+    /// only for a backend that will judge it).
+    fn can_authenticate_spl(&self) -> bool {
+        false
+    }
+
+    /// Authenticates an SPL image as the ROM does before it starts it: `spl` is what the ROM
+    /// loads (IVT at offset 0, up to the boot data's size), judged as if placed at `IVT.self`.
+    ///
+    /// `None`: this backend cannot judge an SPL away from its load address (the ROM's HAB API
+    /// works on absolute addresses, and an SPL's address is where the running shim sits); the
+    /// ROM itself judged the copy it started. The software verifier always answers.
+    fn authenticate_spl(&mut self, spl: &[u8]) -> Option<Result<Authenticated, AuthFailure>> {
+        let _ = spl;
+        None
     }
 }

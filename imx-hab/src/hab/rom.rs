@@ -490,6 +490,7 @@ impl Authenticator for RomHab {
             entry: plan.entry,
             ivt_offset: plan.ivt_offset,
             signed_bytes: plan.signed_bytes,
+            srk_key: None,
         })
     }
 }

@@ -479,11 +479,31 @@ impl Authenticator for SoftwareHab {
     ) -> Result<Authenticated, AuthFailure> {
         let r = verify_metered(blob, load_address, &self.fuses, meter)
             .map_err(AuthFailure::Software)?;
-        Ok(Authenticated {
+        Ok(Authenticated::of_report(&r))
+    }
+
+    fn can_authenticate_spl(&self) -> bool {
+        true
+    }
+
+    fn authenticate_spl(&mut self, spl: &[u8]) -> Option<Result<Authenticated, AuthFailure>> {
+        Some(
+            verify_spl_image(spl, &self.fuses)
+                .map(|r| Authenticated::of_report(&r))
+                .map_err(AuthFailure::Software),
+        )
+    }
+}
+
+impl Authenticated {
+    /// What a software verification established, as the trait reports it.
+    fn of_report(r: &Report<'_>) -> Self {
+        Authenticated {
             entry: r.ivt.entry(),
             ivt_offset: r.ivt_offset,
             signed_bytes: r.signed_bytes,
-        })
+            srk_key: Some(r.srk_key),
+        }
     }
 }
 
@@ -548,15 +568,38 @@ pub fn verify_spl<'a>(
     layout: &boards::MediaLayout,
     fuses: &Fuses,
 ) -> Result<Report<'a>, VerifyError> {
-    let fb = crate::image::FlashBin::parse(flash_bin, layout)?;
-    let (Some(csf), Some(csf_offset)) = (fb.spl_csf, fb.spl_csf_offset) else {
-        return Err(VerifyError::CsfNotAuthenticated);
+    crate::image::FlashBin::parse(flash_bin, layout)?;
+    verify_spl_image(flash_bin, fuses)
+}
+
+/// Verifies an SPL image as the ROM loads it: `spl` starts with the IVT, which the ROM places
+/// at `IVT.self`; the CSF is where `IVT.csf` points inside `spl`, and the image signatures must
+/// cover `[self, csf)`. An unsigned SPL (no CSF, or a zeroed CSF slot) is
+/// [`VerifyError::CsfNotAuthenticated`].
+pub fn verify_spl_image<'a>(spl: &'a [u8], fuses: &Fuses) -> Result<Report<'a>, VerifyError> {
+    let ivt = Ivt::parse(spl)?;
+    let csf_offset = match ivt.csf() {
+        0 => return Err(VerifyError::CsfNotAuthenticated),
+        a => ivt
+            .offset_of(a)
+            .filter(|&o| o < spl.len() as u64)
+            .ok_or(ParseError::invalid(
+                crate::Structure::Ivt,
+                "csf",
+                0x18,
+                "points outside the SPL image",
+            ))?,
     };
-    let load = u64::from(fb.spl_ivt.self_addr());
+    let at = &spl[csf_offset as usize..];
+    if !Csf::has_header(at) {
+        return Err(VerifyError::CsfNotAuthenticated);
+    }
+    let csf = Csf::parse(at).map_err(|e| e.shifted(csf_offset))?;
+    let load = u64::from(ivt.self_addr());
     verify_chain(
-        flash_bin,
+        spl,
         load,
-        fb.spl_ivt,
+        ivt,
         0,
         csf,
         csf_offset,

@@ -26,6 +26,7 @@
 //! | [`sign_fit`] | FIT ‖ zero pad to `ALIGN(totalsize, 0x1000)` ‖ IVT ‖ CSF, with `cst`'s commands and records |
 //! | [`sign_spl`] | the SPL part of a flash.bin, signed `nxp_imx8mcst.py`-style, CSF written where the SPL IVT's `csf` points |
 //! | [`build_csf`] | the CSF alone, for any list of signed blocks |
+//! | [`spl_image`] | the unsigned SPL (IVT, boot data, code, CSF slot) as `imx8mimage` lays it out |
 //!
 //! # Byte layout
 //!
@@ -91,6 +92,7 @@ mod cms;
 mod csf;
 mod keys;
 mod pki;
+mod spl;
 mod srk;
 
 use core::fmt;
@@ -98,6 +100,7 @@ use core::fmt;
 pub use csf::{Block, build_csf, sign_fit, sign_spl};
 pub use keys::PrivateKey;
 pub use pki::{CertKey, Pki, SignerKeys, TestPkiOptions};
+pub use spl::{SPL_CSF_ALIGN, SPL_CSF_SLOT, SPL_HEADER_SIZE, spl_csf_offset, spl_image};
 pub use srk::{srk_fuse_hash, srk_table_from_certificates};
 
 /// Engine of the Authenticate commands.

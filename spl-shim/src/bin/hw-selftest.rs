@@ -30,6 +30,7 @@ mod entry;
 mod firmware {
     use core::fmt::Write;
 
+    use boot_core::platform::{BLOCK_SIZE, BlockRead, Clock, MediaError, WatchdogService};
     use embedded_hal::delay::DelayNs;
     use sha2::{Digest, Sha256};
     use spl_shim::hw::BOARD;
@@ -38,7 +39,6 @@ mod firmware {
     use spl_shim::hw::uart::Uart;
     use spl_shim::hw::usdhc::Usdhc;
     use spl_shim::hw::watchdog::Watchdog;
-    use spl_shim::platform::{BLOCK_SIZE, BlockRead, Clock, MediaError, WatchdogService};
 
     /// Watchdog timeout while the test runs: long enough for the 2 MiB read (≈ 1 s in QEMU,
     /// qemu-imx8mp.md §6) between two services.

@@ -55,6 +55,7 @@ mod stand_in {
     use core::arch::global_asm;
     use core::fmt::Write;
 
+    use boot_core::platform::WatchdogService;
     use spl_shim::hw::gic;
     use spl_shim::hw::payload;
     use spl_shim::hw::psci::{self, Action};
@@ -62,7 +63,6 @@ mod stand_in {
     use spl_shim::hw::timer::{FALLBACK_FREQUENCY_HZ, GenericTimer};
     use spl_shim::hw::uart::Uart;
     use spl_shim::hw::watchdog::Watchdog;
-    use spl_shim::platform::WatchdogService;
 
     /// Where the harness preloads the arm64 Image: the i.MX 8M EVK U-Boot environment's kernel
     /// load address (`loadaddr` / `kernel_addr_r`), agreed with the issue-6 harness.

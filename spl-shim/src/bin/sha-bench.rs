@@ -17,12 +17,12 @@ mod entry;
 mod bench {
     use core::fmt::Write;
 
+    use boot_core::platform::Clock;
     use sha2::{Digest, Sha256};
     use spl_shim::hw::BOARD;
     use spl_shim::hw::semihosting;
     use spl_shim::hw::timer::GenericTimer;
     use spl_shim::hw::uart::Uart;
-    use spl_shim::platform::Clock;
 
     const LEN: usize = 2 << 20;
     const RUNS: u32 = 5;

@@ -2,7 +2,7 @@
 //!
 //! Entry (`arch/aarch64/entry.rs`): park secondary cores, FP/SIMD on, exception vectors, stack,
 //! BSS. Then [`firmware::shim_main`]: console, watchdog, SD card, the boot flow of
-//! [`spl_shim::boot`] over them, the cell, and the handoff. On a host target this binary only
+//! [`boot_core::boot`] over them, the cell, and the handoff. On a host target this binary only
 //! explains how to build it.
 #![cfg_attr(target_os = "none", no_std)]
 #![cfg_attr(target_os = "none", no_main)]
@@ -16,14 +16,15 @@ mod firmware {
     use core::fmt::Write;
 
     use boards::{FuseSource, HabBackend, Region};
-    use spl_shim::boot::{self, Bootable, Hardware, Memory};
-    use spl_shim::cell::{BootRecord, CELL_SIZE, RomInfo, ShimVersion, reason_name};
+    use boot_core::boot::{self, Bootable, Hardware, Memory};
+    use boot_core::cell::{BootRecord, CELL_SIZE, RomInfo, ShimVersion, reason_name};
+    use boot_core::examine::Security;
+    use boot_core::platform::{BlockRead, CellStore, Clock, MediaError, WatchdogService};
     use spl_shim::hw::BOARD;
     use spl_shim::hw::timer::GenericTimer;
     use spl_shim::hw::uart::Uart;
     use spl_shim::hw::usdhc::Usdhc;
     use spl_shim::hw::watchdog::Watchdog;
-    use spl_shim::platform::{BlockRead, CellStore, Clock, MediaError, WatchdogService};
 
     /// Watchdog timeout while the shim works and after it hands off: long enough for a 2 MiB PIO
     /// read under QEMU (about 1 s, qemu-imx8mp.md §6) many times over, short enough that a hung
@@ -157,10 +158,10 @@ mod firmware {
             // No card: record "stopped before deciding" (reason 0) so Linux sees why.
             let record = BootRecord {
                 reason: None,
-                primary: spl_shim::cell::CopyReport::NotExamined,
-                secondary: spl_shim::cell::CopyReport::NotExamined,
-                sit: spl_shim::cell::SitReport {
-                    status: spl_shim::cell::SitStatus::NotRead,
+                primary: boot_core::cell::CopyReport::NotExamined,
+                secondary: boot_core::cell::CopyReport::NotExamined,
+                sit: boot_core::cell::SitReport {
+                    status: boot_core::cell::SitStatus::NotRead,
                     first_sector: 0,
                 },
                 rom: RomInfo::UNKNOWN,
@@ -186,16 +187,16 @@ mod firmware {
         }
     }
 
-    type FlowResult<'a> = Option<(BootRecord, Option<Bootable<'a>>, boot::timing::Timings)>;
+    type FlowResult = Option<(BootRecord, Option<Bootable>, boot::timing::Timings)>;
 
     /// Runs the boot flow with the board's HAB backend; returns the encoded cell, the handoff
     /// and the timings.
-    fn run_flow<'a>(
+    fn run_flow(
         disk: &mut Serviced<'_>,
         clock: &GenericTimer,
         console: &mut Uart,
-        shim: &'a [Region],
-    ) -> FlowResult<'a> {
+        shim: &[Region],
+    ) -> FlowResult {
         let mem = Memory {
             window: fit_window(),
             window_base: BOARD.memory.fit_window.start,
@@ -203,18 +204,27 @@ mod firmware {
         };
         let outcome = match (BOARD.hab, BOARD.fuses) {
             (HabBackend::Software, FuseSource::SimulatedBlock { addr }) => {
-                let mut hab = imx_hab::hab::software::SoftwareHab {
-                    fuses: simulated_fuses(addr),
-                };
-                run_with(&mut hab, disk, clock, console, mem)
+                let fuses = simulated_fuses(addr);
+                let mut hab = imx_hab::hab::software::SoftwareHab { fuses };
+                let security = Security::of(&fuses);
+                run_with(&mut hab, security, disk, clock, console, mem)
             }
-            (HabBackend::Rom { rvt_addr }, _) => {
+            (HabBackend::Rom { rvt_addr }, fuse_source) => {
+                let sec_config = match fuse_source {
+                    FuseSource::Ocotp { base } => spl_shim::hw::ocotp::sec_config(base),
+                    FuseSource::SimulatedBlock { addr } => simulated_fuses(addr).sec_config,
+                };
+                let security = if sec_config & imx_hab::hab::Fuses::SEC_CONFIG_CLOSED != 0 {
+                    Security::Closed
+                } else {
+                    Security::Open
+                };
                 // SAFETY: on this board the RVT at `rvt_addr` is the HAB ROM's
                 // (imx8m-facts.md §4.1), readable, and nothing else calls the HAB API.
                 let mut hab = unsafe {
                     imx_hab::hab::rom::RomHab::new(rvt_addr as usize, imx_hab::hab::rom::CID_UBOOT)
                 };
-                run_with(&mut hab, disk, clock, console, mem)
+                run_with(&mut hab, security, disk, clock, console, mem)
             }
             (HabBackend::Software, FuseSource::Ocotp { .. }) => {
                 let _ = writeln!(
@@ -228,13 +238,14 @@ mod firmware {
     }
 
     /// The boot flow with one HAB backend.
-    fn run_with<'a, A: imx_hab::hab::Authenticator>(
+    fn run_with<A: imx_hab::hab::Authenticator>(
         hab: &mut A,
+        security: Security,
         disk: &mut Serviced<'_>,
         clock: &GenericTimer,
         console: &mut Uart,
-        mem: Memory<'a>,
-    ) -> boot::Outcome<'a> {
+        mem: Memory<'_>,
+    ) -> boot::Outcome {
         let mut hw = Hardware {
             disk,
             hab,
@@ -242,7 +253,7 @@ mod firmware {
             watchdog: &mut NoService,
             console,
         };
-        boot::run(BOARD, &mut hw, mem, RomInfo::UNKNOWN)
+        boot::run(BOARD, security, &mut hw, mem, RomInfo::UNKNOWN)
     }
 
     /// The disk wrapper services the real watchdog on every read; the flow's own service calls
@@ -256,15 +267,15 @@ mod firmware {
     /// Copies the configuration's images to their load addresses and jumps to the entry at EL3
     /// with x0 = 0 (design.md §5 step 4).
     fn handoff(
-        b: &Bootable<'_>,
+        b: &Bootable,
         console: &mut Uart,
         wdog: &mut Watchdog,
         clock: &GenericTimer,
         entry_ticks: u64,
         timings: &boot::timing::Timings,
     ) -> ! {
-        let blob = BOARD.memory.fit_window.start + b.window_offset as u64;
-        for c in &b.plan.copies {
+        let blob = BOARD.memory.fit_window.start + b.examined.window_offset as u64;
+        for c in &b.examined.plan.copies {
             let _ = writeln!(
                 console,
                 "shim: load {} {:#x}+{:#x} -> {:#x}",
@@ -275,7 +286,7 @@ mod firmware {
             );
         }
         let copies_started = clock.ticks();
-        for c in &b.plan.copies {
+        for c in &b.examined.plan.copies {
             // SAFETY: the plan checked every destination: inside one of the board's load
             // ranges (RAM), disjoint from the FIT blob, from the shim's image/BSS/stack and
             // from every other destination; the source lies inside the authenticated FIT in
@@ -294,10 +305,10 @@ mod firmware {
         let _ = writeln!(
             console,
             "shim: slot {} handoff to {:#x} ({}) at EL3",
-            b.slot as u32, b.plan.entry.address, b.plan.entry.image
+            b.slot as u32, b.examined.plan.entry.address, b.examined.plan.entry.image
         );
         console.flush();
-        let entry = b.plan.entry.address;
+        let entry = b.examined.plan.entry.address;
         // SAFETY: `entry` lies inside an image just copied (checked by the plan). Caches and
         // the MMU are off (never enabled by the shim), so the copies are visible to instruction
         // fetch once the barriers complete; the I-cache is invalidated in case a previous stage

@@ -18,12 +18,12 @@ mod entry;
 mod payload {
     use core::fmt::Write;
 
+    use boot_core::platform::WatchdogService;
     use spl_shim::hw::payload;
     use spl_shim::hw::semihosting;
     use spl_shim::hw::timer::GenericTimer;
     use spl_shim::hw::uart::Uart;
     use spl_shim::hw::watchdog::Watchdog;
-    use spl_shim::platform::WatchdogService;
 
     /// Marker + version text; `cargo xtask image` overwrites the bytes after the marker with the
     /// image version (NUL-padded). Kept in its own section so that the linker keeps it whole.

@@ -12,6 +12,7 @@
 pub mod copy;
 pub mod exceptions;
 pub mod gic;
+pub mod ocotp;
 pub mod payload;
 pub mod psci;
 pub mod semihosting;

@@ -9,7 +9,7 @@ use aarch64_cpu::asm::barrier;
 use aarch64_cpu::registers::{CNTFRQ_EL0, CNTPCT_EL0, Readable};
 use embedded_hal::delay::DelayNs;
 
-use crate::platform::Clock;
+use boot_core::platform::Clock;
 
 /// Frequency assumed when CNTFRQ_EL0 reads 0: 8 MHz, the value QEMU reports
 /// (`docs/qemu-imx8mp.md` §1) and the i.MX 8M system-counter rate U-Boot programs as

@@ -23,7 +23,7 @@ use tock_registers::register_structs;
 use tock_registers::registers::{ReadOnly, ReadWrite, WriteOnly};
 
 use super::timer::{Deadline, GenericTimer};
-use crate::platform::{BLOCK_SIZE, BlockRead, MediaError, WatchdogService};
+use boot_core::platform::{BLOCK_SIZE, BlockRead, MediaError, WatchdogService};
 
 register_structs! {
     /// uSDHC register block, the part below 0x100 (imx8m-facts.md §10; QEMU maps only

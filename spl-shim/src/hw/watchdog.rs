@@ -9,7 +9,7 @@ use tock_registers::register_bitfields;
 use tock_registers::register_structs;
 use tock_registers::registers::ReadWrite;
 
-use crate::platform::WatchdogService;
+use boot_core::platform::WatchdogService;
 
 register_bitfields! {u16,
     /// WCR, Watchdog Control Register (+0x00). WDE and some other bits are write-once.

@@ -53,8 +53,12 @@ pub fn pki(which: usize) -> &'static Pki {
 }
 
 /// Fuses of an open part programmed with PKI 0.
+/// The fuses of a closed part with `pki(0)`'s SRK hash (as `--srk-hash` is taken).
 pub fn fuses() -> Fuses {
-    Fuses::open_with(pki(0).srk_hash().expect("SRK hash"))
+    Fuses {
+        sec_config: Fuses::SEC_CONFIG_CLOSED,
+        ..Fuses::open_with(pki(0).srk_hash().expect("SRK hash"))
+    }
 }
 
 fn options() -> SignOptions {
@@ -76,39 +80,29 @@ pub fn signed_fit_with(version: u8, load: u32, which: usize) -> Vec<u8> {
     sign_fit(&fit(version), load, pki(which), &options()).expect("signing")
 }
 
-/// A fake SPL padded to the FIT offset: IVT at 0 (`D1 00 20 41`, entry 0x7E1000, self =
-/// entry - 0x40, boot data right after the IVT, no CSF), boot data `{self - 0x400, size, 0}`,
-/// then a version-dependent pattern.
-pub fn spl(version: u8, total: usize) -> Vec<u8> {
-    let fit_offset = board().media.fit_offset as usize;
-    let mut s = vec![0u8; fit_offset];
-    let self_addr = SPL_ENTRY - 0x40;
-    let words = [
-        u32::from_le_bytes([0xD1, 0x00, 0x20, 0x41]),
-        SPL_ENTRY,
-        0,
-        0,
-        self_addr + 0x20,
-        self_addr,
-        0,
-        0,
-        self_addr - 0x400,
-        total as u32,
-        0,
-    ];
-    for (i, w) in words.iter().enumerate() {
-        s[i * 4..i * 4 + 4].copy_from_slice(&w.to_le_bytes());
+/// The SPL padded to the FIT offset: `imx_hab::sign::spl_image` (IVT at 0, entry 0x7E1000,
+/// boot data, a version-dependent pattern as code) signed with `pki(0)`, as a closed part's ROM
+/// needs it.
+pub fn spl(version: u8) -> Vec<u8> {
+    static SPLS: OnceLock<std::sync::Mutex<std::collections::HashMap<u8, Vec<u8>>>> =
+        OnceLock::new();
+    let cache = SPLS.get_or_init(Default::default);
+    if let Some(s) = cache.lock().unwrap().get(&version) {
+        return s.clone();
     }
-    for (i, b) in s[0x40..0x30000].iter_mut().enumerate() {
-        *b = (i as u8).wrapping_mul(31).wrapping_add(version);
-    }
+    let code: Vec<u8> = (0..0x30000usize)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(version))
+        .collect();
+    let image = imx_hab::sign::spl_image(SPL_ENTRY - 0x40, &code).expect("SPL layout");
+    let mut s = imx_hab::sign::sign_spl(&image, pki(0), &options()).expect("signing the SPL");
+    s.resize(board().media.fit_offset as usize, 0);
+    cache.lock().unwrap().insert(version, s.clone());
     s
 }
 
-/// A flash.bin: the fake SPL then `fit` at the FIT offset.
+/// A flash.bin: the signed SPL then `fit` at the FIT offset.
 pub fn flash_bin_with_fit(version: u8, fit: &[u8]) -> Vec<u8> {
-    let fit_offset = board().media.fit_offset as usize;
-    let mut v = spl(version, fit_offset + fit.len());
+    let mut v = spl(version);
     v.extend_from_slice(fit);
     v
 }
@@ -175,7 +169,7 @@ pub fn copy_at(dev: &dyn BlockDevice, offset: u64) -> CopyState {
         dev,
         board(),
         &fuses(),
-        spl_shim::policy::Slot::Primary,
+        boot_core::policy::Slot::Primary,
         offset,
     )
     .unwrap()

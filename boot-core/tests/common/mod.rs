@@ -5,13 +5,14 @@
 use std::sync::OnceLock;
 
 use boards::{Board, Region};
+use boot_core::boot::{Hardware, Memory, Outcome, run};
+use boot_core::cell::RomInfo;
+use boot_core::examine::Security;
+use boot_core::platform::{BlockRead, Clock, MediaError, WatchdogService};
 use dtoolkit::model::{DeviceTree, DeviceTreeNode, DeviceTreeProperty};
 use imx_hab::hab::Fuses;
 use imx_hab::hab::software::SoftwareHab;
 use imx_hab::sign::{Pki, SignOptions, TestPkiOptions, sign_fit};
-use spl_shim::boot::{Hardware, Memory, Outcome, run};
-use spl_shim::cell::RomInfo;
-use spl_shim::platform::{BlockRead, Clock, MediaError, WatchdogService};
 
 pub const BOARD: &Board = &boards::qemu_imx8mp::BOARD;
 pub const LOAD: u32 = 0x4400_0000;
@@ -147,22 +148,10 @@ pub fn signed(fit: &[u8], load: u32, pki: &Pki) -> Vec<u8> {
 /// A flash.bin as the shim sees it: something at offset 0 (the SPL, the ROM's business) and
 /// the signed FIT at the layout's FIT offset.
 pub fn flash_bin(signed_fit: &[u8]) -> Vec<u8> {
-    let mut v = filler(BOARD.media.fit_offset as usize, 7);
-    // The SPL's IVT at offset 0 (the shim checks it is there, as the ROM needs it): entry
-    // 0x910000, self = entry - 0x40, boot data right after the IVT, no CSF.
-    let words: [u32; 8] = [
-        u32::from_le_bytes([0xD1, 0x00, 0x20, 0x41]),
-        0x0091_0000,
-        0,
-        0,
-        0x0090_FFE0,
-        0x0090_FFC0,
-        0,
-        0,
-    ];
-    for (i, w) in words.iter().enumerate() {
-        v[i * 4..i * 4 + 4].copy_from_slice(&w.to_le_bytes());
-    }
+    // The SPL (IVT at offset 0, boot data, code, an empty CSF slot: the tests' part is open),
+    // entry 0x910000, then zeros up to the FIT.
+    let mut v = imx_hab::sign::spl_image(0x0090_FFC0, &filler(0x4000, 7)).unwrap();
+    v.resize(BOARD.media.fit_offset as usize, 0);
     v.extend_from_slice(signed_fit);
     v
 }
@@ -259,15 +248,15 @@ impl WatchdogService for CountingWatchdog {
 pub type PlannedCopy = (String, u64, u64, u64);
 
 /// The bootable copy: slot, load address, copies, entry.
-pub type BootablePlan = (spl_shim::policy::Slot, u64, Vec<PlannedCopy>, u64);
+pub type BootablePlan = (boot_core::policy::Slot, u64, Vec<PlannedCopy>, u64);
 
 /// The result of one boot over `disk`: the outcome (owned parts), the console text, and the
 /// window for inspecting plans.
 pub struct Booted {
-    pub decision: spl_shim::policy::Decision,
-    pub record: spl_shim::cell::BootRecord,
+    pub decision: boot_core::policy::Decision,
+    pub record: boot_core::cell::BootRecord,
     pub bootable: Option<BootablePlan>,
-    pub timings: spl_shim::boot::timing::Timings,
+    pub timings: boot_core::boot::timing::Timings,
     pub console: String,
     pub watchdog_services: u32,
     pub window: Vec<u8>,
@@ -284,7 +273,7 @@ pub fn boot_with(disk: &mut MemDisk, fuses: Fuses) -> Booted {
     let mut wd = CountingWatchdog::default();
     let mut console = String::new();
     let mut window = vec![0u8; WINDOW_LEN];
-    let o: Outcome<'_> = {
+    let o: Outcome = {
         let mut hw = Hardware {
             disk,
             hab: &mut hab,
@@ -294,6 +283,7 @@ pub fn boot_with(disk: &mut MemDisk, fuses: Fuses) -> Booted {
         };
         run(
             BOARD,
+            Security::of(&fuses),
             &mut hw,
             Memory {
                 window: &mut window,
@@ -306,13 +296,14 @@ pub fn boot_with(disk: &mut MemDisk, fuses: Fuses) -> Booted {
     let bootable = o.bootable.as_ref().map(|b| {
         (
             b.slot,
-            b.load_address,
-            b.plan
+            b.examined.load_address,
+            b.examined
+                .plan
                 .copies
                 .iter()
                 .map(|c| (c.name.to_string(), c.src_offset, c.len, c.dest))
                 .collect(),
-            b.plan.entry.address,
+            b.examined.plan.entry.address,
         )
     });
     let (decision, record, timings) = (o.decision, o.record, o.timings);

@@ -4,12 +4,12 @@
 
 mod common;
 
+use boot_core::cell::{CopyReport, FailureClass, SitStatus, decode};
+use boot_core::policy::{Reason, Slot};
 use common::*;
 use imx_hab::hab::codes::status;
 use imx_hab::image::SignedFit;
 use imx_hab::sit::build_sector;
-use spl_shim::cell::{CopyReport, FailureClass, SitStatus, decode};
-use spl_shim::policy::{Reason, Slot};
 
 const DISK: usize = 8 << 20;
 
@@ -61,7 +61,7 @@ fn csf_offset(flash: &[u8]) -> usize {
 
 fn rejected_class(r: &CopyReport) -> FailureClass {
     match r {
-        CopyReport::Rejected { class, hab } => {
+        CopyReport::Rejected { class, hab, .. } => {
             assert_eq!(hab.status, status::FAILURE);
             *class
         }
@@ -77,19 +77,22 @@ fn authentic_primary_boots_slot_1_reading_it_once_and_nothing_else() {
     assert_eq!(b.decision.slot, Some(Slot::Primary));
     assert_eq!(b.record.reason, Some(Reason::PrimaryOk));
     assert!(
-        matches!(b.record.primary, CopyReport::Authentic { hab } if hab.status == status::SUCCESS)
+        matches!(b.record.primary, CopyReport::Authentic { hab, .. } if hab.status == status::SUCCESS)
     );
     assert_eq!(b.record.secondary, CopyReport::NotExamined);
     assert_eq!(b.record.sit.status, SitStatus::NotRead);
-    // The copy's own IVT sector, the FIT header sector, the FIT's IVT sector, then the whole
-    // blob in one read: nothing else, and nothing from the SIT or the secondary.
-    assert_eq!(d.reads.len(), 4, "{:?}", d.reads);
+    // The copy's own IVT sector, the SPL as the ROM loads it (boot data size), the FIT header
+    // sector, the FIT's IVT sector, then the whole blob in one read: nothing else, and nothing
+    // from the SIT or the secondary.
+    assert_eq!(d.reads.len(), 5, "{:?}", d.reads);
     assert_eq!(d.reads[0], (layout().primary_offset(), 512));
+    let spl_len = u32::from_le_bytes(p[0x24..0x28].try_into().unwrap()) as usize;
+    assert_eq!(d.reads[1], (layout().primary_offset(), spl_len));
     let fit_dev = layout().primary_fit_offset();
-    assert_eq!(d.reads[1], (fit_dev, 512));
-    assert_eq!(d.reads[3].0, fit_dev);
+    assert_eq!(d.reads[2], (fit_dev, 512));
+    assert_eq!(d.reads[4].0, fit_dev);
     let ivt = (ivt_offset(&p) - layout().fit_offset as usize) as u64;
-    assert_eq!(d.reads[3].1 as u64, ivt + spl_shim::boot::CSF_AREA);
+    assert_eq!(d.reads[4].1 as u64, ivt + boot_core::boot::CSF_AREA);
     assert_eq!(b.timings.read_bytes as usize, d.read_bytes());
     // The blob sits at its load address in the window, byte-identical to the medium.
     let fit_off = layout().fit_offset as usize;
@@ -289,13 +292,14 @@ fn a_fit_signed_for_an_address_outside_the_window_is_rejected_before_reading_it(
     let mut d = disk(Some(&p), Some(&v(2)));
     let b = boot(&mut d);
     assert_eq!(rejected_class(&b.record.primary), FailureClass::LoadAddress);
-    // Only the copy's IVT, the FIT header and the FIT's IVT sectors of the primary were read.
+    // Only the copy's IVT sector, its SPL, the FIT header and the FIT's IVT sectors of the
+    // primary were read.
     let primary_reads = d
         .reads
         .iter()
         .filter(|r| r.0 < layout().primary_offset() + (2 << 20))
         .count();
-    assert_eq!(primary_reads, 3 + 1, "{:?}", d.reads); // + the SIT sector
+    assert_eq!(primary_reads, 4 + 1, "{:?}", d.reads); // + the SIT sector
     assert_eq!(b.decision.slot, Some(Slot::Secondary));
 }
 
@@ -312,7 +316,7 @@ fn an_authentic_fit_that_cannot_be_handed_off_is_not_booted() {
     let b = boot(&mut d);
     assert_eq!(rejected_class(&b.record.primary), FailureClass::LoadAddress);
     assert_eq!(b.decision.slot, Some(Slot::Secondary));
-    assert!(b.console.contains("cannot be handed off"), "{}", b.console);
+    assert!(b.console.contains("cannot hand off to it"), "{}", b.console);
 }
 
 #[test]
@@ -327,8 +331,12 @@ fn a_fit_too_large_for_its_slot_is_rejected() {
     let mut d = disk(None, Some(&v(2)));
     d.put(layout().primary_offset(), &p[..(2 << 20).min(p.len())]);
     let b = boot(&mut d);
-    assert_eq!(rejected_class(&b.record.primary), FailureClass::Structure);
-    assert!(b.console.contains("the slot has 0x200000"), "{}", b.console);
+    assert_eq!(rejected_class(&b.record.primary), FailureClass::NotRead);
+    assert!(
+        b.console.contains("0x200000 are available"),
+        "{}",
+        b.console
+    );
 }
 
 #[test]

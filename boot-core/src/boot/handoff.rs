@@ -17,10 +17,10 @@ use imx_hab::fit::{Fit, FitImage};
 pub const MAX_IMAGES: usize = 8;
 
 /// One image to copy out of the FIT.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ImageCopy<'a> {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageCopy {
     /// Image node name.
-    pub name: &'a str,
+    pub name: Name,
     /// Offset of the payload in the FIT blob.
     pub src_offset: u64,
     /// Payload length in bytes.
@@ -29,7 +29,7 @@ pub struct ImageCopy<'a> {
     pub dest: u64,
 }
 
-impl ImageCopy<'_> {
+impl ImageCopy {
     /// The destination range.
     pub const fn dest_region(&self) -> Region {
         Region::new(self.dest, self.len)
@@ -37,10 +37,10 @@ impl ImageCopy<'_> {
 }
 
 /// Where execution continues after the copies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Entry<'a> {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
     /// Image whose entry this is.
-    pub image: &'a str,
+    pub image: Name,
     /// Address jumped to at EL3 with x0 = 0.
     pub address: u64,
     /// Why this image (bl31 convention or the firmware image).
@@ -60,16 +60,31 @@ pub enum EntryRule {
 
 /// What the firmware does after the decision.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Plan<'a> {
+pub struct Plan {
     /// Copies in configuration order: firmware, loadables, fdt.
-    pub copies: heapless::Vec<ImageCopy<'a>, MAX_IMAGES>,
+    pub copies: heapless::Vec<ImageCopy, MAX_IMAGES>,
     /// The jump.
-    pub entry: Entry<'a>,
+    pub entry: Entry,
+}
+
+/// An image node name as an error keeps it (owned, so a verdict outlives the FIT's bytes; a
+/// longer name is cut at a character boundary).
+pub type Name = heapless::String<32>;
+
+/// `s` as a [`Name`].
+pub fn name(s: &str) -> Name {
+    let mut n = Name::new();
+    for c in s.chars() {
+        if n.push(c).is_err() {
+            break;
+        }
+    }
+    n
 }
 
 /// Why an authenticated FIT cannot be handed off to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HandoffError<'a> {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HandoffError {
     /// The FIT does not parse (within its authenticated bytes).
     Fit(ParseError),
     /// The default configuration has neither a firmware image nor a loadable with an entry.
@@ -77,42 +92,42 @@ pub enum HandoffError<'a> {
     /// More than [`MAX_IMAGES`] images.
     TooManyImages,
     /// A configuration names an image that is not under `/images`.
-    MissingImage(&'a str),
+    MissingImage(Name),
     /// An image needs a feature the shim does not have.
     Unsupported {
         /// Image name.
-        image: &'a str,
+        image: Name,
         /// What (`compression`, `load`).
         what: &'static str,
     },
     /// An image's destination is outside every load range of the board.
     OutsideLoadRanges {
         /// Image name.
-        image: &'a str,
+        image: Name,
         /// Destination.
         dest: Region,
     },
     /// An image's destination overlaps something it must not.
     Overlap {
         /// Image name.
-        image: &'a str,
+        image: Name,
         /// Destination.
         dest: Region,
         /// What it overlaps (`the FIT being loaded`, `the shim`, or another image's name).
-        with: &'a str,
+        with: Name,
     },
     /// The entry address is not inside the image it belongs to.
     EntryOutsideImage {
         /// Image name.
-        image: &'a str,
+        image: Name,
         /// Entry address.
         entry: u64,
     },
 }
 
-impl fmt::Display for HandoffError<'_> {
+impl fmt::Display for HandoffError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self {
+        match self {
             HandoffError::Fit(e) => write!(f, "FIT: {e}"),
             HandoffError::NoEntry => f.write_str(
                 "the default configuration has no firmware image and no loadable with an entry",
@@ -154,12 +169,12 @@ pub fn plan<'a>(
     blob: Region,
     shim: &[Region],
     memory: &MemoryMap,
-) -> Result<Plan<'a>, HandoffError<'a>> {
+) -> Result<Plan, HandoffError> {
     let fit = Fit::parse(fit_bytes).map_err(HandoffError::Fit)?;
     let config = fit.default_config().map_err(HandoffError::Fit)?;
-    let find = |name: &'a str| {
-        fit.image_by_name(name)
-            .ok_or(HandoffError::MissingImage(name))
+    let find = |n: &'a str| {
+        fit.image_by_name(n)
+            .ok_or_else(|| HandoffError::MissingImage(name(n)))
     };
 
     let mut images: heapless::Vec<FitImage<'a>, MAX_IMAGES> = heapless::Vec::new();
@@ -180,20 +195,20 @@ pub fn plan<'a>(
         push(fdt)?;
     }
 
-    let mut copies: heapless::Vec<ImageCopy<'a>, MAX_IMAGES> = heapless::Vec::new();
+    let mut copies: heapless::Vec<ImageCopy, MAX_IMAGES> = heapless::Vec::new();
     for img in &images {
         if !matches!(img.compression, None | Some("none")) {
             return Err(HandoffError::Unsupported {
-                image: img.name,
+                image: name(img.name),
                 what: "compression",
             });
         }
-        let dest = img.load.ok_or(HandoffError::Unsupported {
-            image: img.name,
+        let dest = img.load.ok_or_else(|| HandoffError::Unsupported {
+            image: name(img.name),
             what: "image without a load address",
         })?;
         let copy = ImageCopy {
-            name: img.name,
+            name: name(img.name),
             src_offset: img.data.offset,
             len: img.data.len,
             dest,
@@ -214,20 +229,20 @@ pub fn plan<'a>(
         .ok_or(HandoffError::NoEntry)?;
     if !owner.dest_region().contains_range(entry.address, 4) {
         return Err(HandoffError::EntryOutsideImage {
-            image: entry.image,
+            image: entry.image.clone(),
             entry: entry.address,
         });
     }
     Ok(Plan { copies, entry })
 }
 
-fn check_destination<'a>(
-    copy: &ImageCopy<'a>,
+fn check_destination(
+    copy: &ImageCopy,
     blob: Region,
     shim: &[Region],
     memory: &MemoryMap,
-    earlier: &[ImageCopy<'a>],
-) -> Result<(), HandoffError<'a>> {
+    earlier: &[ImageCopy],
+) -> Result<(), HandoffError> {
     let dest = copy.dest_region();
     if copy.len == 0
         || !memory
@@ -236,14 +251,14 @@ fn check_destination<'a>(
             .any(|r| r.contains_range(copy.dest, copy.len))
     {
         return Err(HandoffError::OutsideLoadRanges {
-            image: copy.name,
+            image: copy.name.clone(),
             dest,
         });
     }
-    let overlap = |with| HandoffError::Overlap {
-        image: copy.name,
+    let overlap = |with: &str| HandoffError::Overlap {
+        image: copy.name.clone(),
         dest,
-        with,
+        with: name(with),
     };
     if dest.overlaps(&blob) {
         return Err(overlap("the FIT being loaded"));
@@ -252,7 +267,7 @@ fn check_destination<'a>(
         return Err(overlap("the shim"));
     }
     match earlier.iter().find(|e| e.dest_region().overlaps(&dest)) {
-        Some(e) => Err(overlap(e.name)),
+        Some(e) => Err(overlap(&e.name)),
         None => Ok(()),
     }
 }
@@ -260,10 +275,10 @@ fn check_destination<'a>(
 fn choose_entry<'a>(
     loadables: &[FitImage<'a>],
     firmware: Option<&FitImage<'a>>,
-) -> Result<Entry<'a>, HandoffError<'a>> {
+) -> Result<Entry, HandoffError> {
     if let Some(l) = loadables.iter().find(|i| i.entry.is_some()) {
         return Ok(Entry {
-            image: l.name,
+            image: name(l.name),
             address: l.entry.unwrap_or_default(),
             rule: EntryRule::LoadableEntry,
         });
@@ -271,12 +286,12 @@ fn choose_entry<'a>(
     let fw = firmware.ok_or(HandoffError::NoEntry)?;
     match (fw.entry, fw.load) {
         (Some(e), _) => Ok(Entry {
-            image: fw.name,
+            image: name(fw.name),
             address: e,
             rule: EntryRule::FirmwareEntry,
         }),
         (None, Some(l)) => Ok(Entry {
-            image: fw.name,
+            image: name(fw.name),
             address: l,
             rule: EntryRule::FirmwareLoad,
         }),

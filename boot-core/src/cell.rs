@@ -9,7 +9,7 @@
 //! |---|---|---|---|
 //! | 0x00 | 4 | `slot` (u32) | 1 primary, 2 secondary, 0 nothing bootable; anything else is invalid |
 //! | 0x04 | 4 | `magic` | bytes `"IRBR"` (u32 [`MAGIC`] = 0x5242_5249) |
-//! | 0x08 | 2 | `version` (u16) | [`VERSION`] = 1 |
+//! | 0x08 | 2 | `version` (u16) | [`VERSION`] = 2 (version 1 is still read, see below) |
 //! | 0x0A | 2 | `length` (u16) | bytes from offset 0 through the CRC: [`CELL_SIZE`] = 64 |
 //! | 0x0C | 4 | `reason` (u32) | [`Reason`] value (1 primary-ok, 2 primary-failed, 3 no-fallback-table, 4 both-failed); 0 = none (stopped before deciding) |
 //! | 0x10 | 8 | `primary` | copy verdict, table below |
@@ -35,7 +35,8 @@
 //! | +3 | 1 | `hab.reason` | HAB reason byte; 0 when not examined |
 //! | +4 | 1 | `hab.context` | HAB context byte; 0 when not examined |
 //! | +5 | 1 | `hab.engine` | HAB engine byte; 0 when not examined |
-//! | +6 | 2 | `reserved` | 0 |
+//! | +6 | 1 | `part` | rejected: 1 SPL, 2 FIT ([`Part`]); else 0 (version 1: reserved, 0) |
+//! | +7 | 1 | `flags` | authentic: bit 0 unsigned SPL, bit 1 unsigned FIT (open part), bit 2 SPL signature left to the ROM ([`Warnings`]); else 0 (version 1: reserved, 0) |
 //!
 //! Failure classes ([`FailureClass`]; the verifier's names are [`VerifyError::check`]'s):
 //!
@@ -45,7 +46,8 @@
 //! | 2 | `ivt` | 7 | `certificate` | 12 | `read-error` |
 //! | 3 | `command` | 8 | `csf-signature` | 13 | `not-read` |
 //! | 4 | `srk-hash` | 9 | `image-signature` | 14 | `hab-rom` (ROM HAB API rejected it) |
-//! | 5 | `srk-key` | 10 | `coverage` | | |
+//! | 5 | `srk-key` | 10 | `coverage` | 15 | `not-signed` (closed part, no signature) |
+//! | | | | | 16 | `algorithm` (the board's ROM cannot verify the key type) |
 //!
 //! Rules a reader relies on:
 //!
@@ -58,7 +60,11 @@
 //!   never guesses from a partial record.
 //! - Any change to the layout or to a code table takes a new [`VERSION`]. Codes are never
 //!   reused.
-//! - The encoding is canonical: a record that decodes re-encodes to the same bytes.
+//! - Compatibility: this reader accepts version 1 (written by shims before 0.2: `part` and
+//!   `flags` reserved and 0, classes 1..=14 only) and version 2; it writes version 2. A reader
+//!   of version 1 only reports a version-2 cell as "no boot record" (`CellError::Version`),
+//!   never misreads it. A later version must keep fields at their offsets, or be refused here.
+//! - The encoding is canonical: a version-2 record that decodes re-encodes to the same bytes.
 
 use core::fmt;
 use core::mem::offset_of;
@@ -68,6 +74,7 @@ use imx_hab::hab::{AuthFailure, EventSummary};
 use zerocopy::byteorder::little_endian::{U16, U32};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
+use crate::examine::{Part, Warnings};
 use crate::policy::{CopyVerdict, Reason, SitVerdict, Slot};
 
 /// Bytes of the cell: word 0 plus the boot record, CRC included.
@@ -75,7 +82,9 @@ pub const CELL_SIZE: usize = 64;
 /// The record's magic, bytes `"IRBR"` at offset 4 (read as a little-endian u32).
 pub const MAGIC: u32 = u32::from_le_bytes(*b"IRBR");
 /// The record layout version this module writes and accepts.
-pub const VERSION: u16 = 1;
+pub const VERSION: u16 = 2;
+/// The oldest record version this module still reads.
+pub const OLDEST_VERSION: u16 = 1;
 /// Offset of the CRC-32; it covers bytes `0..CRC_OFFSET`.
 pub const CRC_OFFSET: usize = offset_of!(RawCell, crc);
 
@@ -89,7 +98,8 @@ struct RawCopy {
     hab_reason: u8,
     hab_context: u8,
     hab_engine: u8,
-    reserved: [u8; 2],
+    part: u8,
+    flags: u8,
 }
 
 /// The cell as laid out in memory (module table).
@@ -208,11 +218,15 @@ pub enum FailureClass {
     /// `hab-rom` (14): the ROM's HAB API rejected the copy (or logged a failure event); the
     /// copy's HAB bytes hold the ROM's first failure.
     HabRom = 14,
+    /// `not-signed` (15): the SPL or FIT carries no signature and the part is closed.
+    NotSigned = 15,
+    /// `algorithm` (16): signed with a key type the board's ROM (authenticator) cannot verify.
+    Algorithm = 16,
 }
 
 impl FailureClass {
     /// Every class, in code order.
-    pub const ALL: [FailureClass; 14] = [
+    pub const ALL: [FailureClass; 16] = [
         FailureClass::Structure,
         FailureClass::Ivt,
         FailureClass::Command,
@@ -227,6 +241,8 @@ impl FailureClass {
         FailureClass::ReadError,
         FailureClass::NotRead,
         FailureClass::HabRom,
+        FailureClass::NotSigned,
+        FailureClass::Algorithm,
     ];
 
     /// The stable code stored in the cell.
@@ -260,6 +276,8 @@ impl FailureClass {
             FailureClass::ReadError => "read-error",
             FailureClass::NotRead => "not-read",
             FailureClass::HabRom => "hab-rom",
+            FailureClass::NotSigned => "not-signed",
+            FailureClass::Algorithm => "algorithm",
         }
     }
 
@@ -321,6 +339,8 @@ pub enum CopyReport {
         /// HAB's verdict bytes (status SUCCESS from the ROM; the software verifier reports
         /// SUCCESS with reason and context 0).
         hab: EventSummary,
+        /// What was accepted without a signature (open part) or left to the ROM.
+        warnings: Warnings,
     },
     /// Unreadable, malformed or not authentic (outcome 2).
     Rejected {
@@ -329,6 +349,8 @@ pub enum CopyReport {
         /// The HAB-style event of the failure ([`AuthFailure::event`]; the closest event the
         /// shim can name for its own classes).
         hab: EventSummary,
+        /// The half of the copy that failed (`None` in a version-1 record).
+        part: Option<Part>,
     },
 }
 
@@ -622,10 +644,12 @@ const fn slot_word(slot: Option<Slot>) -> u32 {
 }
 
 fn encode_copy(c: &CopyReport) -> RawCopy {
-    let (class, hab) = match *c {
-        CopyReport::NotExamined => (0, NO_HAB),
-        CopyReport::Authentic { hab } => (0, hab),
-        CopyReport::Rejected { class, hab } => (class.code(), hab),
+    let (class, hab, part, flags) = match *c {
+        CopyReport::NotExamined => (0, NO_HAB, 0, 0),
+        CopyReport::Authentic { hab, warnings } => (0, hab, 0, warnings.bits()),
+        CopyReport::Rejected { class, hab, part } => {
+            (class.code(), hab, part.map_or(0, |p| p as u8), 0)
+        }
     };
     RawCopy {
         outcome: c.outcome_code(),
@@ -634,7 +658,8 @@ fn encode_copy(c: &CopyReport) -> RawCopy {
         hab_reason: hab.reason,
         hab_context: hab.context,
         hab_engine: hab.engine,
-        reserved: [0; 2],
+        part,
+        flags,
     }
 }
 
@@ -817,9 +842,10 @@ impl fmt::Display for CellError {
             CellError::Magic { found } => {
                 write!(f, "found {found:#010x}, expected {MAGIC:#010x} (\"IRBR\")")
             }
-            CellError::Version { found } => {
-                write!(f, "version {found} is not the supported version {VERSION}")
-            }
+            CellError::Version { found } => write!(
+                f,
+                "version {found} is not a version this reader supports ({OLDEST_VERSION}..={VERSION})"
+            ),
             CellError::Length { found } => {
                 write!(f, "length {found:#x}, expected {CELL_SIZE:#x}")
             }
@@ -890,7 +916,8 @@ fn decode_record(bytes: &[u8]) -> Result<BootRecord, CellError> {
             found: raw.magic.get(),
         });
     }
-    if raw.version.get() != VERSION {
+    let version = raw.version.get();
+    if !(OLDEST_VERSION..=VERSION).contains(&version) {
         return Err(CellError::Version {
             found: raw.version.get(),
         });
@@ -918,8 +945,8 @@ fn decode_record(bytes: &[u8]) -> Result<BootRecord, CellError> {
             expected: "0 (none) or a reason 1..=4",
         })?),
     };
-    let primary = decode_copy(&raw.primary, &PRIMARY)?;
-    let secondary = decode_copy(&raw.secondary, &SECONDARY)?;
+    let primary = decode_copy(&raw.primary, &PRIMARY, version)?;
+    let secondary = decode_copy(&raw.secondary, &SECONDARY, version)?;
     let status = SitStatus::from_code(raw.sit_status).ok_or(CellError::Value {
         field: "sit.status",
         offset: offset_of!(RawCell, sit_status),
@@ -988,7 +1015,8 @@ struct CopyFields {
     outcome: &'static str,
     class: &'static str,
     hab: &'static str,
-    reserved: &'static str,
+    part: &'static str,
+    flags: &'static str,
 }
 
 const PRIMARY: CopyFields = CopyFields {
@@ -996,7 +1024,8 @@ const PRIMARY: CopyFields = CopyFields {
     outcome: "primary.outcome",
     class: "primary.class",
     hab: "primary.hab",
-    reserved: "primary.reserved",
+    part: "primary.part",
+    flags: "primary.flags",
 };
 
 const SECONDARY: CopyFields = CopyFields {
@@ -1004,10 +1033,11 @@ const SECONDARY: CopyFields = CopyFields {
     outcome: "secondary.outcome",
     class: "secondary.class",
     hab: "secondary.hab",
-    reserved: "secondary.reserved",
+    part: "secondary.part",
+    flags: "secondary.flags",
 };
 
-fn decode_copy(raw: &RawCopy, names: &CopyFields) -> Result<CopyReport, CellError> {
+fn decode_copy(raw: &RawCopy, names: &CopyFields, version: u16) -> Result<CopyReport, CellError> {
     let hab = EventSummary {
         status: raw.hab_status,
         reason: raw.hab_reason,
@@ -1038,19 +1068,60 @@ fn decode_copy(raw: &RawCopy, names: &CopyFields) -> Result<CopyReport, CellErro
                     expected: "0 for a copy that was not examined",
                 });
             }
+            only_zero(raw.part, names.part, names.base + offset_of!(RawCopy, part))?;
+            only_zero(
+                raw.flags,
+                names.flags,
+                names.base + offset_of!(RawCopy, flags),
+            )?;
             CopyReport::NotExamined
         }
         1 => {
             if raw.class != 0 {
                 return Err(class_error("0 for an authentic copy"));
             }
-            CopyReport::Authentic { hab }
+            only_zero(raw.part, names.part, names.base + offset_of!(RawCopy, part))?;
+            let flags_error = |expected| CellError::Value {
+                field: names.flags,
+                offset: names.base + offset_of!(RawCopy, flags),
+                found: raw.flags.into(),
+                expected,
+            };
+            if version == 1 && raw.flags != 0 {
+                return Err(flags_error("reserved, 0 (version 1)"));
+            }
+            let warnings =
+                Warnings::from_bits(raw.flags).ok_or_else(|| flags_error("bits 0..=2 only"))?;
+            CopyReport::Authentic { hab, warnings }
         }
-        2 => CopyReport::Rejected {
-            class: FailureClass::from_code(raw.class)
-                .ok_or_else(|| class_error("a failure class 1..=14 for a rejected copy"))?,
-            hab,
-        },
+        2 => {
+            let class = FailureClass::from_code(raw.class)
+                .filter(|c| version >= 2 || c.code() <= FailureClass::HabRom.code())
+                .ok_or_else(|| class_error("a failure class this version defines"))?;
+            let part = match (version, raw.part) {
+                (1, 0) => None,
+                (1, _) => {
+                    return Err(CellError::Value {
+                        field: names.part,
+                        offset: names.base + offset_of!(RawCopy, part),
+                        found: raw.part.into(),
+                        expected: "reserved, 0 (version 1)",
+                    });
+                }
+                (_, p) => Some(Part::from_code(p).ok_or(CellError::Value {
+                    field: names.part,
+                    offset: names.base + offset_of!(RawCopy, part),
+                    found: p.into(),
+                    expected: "1 SPL or 2 FIT for a rejected copy",
+                })?),
+            };
+            only_zero(
+                raw.flags,
+                names.flags,
+                names.base + offset_of!(RawCopy, flags),
+            )?;
+            CopyReport::Rejected { class, hab, part }
+        }
         found => {
             return Err(CellError::Value {
                 field: names.outcome,
@@ -1060,12 +1131,21 @@ fn decode_copy(raw: &RawCopy, names: &CopyFields) -> Result<CopyReport, CellErro
             });
         }
     };
-    zero(
-        &raw.reserved,
-        names.reserved,
-        names.base + offset_of!(RawCopy, reserved),
-    )?;
     Ok(report)
+}
+
+/// Checks that a byte that must be 0 in this context is.
+fn only_zero(b: u8, field: &'static str, offset: usize) -> Result<(), CellError> {
+    if b == 0 {
+        Ok(())
+    } else {
+        Err(CellError::Value {
+            field,
+            offset,
+            found: b.into(),
+            expected: "0 here",
+        })
+    }
 }
 
 /// Checks that a reserved field is zero; reports the first non-zero byte.
@@ -1111,9 +1191,14 @@ mod tests {
                     context::AUT_DAT,
                     0x1D,
                 ),
+                part: Some(Part::Fit),
             },
             secondary: CopyReport::Authentic {
                 hab: ev(status::SUCCESS, 0, 0, 0),
+                warnings: Warnings {
+                    unsigned_spl: true,
+                    ..Warnings::default()
+                },
             },
             sit: SitReport {
                 status: SitStatus::Valid,
@@ -1169,7 +1254,8 @@ mod tests {
             (offset_of!(RawCopy, hab_reason), 3),
             (offset_of!(RawCopy, hab_context), 4),
             (offset_of!(RawCopy, hab_engine), 5),
-            (offset_of!(RawCopy, reserved), 6),
+            (offset_of!(RawCopy, part), 6),
+            (offset_of!(RawCopy, flags), 7),
         ];
         for (i, (got, want)) in table.into_iter().enumerate() {
             assert_eq!(got, want, "row {i}");
@@ -1194,18 +1280,58 @@ mod tests {
         let expected: [u8; CELL_SIZE] = [
             0x02, 0x00, 0x00, 0x00, // slot 2
             b'I', b'R', b'B', b'R', // magic
-            0x01, 0x00, 0x40, 0x00, // version 1, length 64
+            0x02, 0x00, 0x40, 0x00, // version 2, length 64
             0x02, 0x00, 0x00, 0x00, // reason primary-failed
-            0x02, 0x09, 0x33, 0x18, 0xDB, 0x1D, 0x00, 0x00, // primary: image-signature
-            0x01, 0x00, 0xF0, 0x00, 0x00, 0x00, 0x00, 0x00, // secondary: authentic
+            0x02, 0x09, 0x33, 0x18, 0xDB, 0x1D, 0x02, 0x00, // primary: image-signature, FIT
+            0x01, 0x00, 0xF0, 0x00, 0x00, 0x00, 0x00,
+            0x01, // secondary: authentic, unsigned SPL
             0x01, 0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x00, // SIT valid, 0x1000
             0x09, 0x00, 0x00, 0x00, 0x02, 0x02, 0x00, 0x00, // ROM: stage 9, 0x51, persist set
             0x04, 0x03, 0x02, 0x01, // shim 258.3.4
             0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, // reserved
-            0xAF, 0x1D, 0x52, 0xF1, // CRC-32 0xF1521DAF
+            0x19, 0x3D, 0x60, 0xE8, // CRC-32 0xE8603D19
         ];
         assert_eq!(sample().encode(), expected);
-        assert_eq!(crc32(&expected[..CRC_OFFSET]), 0xF152_1DAF);
+        assert_eq!(crc32(&expected[..CRC_OFFSET]), 0xE860_3D19);
+    }
+
+    /// Compatibility (module docs): a version-1 record, as shims before 0.2 wrote it, still
+    /// reads, with no part and no warnings.
+    #[test]
+    fn version_1_records_still_read() {
+        let v1: [u8; CELL_SIZE] = [
+            0x02, 0x00, 0x00, 0x00, b'I', b'R', b'B', b'R', 0x01, 0x00, 0x40, 0x00, 0x02, 0x00,
+            0x00, 0x00, 0x02, 0x09, 0x33, 0x18, 0xDB, 0x1D, 0x00, 0x00, 0x01, 0x00, 0xF0, 0x00,
+            0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x00, 0x09, 0x00,
+            0x00, 0x00, 0x02, 0x02, 0x00, 0x00, 0x04, 0x03, 0x02, 0x01, 0x00, 0x00, 0x00, 0x00,
+            0x00, 0x00, 0x00, 0x00, 0xAF, 0x1D, 0x52, 0xF1,
+        ];
+        let mut want = sample();
+        want.primary = CopyReport::Rejected {
+            class: FailureClass::ImageSignature,
+            hab: ev(
+                status::FAILURE,
+                reason::INV_SIGNATURE,
+                context::AUT_DAT,
+                0x1D,
+            ),
+            part: None,
+        };
+        want.secondary = CopyReport::Authentic {
+            hab: ev(status::SUCCESS, 0, 0, 0),
+            warnings: Warnings::default(),
+        };
+        assert_eq!(decode(&v1).unwrap().record, Ok(want));
+        // Version 1 defines neither the part/flags bytes nor classes past hab-rom.
+        for (at, value) in [(0x16, 2u8), (0x1F, 1), (0x11, 15)] {
+            let mut cell = v1;
+            cell[at] = value;
+            fix_crc(&mut cell);
+            assert!(
+                matches!(record_err(&cell), CellError::Value { .. }),
+                "byte {at:#x}"
+            );
+        }
     }
 
     #[test]
@@ -1229,6 +1355,7 @@ mod tests {
             r.secondary = CopyReport::Rejected {
                 class,
                 hab: ev(status::FAILURE, 1, 2, 3),
+                part: Some(Part::Spl),
             };
             r.reason = Some(Reason::BothFailed);
             assert_eq!(decode(&r.encode()).unwrap().record, Ok(r), "{class}");
@@ -1302,10 +1429,10 @@ mod tests {
         assert_eq!((err.field(), err.offset()), ("magic", 4));
 
         let mut cell = good;
-        cell[8..10].copy_from_slice(&2u16.to_le_bytes());
+        cell[8..10].copy_from_slice(&3u16.to_le_bytes());
         fix_crc(&mut cell);
         let err = record_err(&cell);
-        assert_eq!(err, CellError::Version { found: 2 });
+        assert_eq!(err, CellError::Version { found: 3 });
         assert_eq!((err.field(), err.offset()), ("version", 8));
 
         let mut cell = good;
@@ -1404,9 +1531,12 @@ mod tests {
             (0x0C, 9, "reason", 0x0C),
             (0x10, 3, "primary.outcome", 0x10),
             (0x11, 0, "primary.class", 0x11),
-            (0x11, 15, "primary.class", 0x11),
+            (0x11, 17, "primary.class", 0x11),
+            (0x16, 3, "primary.part", 0x16),
+            (0x17, 1, "primary.flags", 0x17),
             (0x19, 4, "secondary.class", 0x19),
-            (0x1E, 1, "secondary.reserved", 0x1E),
+            (0x1E, 1, "secondary.part", 0x1E),
+            (0x1F, 8, "secondary.flags", 0x1F),
             (0x20, 6, "sit.status", 0x20),
             (0x22, 1, "sit.reserved", 0x22),
             (0x2C, 4, "rom.log", 0x2C),
@@ -1427,6 +1557,7 @@ mod tests {
         r.reason = Some(Reason::PrimaryOk);
         r.primary = CopyReport::Authentic {
             hab: ev(status::SUCCESS, 0, 0, 0),
+            warnings: Warnings::default(),
         };
         r.secondary = CopyReport::NotExamined;
         let mut cell = r.encode();
@@ -1477,6 +1608,8 @@ mod tests {
             "read-error",
             "not-read",
             "hab-rom",
+            "not-signed",
+            "algorithm",
         ];
         for (i, (class, name)) in FailureClass::ALL.into_iter().zip(names).enumerate() {
             assert_eq!(class.code() as usize, i + 1);
@@ -1485,7 +1618,7 @@ mod tests {
             assert_eq!(FailureClass::from_name(name), Some(class));
         }
         assert_eq!(FailureClass::from_code(0), None);
-        assert_eq!(FailureClass::from_code(15), None);
+        assert_eq!(FailureClass::from_code(17), None);
         for (i, s) in SitStatus::ALL.into_iter().enumerate() {
             assert_eq!(s.code() as usize, i);
             assert_eq!(SitStatus::from_code(s.code()), Some(s));
@@ -1611,9 +1744,20 @@ mod tests {
     fn any_copy() -> impl Strategy<Value = CopyReport> {
         prop_oneof![
             Just(CopyReport::NotExamined),
-            any_hab().prop_map(|hab| CopyReport::Authentic { hab }),
-            (prop::sample::select(FailureClass::ALL.to_vec()), any_hab())
-                .prop_map(|(class, hab)| CopyReport::Rejected { class, hab }),
+            (any_hab(), 0u8..8).prop_map(|(hab, bits)| CopyReport::Authentic {
+                hab,
+                warnings: Warnings::from_bits(bits).unwrap_or_default(),
+            }),
+            (
+                prop::sample::select(FailureClass::ALL.to_vec()),
+                any_hab(),
+                prop::sample::select(vec![Part::Spl, Part::Fit]),
+            )
+                .prop_map(|(class, hab, part)| CopyReport::Rejected {
+                    class,
+                    hab,
+                    part: Some(part),
+                }),
         ]
     }
 

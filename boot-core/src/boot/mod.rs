@@ -1,0 +1,319 @@
+//! The shim's boot flow (design.md §5), generic over the hardware traits of
+//! [`crate::platform`] and over the HAB backend, so host tests run it over in-memory disks and
+//! the firmware over the uSDHC.
+//!
+//! Each copy is judged by [`examine_copy`] (its SPL as the ROM would, then its FIT: read once
+//! into the window, authenticated there, the handoff planned from the authenticated bytes).
+//! The primary is examined first; the SIT ([`judge_sit`]) and the secondary only when the
+//! primary fails ([`crate::policy::decide`]). The outcome carries the boot record the firmware
+//! writes to the cell before it hands off.
+
+pub mod handoff;
+pub mod timing;
+
+use core::fmt::Write;
+
+use boards::{Board, MediaLayout, Region, SECTOR_SIZE};
+use imx_hab::ParseError;
+use imx_hab::hab::codes::status;
+use imx_hab::hab::{Authenticator, EventSummary};
+use imx_hab::sit::{SecondaryArea, Sit};
+
+use crate::cell::{BootRecord, CopyReport, RomInfo, ShimVersion, SitReport, SitStatus};
+use crate::examine::{self, Context, Examined, Failure, Security, examine_copy};
+use crate::platform::{BLOCK_SIZE, BlockRead, Clock, WatchdogService};
+use crate::policy::{CopyVerdict, Decision, SitVerdict, Slot, decide};
+use timing::Timings;
+
+/// Bytes read after the IVT offset of a signed FIT: IVT and CSF area, as U-Boot's i.MX SPL reads
+/// them (`ALIGN(totalsize, 0x1000) + CONFIG_CSF_SIZE` with CSF_SIZE 0x2000, `arch/arm/mach-imx/
+/// spl.c` `board_spl_fit_size_align`; docs/imx8m-facts.md §5).
+pub const CSF_AREA: u64 = 0x2000;
+
+/// The hardware the flow runs on.
+pub struct Hardware<'a, D, A, C, W> {
+    /// The boot medium.
+    pub disk: &'a mut D,
+    /// The HAB backend (ROM API on silicon, software verifier in simulation).
+    pub hab: &'a mut A,
+    /// Time source for the figures.
+    pub clock: &'a C,
+    /// Serviced between long steps.
+    pub watchdog: &'a mut W,
+    /// Progress and diagnostics.
+    pub console: &'a mut dyn Write,
+}
+
+/// Memory the flow works in.
+pub struct Memory<'w> {
+    /// The board's FIT window: the blob is read to `load - window_base` in it.
+    pub window: &'w mut [u8],
+    /// Physical address of `window[0]`.
+    pub window_base: u64,
+    /// Memory the running shim occupies (image, BSS, stack): no image may be copied over it.
+    pub shim: &'w [Region],
+}
+
+/// A copy that is authentic and can be handed off to.
+#[derive(Debug, Clone)]
+pub struct Bootable {
+    /// Which copy.
+    pub slot: Slot,
+    /// What [`examine_copy`] established: load address, blob position, the handoff plan.
+    pub examined: Examined,
+}
+
+/// Everything the flow found.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The policy's decision.
+    pub decision: Decision,
+    /// The record for the cell (its slot word follows the decision).
+    pub record: BootRecord,
+    /// What to hand off to, when something is bootable.
+    pub bootable: Option<Bootable>,
+    /// Why the primary was rejected, when it was.
+    pub primary_failure: Option<Failure>,
+    /// Why the secondary was rejected, when it was examined and rejected.
+    pub secondary_failure: Option<Failure>,
+    /// Where the time went.
+    pub timings: Timings,
+}
+
+/// The cell report of one examination.
+pub fn copy_report(r: &Result<Examined, Failure>) -> CopyReport {
+    match r {
+        Ok(e) => CopyReport::Authentic {
+            hab: EventSummary {
+                status: status::SUCCESS,
+                reason: 0,
+                context: 0,
+                engine: 0,
+            },
+            warnings: e.warnings,
+        },
+        Err(f) => CopyReport::Rejected {
+            class: f.class(),
+            hab: f.event(),
+            part: Some(f.part),
+        },
+    }
+}
+
+/// Runs the boot flow: examines the copies in policy order ([`examine_copy`], the one
+/// judgement) and returns the decision, the record for the cell and, when something is
+/// bootable, the handoff plan over `mem.window`.
+pub fn run<D, A, C, W>(
+    board: &Board,
+    security: Security,
+    hw: &mut Hardware<'_, D, A, C, W>,
+    mem: Memory<'_>,
+    rom: RomInfo,
+) -> Outcome
+where
+    D: BlockRead,
+    A: Authenticator,
+    C: Clock,
+    W: WatchdogService,
+{
+    let mut timings = Timings::default();
+    let layout = &board.media;
+    let ctx = Context {
+        board,
+        security,
+        slot_bytes: layout.slot_size(layout.standard_first_sector),
+        shim: mem.shim,
+    };
+    let window = mem.window;
+
+    hw.watchdog.service();
+    let mut examine = |hw: &mut Hardware<'_, D, A, C, W>, slot: Slot, offset: u64| {
+        let r = examine_copy(hw, &mut timings, &ctx, window, mem.window_base, offset);
+        log_copy(hw.console, slot, offset, &r);
+        r
+    };
+    let primary = examine(hw, Slot::Primary, layout.primary_offset());
+    let mut sit = SitReport {
+        status: SitStatus::NotRead,
+        first_sector: 0,
+    };
+    let mut secondary = None;
+    // The policy's order: the SIT only when the primary failed, the secondary only through a
+    // valid SIT (`decide` below applies the table to what was read).
+    if primary.is_err() {
+        sit = read_sit(hw, &mut timings, board);
+        if sit.status == SitStatus::Valid {
+            let offset = layout
+                .secondary_offset(sit.first_sector)
+                .unwrap_or(u64::MAX);
+            let mut examine = |hw: &mut Hardware<'_, D, A, C, W>| {
+                let r = examine_copy(hw, &mut timings, &ctx, window, mem.window_base, offset);
+                log_copy(hw.console, Slot::Secondary, offset, &r);
+                r
+            };
+            secondary = Some(examine(hw));
+        }
+    }
+    let verdict = |r: &Result<Examined, Failure>| match r {
+        Ok(_) => CopyVerdict::Authentic,
+        Err(_) => CopyVerdict::NotAuthentic,
+    };
+    let decision = decide(
+        verdict(&primary),
+        || sit.status.verdict().unwrap_or(SitVerdict::Invalid),
+        || {
+            secondary
+                .as_ref()
+                .map_or(CopyVerdict::NotAuthentic, verdict)
+        },
+    );
+    let record = BootRecord {
+        reason: Some(decision.reason),
+        primary: copy_report(&primary),
+        secondary: secondary
+            .as_ref()
+            .map_or(CopyReport::NotExamined, copy_report),
+        sit,
+        rom,
+        shim_version: ShimVersion::CURRENT,
+    };
+    let (mut bootable, mut primary_failure, mut secondary_failure) = (None, None, None);
+    match primary {
+        Ok(examined) => {
+            bootable = Some(Bootable {
+                slot: Slot::Primary,
+                examined,
+            })
+        }
+        Err(f) => primary_failure = Some(f),
+    }
+    match secondary {
+        Some(Ok(examined)) if bootable.is_none() => {
+            bootable = Some(Bootable {
+                slot: Slot::Secondary,
+                examined,
+            })
+        }
+        Some(Err(f)) => secondary_failure = Some(f),
+        _ => {}
+    }
+    debug_assert_eq!(bootable.as_ref().map(|b| b.slot), decision.slot);
+    hw.watchdog.service();
+    Outcome {
+        decision,
+        record,
+        bootable,
+        primary_failure,
+        secondary_failure,
+        timings,
+    }
+}
+
+/// Prints one copy's verdict on the console.
+fn log_copy(console: &mut dyn Write, slot: Slot, offset: u64, r: &Result<Examined, Failure>) {
+    let name = match slot {
+        Slot::Primary => "primary",
+        Slot::Secondary => "secondary",
+    };
+    let _ = match r {
+        Ok(b) => writeln!(
+            console,
+            "shim: {name} at {offset:#x}: authentic, FIT at {:#x} ({:#x} bytes), entry {:#x} ({})",
+            b.load_address, b.blob_len, b.plan.entry.address, b.plan.entry.image
+        ),
+        Err(f) => writeln!(
+            console,
+            "shim: {name} at {offset:#x}: rejected ({}): {f}",
+            f.class()
+        ),
+    };
+    if let Ok(b) = r
+        && (b.warnings.unsigned_spl || b.warnings.unsigned_fit)
+    {
+        let _ = writeln!(
+            console,
+            "shim: {name}: WARNING: unsigned {} accepted because the part is open",
+            if b.warnings.unsigned_spl {
+                "SPL"
+            } else {
+                "FIT"
+            }
+        );
+    }
+}
+
+/// Classifies a Secondary Image Table sector as the ROM and the shim do, for a device of
+/// `device_bytes`: tag, secondary after a full primary slot, a full slot inside the device.
+/// The one SIT judgement: the shim's flow and `ubootctl` both call it.
+pub fn judge_sit(
+    sector: &[u8],
+    layout: &MediaLayout,
+    device_bytes: u64,
+) -> (SitReport, Result<SecondaryArea, ParseError>) {
+    let slot = layout.slot_size(layout.standard_first_sector);
+    let sit = match Sit::parse(sector) {
+        Ok(s) => s,
+        Err(e) => {
+            let report = SitReport {
+                status: SitStatus::BadTag,
+                first_sector: 0,
+            };
+            return (report, Err(e));
+        }
+    };
+    let first_sector = sit.first_sector_number();
+    let judgement = sit.validate(layout, device_bytes, slot, slot);
+    let status = match &judgement {
+        Ok(_) => SitStatus::Valid,
+        Err(e) if e.field == "tag" => SitStatus::BadTag,
+        Err(_)
+            if layout
+                .secondary_offset(first_sector)
+                .is_some_and(|o| o < layout.primary_offset() + slot) =>
+        {
+            SitStatus::OverlapsPrimary
+        }
+        Err(_) => SitStatus::OutsideDevice,
+    };
+    let report = SitReport {
+        status,
+        first_sector,
+    };
+    (report, judgement)
+}
+
+/// Reads the Secondary Image Table and judges it ([`judge_sit`]).
+fn read_sit<D, A, C, W>(
+    hw: &mut Hardware<'_, D, A, C, W>,
+    timings: &mut Timings,
+    board: &Board,
+) -> SitReport
+where
+    D: BlockRead,
+    C: Clock,
+{
+    let layout = &board.media;
+    let mut sector = [0u8; BLOCK_SIZE];
+    if let Err(e) = examine::read(hw, timings, layout.sit_offset(), &mut sector) {
+        let _ = writeln!(
+            hw.console,
+            "shim: SIT at sector {:#x}: {e:?}",
+            layout.sit_sector
+        );
+        return SitReport {
+            status: SitStatus::Unreadable,
+            first_sector: 0,
+        };
+    }
+    let device = hw.disk.block_count().saturating_mul(SECTOR_SIZE);
+    let (report, judgement) = judge_sit(&sector, layout, device);
+    let _ = match judgement {
+        Ok(_) => writeln!(
+            hw.console,
+            "shim: SIT valid, firstSectorNumber {:#x}",
+            report.first_sector
+        ),
+        Err(e) => writeln!(hw.console, "shim: SIT: {e}"),
+    };
+    report
+}

@@ -1,0 +1,695 @@
+//! The one judgement of a boot copy (design.md §5): [`examine_copy`] judges a copy the way the
+//! ROM and then the shim would, and every user calls it: the shim's boot flow, `ubootctl`'s
+//! `status`, `verify`, `update`, `sync`, the next-boot prediction and the power-cut sweep.
+//!
+//! 1. **The SPL, as the ROM judges it.** The copy's IVT at its first byte, its boot data (in
+//!    the first sector: start = `IVT.self`, no plugin, the image ending before the FIT), and
+//!    on a closed part its CSF, authenticated by the board's HAB backend as if loaded at
+//!    `IVT.self`. A backend that cannot authenticate an SPL away from its load address (the
+//!    ROM's API) leaves that to the ROM ([`SplCheck::RomJudged`]).
+//! 2. **The FIT, as the shim judges it.** Header, IVT after it, load address in the board's FIT
+//!    window, the whole blob (`ivt_offset + CSF_AREA` bytes) inside the slot, read **once** into
+//!    the window at that address, authenticated there, then the handoff plan computed from the
+//!    authenticated bytes (once: the plan returned is the one the firmware executes).
+//!
+//! Both signatures must use an algorithm the board's authenticator supports
+//! (`boards::HabCapabilities`). On an open part an *unsigned* SPL or FIT is accepted with a
+//! warning ([`Warnings`]), because that is what the ROM does; a signature that is present but
+//! fails is refused on open and closed parts alike (design.md §5).
+
+use core::fmt;
+
+use boards::{Board, Region, SECTOR_SIZE, SignatureAlgorithm};
+use imx_hab::hab::codes::{context, reason, status};
+use imx_hab::hab::software::KeyKind;
+use imx_hab::hab::{AuthFailure, Authenticated, Authenticator, EventSummary, Fuses};
+use imx_hab::image::{SignedFit, ivt_offset_for};
+use imx_hab::ivt::{BootData, Ivt};
+use imx_hab::{ErrorKind, ParseError, Structure};
+
+use crate::boot::handoff::{self, HandoffError, Plan};
+use crate::boot::timing::{ClockMeter, Timings};
+use crate::boot::{CSF_AREA, Hardware};
+use crate::cell::FailureClass;
+use crate::platform::{BLOCK_SIZE, BlockRead, Clock, MediaError, WatchdogService};
+
+/// The largest IVT offset in a boot image: IVT_OFFSET_SD (imx8m-facts.md §2.1).
+const MAX_IVT_OFFSET: u32 = 0x400;
+
+/// Whether HAB enforces on the part (SEC_CONFIG, imx8m-facts.md §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Security {
+    /// Closed: the ROM refuses an unsigned or failing SPL, and so does the shim for a FIT.
+    Closed,
+    /// Open: the ROM starts an unsigned SPL; unsigned images are accepted with a warning.
+    Open,
+}
+
+impl Security {
+    /// The security state the fuses say.
+    pub const fn of(fuses: &Fuses) -> Self {
+        if fuses.is_closed() {
+            Security::Closed
+        } else {
+            Security::Open
+        }
+    }
+
+    /// Stable name (`closed`, `open`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Security::Closed => "closed",
+            Security::Open => "open",
+        }
+    }
+}
+
+/// The half of a copy a failure is in. Stable codes (the cell's copy `part` byte).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Part {
+    /// The SPL: what the ROM loads and authenticates (IVT at the copy's first byte).
+    Spl = 1,
+    /// The U-Boot FIT at the layout's FIT offset: what the shim authenticates and hands off to.
+    Fit = 2,
+}
+
+impl Part {
+    /// Stable name (`SPL`, `FIT`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Part::Spl => "SPL",
+            Part::Fit => "FIT",
+        }
+    }
+
+    /// The part with this code.
+    pub const fn from_code(code: u8) -> Option<Self> {
+        match code {
+            1 => Some(Part::Spl),
+            2 => Some(Part::Fit),
+            _ => None,
+        }
+    }
+}
+
+/// What the SPL check established.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SplCheck {
+    /// Signed and authenticated by the board's backend.
+    Authenticated,
+    /// No signature, accepted because the part is open (as its ROM does).
+    UnsignedOpen,
+    /// Structure checked; the signature is the ROM's to judge (its HAB API cannot authenticate
+    /// an SPL away from the address the running shim occupies).
+    RomJudged,
+}
+
+/// Warnings on an accepted copy (the cell's copy `flags` byte; stable bits).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Warnings {
+    /// The SPL is unsigned (open part).
+    pub unsigned_spl: bool,
+    /// The FIT is unsigned (open part).
+    pub unsigned_fit: bool,
+    /// The SPL's signature was left to the ROM.
+    pub spl_rom_judged: bool,
+}
+
+impl Warnings {
+    /// The flags byte: bit 0 unsigned SPL, bit 1 unsigned FIT, bit 2 SPL judged by the ROM.
+    pub const fn bits(self) -> u8 {
+        (self.unsigned_spl as u8)
+            | (self.unsigned_fit as u8) << 1
+            | (self.spl_rom_judged as u8) << 2
+    }
+
+    /// The warnings of a flags byte; `None` when an undefined bit is set.
+    pub const fn from_bits(b: u8) -> Option<Self> {
+        if b & !0b111 != 0 {
+            return None;
+        }
+        Some(Warnings {
+            unsigned_spl: b & 1 != 0,
+            unsigned_fit: b & 2 != 0,
+            spl_rom_judged: b & 4 != 0,
+        })
+    }
+
+    /// Whether any warning is set.
+    pub const fn any(self) -> bool {
+        self.bits() != 0
+    }
+}
+
+/// Why a copy is not bootable: the detail behind its [`FailureClass`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// The medium failed while the copy was read.
+    Read(MediaError),
+    /// A structure (IVT, boot data, FIT header, the FIT's IVT) is malformed; offsets are
+    /// relative to the copy's first byte.
+    Parse(ParseError),
+    /// The part is not signed and the part (SoC) is closed.
+    NotSigned,
+    /// What the part needs lies outside the copy's slot or the device.
+    TooLarge {
+        /// End of what must be read, relative to the copy.
+        needed: u64,
+        /// Bytes available from the copy's start (slot, or to the device's end).
+        available: u64,
+    },
+    /// The FIT was signed for an address that puts the blob outside the board's FIT window.
+    LoadAddress {
+        /// Load address from the IVT.
+        load: u64,
+        /// Bytes the shim reads there.
+        len: u64,
+        /// The board's FIT window.
+        window: Region,
+    },
+    /// The HAB backend rejected it.
+    Auth(AuthFailure),
+    /// Signed with a key the board's authenticator cannot verify.
+    Algorithm {
+        /// The board.
+        board: &'static str,
+        /// The SRK's key type.
+        key: KeyKind,
+    },
+    /// Authentic, but the shim cannot hand off to it.
+    Handoff(HandoffError),
+}
+
+/// A copy that is not bootable: in which part, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// SPL or FIT.
+    pub part: Part,
+    /// Why.
+    pub fault: Fault,
+}
+
+impl Failure {
+    const fn spl(fault: Fault) -> Self {
+        Failure {
+            part: Part::Spl,
+            fault,
+        }
+    }
+
+    const fn fit(fault: Fault) -> Self {
+        Failure {
+            part: Part::Fit,
+            fault,
+        }
+    }
+
+    /// The stable failure class (the one vocabulary of the cell, `--json` and the text).
+    pub fn class(&self) -> FailureClass {
+        match &self.fault {
+            Fault::Read(_) => FailureClass::ReadError,
+            Fault::Parse(e) if e.structure == Structure::Ivt => FailureClass::Ivt,
+            Fault::Parse(_) => FailureClass::Structure,
+            Fault::NotSigned => FailureClass::NotSigned,
+            Fault::TooLarge { .. } => FailureClass::NotRead,
+            Fault::LoadAddress { .. } => FailureClass::LoadAddress,
+            Fault::Auth(a) => FailureClass::of_auth_failure(a),
+            Fault::Algorithm { .. } => FailureClass::Algorithm,
+            Fault::Handoff(HandoffError::Fit(_) | HandoffError::NoEntry) => FailureClass::Structure,
+            Fault::Handoff(_) => FailureClass::LoadAddress,
+        }
+    }
+
+    /// The HAB-style event: the backend's own for an authentication failure, else the ROM's
+    /// closest reason and context.
+    pub fn event(&self) -> EventSummary {
+        let (r, c) = match &self.fault {
+            Fault::Auth(a) => return a.event(),
+            Fault::Read(_) => (reason::MEM_FAIL, context::AUTHENTICATE),
+            Fault::Parse(e) if e.structure == Structure::Ivt => {
+                (reason::INV_IVT, context::AUTHENTICATE)
+            }
+            Fault::Parse(_) | Fault::TooLarge { .. } => (reason::INV_SIZE, context::AUTHENTICATE),
+            Fault::NotSigned => (reason::INV_CSF, context::AUTHENTICATE),
+            Fault::Algorithm { .. } => (reason::UNS_ALGORITHM, context::AUTHENTICATE),
+            Fault::LoadAddress { .. } | Fault::Handoff(_) => (reason::INV_ADDRESS, context::TARGET),
+        };
+        failure_event(r, c)
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let part = self.part.name();
+        match &self.fault {
+            Fault::Read(e) => write!(f, "{part}: read error: {e}"),
+            Fault::Parse(e) if self.part == Part::Spl && e.offset == 0 && e.field == "tag" => {
+                write!(
+                    f,
+                    "SPL: no boot image header at the copy's start (the ROM would not start it; \
+                     an update may have been cut off): {e}"
+                )
+            }
+            Fault::Parse(e) => write!(f, "{part}: {e}"),
+            Fault::NotSigned => write!(
+                f,
+                "{part}: not signed, and the part is closed (its ROM or the shim refuses it)"
+            ),
+            Fault::TooLarge { needed, available } => write!(
+                f,
+                "{part}: needs {needed:#x} bytes from the copy's start, {available:#x} are available"
+            ),
+            Fault::LoadAddress { load, len, window } => write!(
+                f,
+                "{part}: signed for {load:#x}+{len:#x}, outside the board's FIT window {:#x}..{:#x}",
+                window.start,
+                window.end()
+            ),
+            Fault::Auth(e) => write!(f, "{part}: not authentic: {e}"),
+            Fault::Algorithm { board, key } => write!(
+                f,
+                "{part}: signed with {key}, which {board}'s ROM cannot authenticate"
+            ),
+            Fault::Handoff(e) => write!(
+                f,
+                "{part}: authentic, but the shim cannot hand off to it: {e}"
+            ),
+        }
+    }
+}
+
+/// A bootable copy.
+#[derive(Debug, Clone)]
+pub struct Examined {
+    /// How the SPL was judged.
+    pub spl: SplCheck,
+    /// Warnings (an unsigned part on an open SoC).
+    pub warnings: Warnings,
+    /// Bytes of the SPL the ROM loads (the boot data's size).
+    pub spl_len: u64,
+    /// Address the FIT blob was read to and authenticated at.
+    pub load_address: u64,
+    /// Offset of the FIT's IVT in the blob.
+    pub ivt_offset: u64,
+    /// Bytes of the blob the shim reads (`ivt_offset + CSF_AREA`).
+    pub blob_len: u64,
+    /// Offset of the blob in the window.
+    pub window_offset: usize,
+    /// Bytes of the copy that make it what it is: up to the end of the FIT's CSF (or the FIT,
+    /// unsigned), relative to the copy's first byte.
+    pub image_len: u64,
+    /// The handoff, computed once over the authenticated bytes in the window.
+    pub plan: Plan,
+}
+
+/// What [`examine_copy`] needs to know besides the hardware.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    /// The board (layout, memory map, HAB capabilities).
+    pub board: &'a Board,
+    /// Closed or open.
+    pub security: Security,
+    /// Bytes of the copy's slot (what it may occupy).
+    pub slot_bytes: u64,
+    /// Memory the running shim occupies: no image may be copied over it (empty on the host).
+    pub shim: &'a [Region],
+}
+
+/// Judges the copy at byte `copy_offset` of the medium: its SPL as the ROM would, then its FIT
+/// as the shim would (module documentation). The FIT is read into `window` (physical address
+/// `window_base`) at its load address; on success it lies there, authenticated.
+pub fn examine_copy<D, A, C, W>(
+    hw: &mut Hardware<'_, D, A, C, W>,
+    timings: &mut Timings,
+    ctx: &Context<'_>,
+    window: &mut [u8],
+    window_base: u64,
+    copy_offset: u64,
+) -> Result<Examined, Failure>
+where
+    D: BlockRead,
+    A: Authenticator,
+    C: Clock,
+    W: WatchdogService,
+{
+    hw.watchdog.service();
+    let mut warnings = Warnings::default();
+    let (spl, spl_len) = check_spl(hw, timings, ctx, window, copy_offset)?;
+    match spl {
+        SplCheck::UnsignedOpen => warnings.unsigned_spl = true,
+        SplCheck::RomJudged => warnings.spl_rom_judged = true,
+        SplCheck::Authenticated => {}
+    }
+    let fit = examine_fit(hw, timings, ctx, window, window_base, copy_offset)?;
+    warnings.unsigned_fit = !fit.signed;
+    Ok(Examined {
+        spl,
+        warnings,
+        spl_len,
+        load_address: fit.load_address,
+        ivt_offset: fit.ivt_offset,
+        blob_len: fit.blob_len,
+        window_offset: fit.window_offset,
+        image_len: ctx.board.media.fit_offset + fit.image_len,
+        plan: fit.plan,
+    })
+}
+
+/// A FIT judged by [`examine_fit`].
+#[derive(Debug, Clone)]
+pub struct ExaminedFit {
+    /// Whether it carries a signature (an unsigned FIT passes only on an open part).
+    pub signed: bool,
+    /// Address it was read to (and authenticated at).
+    pub load_address: u64,
+    /// Offset of its IVT in the blob.
+    pub ivt_offset: u64,
+    /// Bytes the shim reads.
+    pub blob_len: u64,
+    /// Offset of the blob in the window.
+    pub window_offset: usize,
+    /// End of the CSF (signed) or of the FIT (unsigned), relative to the FIT.
+    pub image_len: u64,
+    /// The handoff over the authenticated bytes.
+    pub plan: Plan,
+}
+
+/// The FIT half of [`examine_copy`] alone: the FIT of the copy at `copy_offset` (at the
+/// layout's FIT offset in it). `ubootctl verify` calls it for a signed FIT given on its own.
+pub fn examine_fit<D, A, C, W>(
+    hw: &mut Hardware<'_, D, A, C, W>,
+    timings: &mut Timings,
+    ctx: &Context<'_>,
+    window: &mut [u8],
+    window_base: u64,
+    copy_offset: u64,
+) -> Result<ExaminedFit, Failure>
+where
+    D: BlockRead,
+    A: Authenticator,
+    C: Clock,
+    W: WatchdogService,
+{
+    let fit = load_fit(hw, timings, ctx, window, window_base, copy_offset)?;
+    let start = fit.window_offset;
+    let fit_bytes = &window[start..start + fit.ivt_offset as usize];
+    let blob_region = Region::new(fit.load_address, fit.blob_len);
+    let plan = handoff::plan(fit_bytes, blob_region, ctx.shim, &ctx.board.memory)
+        .map_err(|e| Failure::fit(Fault::Handoff(e)))?;
+    Ok(ExaminedFit {
+        signed: fit.signed,
+        load_address: fit.load_address,
+        ivt_offset: fit.ivt_offset,
+        blob_len: fit.blob_len,
+        window_offset: start,
+        image_len: fit.image_len,
+        plan,
+    })
+}
+
+/// Checks the SPL half; returns how it was judged and its length.
+fn check_spl<D, A, C, W>(
+    hw: &mut Hardware<'_, D, A, C, W>,
+    timings: &mut Timings,
+    ctx: &Context<'_>,
+    window: &mut [u8],
+    copy_offset: u64,
+) -> Result<(SplCheck, u64), Failure>
+where
+    D: BlockRead,
+    A: Authenticator,
+    C: Clock,
+    W: WatchdogService,
+{
+    let err = |e: ParseError| Failure::spl(Fault::Parse(e));
+    let mut sector = [0u8; BLOCK_SIZE];
+    read(hw, timings, copy_offset, &mut sector).map_err(Failure::spl)?;
+    let ivt = Ivt::parse(&sector).map_err(err)?;
+    let self_addr = ivt.self_addr();
+    // The boot data, which sizes what the ROM loads: imx8mimage puts it right after the IVT;
+    // it must lie in the first sector.
+    let bd_off = match ivt.boot_data() {
+        0 => {
+            return Err(err(ParseError::new(
+                Structure::Ivt,
+                "boot_data",
+                0x10,
+                ErrorKind::Zero,
+            )));
+        }
+        a => ivt
+            .offset_of(a)
+            .filter(|&o| o + imx_hab::ivt::BOOT_DATA_SIZE as u64 <= BLOCK_SIZE as u64)
+            .ok_or(err(ParseError::new(
+                Structure::Ivt,
+                "boot_data",
+                0x10,
+                ErrorKind::Invalid("points outside the copy's first sector"),
+            )))?,
+    };
+    let bd = BootData::parse(&sector[bd_off as usize..]).map_err(|e| err(e.shifted(bd_off)))?;
+    // start = self - ivt_offset: the ROM loads `size` bytes from `ivt_offset` before the IVT
+    // (0x400 on the 8M Mini's SD layout, 0 on the 8M Plus; imx8m-facts.md §2.1).
+    let before_ivt = self_addr.wrapping_sub(bd.start());
+    if bd.start() > self_addr || before_ivt > MAX_IVT_OFFSET || bd.size() <= before_ivt {
+        return Err(err(ParseError::new(
+            Structure::BootData,
+            "start",
+            bd_off,
+            ErrorKind::Invalid(
+                "does not place the IVT 0 to 0x400 bytes into an image of this size",
+            ),
+        )));
+    }
+    if bd.plugin() != 0 {
+        return Err(err(ParseError::new(
+            Structure::BootData,
+            "plugin",
+            bd_off + 8,
+            ErrorKind::Invalid("plugin images are not supported"),
+        )));
+    }
+    let spl_len = u64::from(bd.size() - before_ivt);
+    let fit_offset = ctx.board.media.fit_offset;
+    if spl_len > fit_offset {
+        return Err(Failure::spl(Fault::TooLarge {
+            needed: spl_len,
+            available: fit_offset,
+        }));
+    }
+    let csf_off = match ivt.csf() {
+        0 => None,
+        a => Some(
+            ivt.offset_of(a)
+                .filter(|&o| o < spl_len)
+                .ok_or(err(ParseError::new(
+                    Structure::Ivt,
+                    "csf",
+                    0x18,
+                    ErrorKind::Invalid("points outside the SPL image"),
+                )))?,
+        ),
+    };
+    if !hw.hab.can_authenticate_spl() {
+        return Ok((SplCheck::RomJudged, spl_len));
+    }
+    // The SPL as the ROM loads it, read into the start of the window (the FIT is read over it
+    // afterwards).
+    let n = spl_len.next_multiple_of(SECTOR_SIZE) as usize;
+    let available = window.len() as u64;
+    let buf = window.get_mut(..n).ok_or(Failure::spl(Fault::TooLarge {
+        needed: spl_len,
+        available,
+    }))?;
+    read(hw, timings, copy_offset, buf).map_err(Failure::spl)?;
+    let spl = &buf[..spl_len as usize];
+    let signed = csf_off.is_some_and(|o| spl[o as usize..].iter().take(4).any(|&b| b != 0));
+    if !signed {
+        return match ctx.security {
+            Security::Closed => Err(Failure::spl(Fault::NotSigned)),
+            Security::Open => Ok((SplCheck::UnsignedOpen, spl_len)),
+        };
+    }
+    hw.watchdog.service();
+    let t0 = hw.clock.ticks();
+    let auth = hw.hab.authenticate_spl(spl);
+    timings.auth_ticks += hw.clock.ticks().saturating_sub(t0);
+    match auth {
+        None => Ok((SplCheck::RomJudged, spl_len)),
+        Some(Err(e)) => Err(Failure::spl(Fault::Auth(e))),
+        Some(Ok(a)) => {
+            supported(ctx, &a).map_err(Failure::spl)?;
+            Ok((SplCheck::Authenticated, spl_len))
+        }
+    }
+}
+
+/// Refuses a signature the board's authenticator cannot verify.
+fn supported(ctx: &Context<'_>, a: &Authenticated) -> Result<(), Fault> {
+    let Some(key) = a.srk_key else {
+        return Ok(());
+    };
+    let algorithm = match key {
+        KeyKind::P256 => SignatureAlgorithm::EcdsaP256,
+        KeyKind::Rsa(_) => SignatureAlgorithm::Rsa,
+    };
+    if ctx.board.hab_caps.supports(algorithm) {
+        Ok(())
+    } else {
+        Err(Fault::Algorithm {
+            board: ctx.board.name,
+            key,
+        })
+    }
+}
+
+/// A FIT read (and, when signed, authenticated) in the window.
+struct LoadedFit {
+    signed: bool,
+    load_address: u64,
+    ivt_offset: u64,
+    blob_len: u64,
+    window_offset: usize,
+    /// End of the CSF (signed) or of the FIT (unsigned), relative to the FIT.
+    image_len: u64,
+}
+
+/// Reads the copy's FIT into the window at its load address and authenticates it there.
+fn load_fit<D, A, C, W>(
+    hw: &mut Hardware<'_, D, A, C, W>,
+    timings: &mut Timings,
+    ctx: &Context<'_>,
+    window: &mut [u8],
+    window_base: u64,
+    copy_offset: u64,
+) -> Result<LoadedFit, Failure>
+where
+    D: BlockRead,
+    A: Authenticator,
+    C: Clock,
+    W: WatchdogService,
+{
+    let err = |e: ParseError| Failure::fit(Fault::Parse(e));
+    let fit_offset = ctx.board.media.fit_offset;
+    let at = copy_offset.saturating_add(fit_offset);
+    let room = ctx.slot_bytes.saturating_sub(fit_offset);
+
+    // 1. The FIT header: its totalsize places the IVT.
+    let mut sector = [0u8; BLOCK_SIZE];
+    read(hw, timings, at, &mut sector).map_err(Failure::fit)?;
+    let total =
+        u64::from(imx_hab::fit::totalsize(&sector).map_err(|e| err(e.shifted(fit_offset)))?);
+    let ivt_offset = ivt_offset_for(total);
+    let blob_len = ivt_offset.saturating_add(CSF_AREA);
+    if blob_len > room {
+        return Err(Failure::fit(Fault::TooLarge {
+            needed: fit_offset.saturating_add(blob_len),
+            available: ctx.slot_bytes,
+        }));
+    }
+
+    // 2. The IVT after it: where the blob was signed to be. Zeros there: not signed.
+    read(hw, timings, at + ivt_offset, &mut sector).map_err(Failure::fit)?;
+    let signed = sector[..imx_hab::ivt::IVT_SIZE].iter().any(|&b| b != 0);
+    let window_region = Region::new(window_base, window.len() as u64);
+    let load = if signed {
+        let ivt = Ivt::parse(&sector).map_err(|e| err(e.shifted(fit_offset + ivt_offset)))?;
+        u64::from(ivt.self_addr()).wrapping_sub(ivt_offset)
+    } else if ctx.security == Security::Closed {
+        return Err(Failure::fit(Fault::NotSigned));
+    } else {
+        // An unsigned FIT on an open part has no signed load address: the window's start.
+        ctx.board.memory.fit_window.start
+    };
+    if load < window_region.start || !window_region.contains_range(load, blob_len) {
+        return Err(Failure::fit(Fault::LoadAddress {
+            load,
+            len: blob_len,
+            window: ctx.board.memory.fit_window,
+        }));
+    }
+
+    // 3. The whole blob, once, into the window at the load address.
+    let start = (load - window_base) as usize;
+    let blob = &mut window[start..start + blob_len as usize];
+    hw.watchdog.service();
+    read(hw, timings, at, blob).map_err(Failure::fit)?;
+    hw.watchdog.service();
+    let blob: &[u8] = blob;
+    if !signed {
+        return Ok(LoadedFit {
+            signed,
+            load_address: load,
+            ivt_offset,
+            blob_len,
+            window_offset: start,
+            image_len: total,
+        });
+    }
+
+    // 4. Authenticate in place.
+    let t0 = hw.clock.ticks();
+    let auth = {
+        let mut meter = ClockMeter {
+            clock: hw.clock,
+            timings,
+            started: t0,
+        };
+        hw.hab.authenticate_metered(blob, load, &mut meter)
+    };
+    timings.auth_ticks += hw.clock.ticks().saturating_sub(t0);
+    hw.watchdog.service();
+    let auth = auth.map_err(|e| Failure::fit(Fault::Auth(e)))?;
+    if auth.ivt_offset != ivt_offset {
+        return Err(err(ParseError::new(
+            Structure::Ivt,
+            "self",
+            fit_offset + ivt_offset + 0x14,
+            ErrorKind::Mismatch {
+                found: auth.ivt_offset,
+                expected: ivt_offset,
+            },
+        )));
+    }
+    supported(ctx, &auth).map_err(Failure::fit)?;
+    let image_len = SignedFit::parse(blob).map_or(blob_len, |s| s.signed_len().min(blob_len));
+    Ok(LoadedFit {
+        signed,
+        load_address: load,
+        ivt_offset,
+        blob_len,
+        window_offset: start,
+        image_len,
+    })
+}
+
+/// A FAILURE event with the ROM's closest reason and context.
+pub(crate) const fn failure_event(r: u8, c: u8) -> EventSummary {
+    EventSummary {
+        status: status::FAILURE,
+        reason: r,
+        context: c,
+        engine: 0,
+    }
+}
+
+/// Reads whole blocks at byte `offset` and adds the time and bytes to `timings`.
+pub(crate) fn read<D, A, C, W>(
+    hw: &mut Hardware<'_, D, A, C, W>,
+    timings: &mut Timings,
+    offset: u64,
+    buf: &mut [u8],
+) -> Result<(), Fault>
+where
+    D: BlockRead,
+    C: Clock,
+{
+    let t0 = hw.clock.ticks();
+    let r = hw.disk.read_blocks(offset / SECTOR_SIZE, buf);
+    timings.read_ticks += hw.clock.ticks().saturating_sub(t0);
+    if r.is_ok() {
+        timings.read_bytes += buf.len() as u64;
+    }
+    r.map_err(Fault::Read)
+}
