@@ -54,7 +54,10 @@ fn a_bit_rotted_primary_spl_is_not_authentic_and_sync_does_not_copy_it() {
     });
     let state = MediaState::read(&dev, board(), &fuses()).unwrap();
     let f = state.primary.judgement.as_ref().unwrap_err();
-    assert_eq!((f.part, f.class()), (Part::Spl, FailureClass::ImageSignature));
+    assert_eq!(
+        (f.part, f.class()),
+        (Part::Spl, FailureClass::ImageSignature)
+    );
     // The ROM would start the secondary; so does the prediction.
     assert_eq!(state.decision().slot, Some(Slot::Secondary));
     assert_eq!(
@@ -84,10 +87,13 @@ fn shim_verdict(dev: &MemDevice) -> CopyReport {
         }
         fn read_blocks(&mut self, lba: u64, buf: &mut [u8]) -> Result<(), MediaError> {
             let start = lba as usize * 512;
-            let src = self.0.get(start..start + buf.len()).ok_or(MediaError::OutOfRange {
-                lba,
-                len: buf.len(),
-            })?;
+            let src = self
+                .0
+                .get(start..start + buf.len())
+                .ok_or(MediaError::OutOfRange {
+                    lba,
+                    len: buf.len(),
+                })?;
             buf.copy_from_slice(src);
             Ok(())
         }
@@ -122,9 +128,15 @@ fn shim_verdict(dev: &MemDevice) -> CopyReport {
         window_base: board().memory.fit_window.start,
         shim: &[],
     };
-    run(board(), Security::of(&fuses()), &mut hw, mem, RomInfo::UNKNOWN)
-        .record
-        .primary
+    run(
+        board(),
+        Security::of(&fuses()),
+        &mut hw,
+        mem,
+        RomInfo::UNKNOWN,
+    )
+    .record
+    .primary
 }
 
 /// The regions of a signed flash.bin, as byte ranges.
