@@ -1,7 +1,8 @@
-//! Passes each firmware binary its linker script (aarch64-unknown-none only).
+//! Passes the shim firmware its linker script (aarch64-unknown-none only).
 //!
 //! The board comes from the crate feature (`imx8mm-evk`, else `qemu-imx8mp`); its script in
-//! `linker/` defines the memory regions and includes the shared `sections.ld`.
+//! `linker/` defines the memory regions and includes the shared `sections.ld`. The test
+//! firmware's binaries get theirs from `test-firmware/build.rs`.
 
 fn main() {
     let target_os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
@@ -16,11 +17,6 @@ fn main() {
     } else {
         "qemu-imx8mp.ld"
     };
-    // Firmware binaries that run from the board's SHIM region.
-    for bin in ["spl-shim", "hw-selftest", "sha-bench"] {
-        println!("cargo:rustc-link-arg-bin={bin}=-T{board_script}");
-    }
-    // The simulation's stand-in for bl31/U-Boot, linked where U-Boot proper runs.
-    println!("cargo:rustc-link-arg-bin=test-payload=-Ttest-payload.ld");
-    println!("cargo:rustc-link-arg-bin=linux-stand-in=-Tlinux-stand-in.ld");
+    // The shim runs from the board's SHIM region.
+    println!("cargo:rustc-link-arg-bin=spl-shim=-T{board_script}");
 }

@@ -25,7 +25,7 @@ const PATTERN_HEAD: u64 = 4 << 20;
 const PATTERN_TAIL: u64 = 64 << 10;
 
 /// The reads `hw-selftest` does, as (first block, block count); the last-two-blocks read is
-/// added per image. Keep in step with `READS` in `spl-shim/src/bin/hw-selftest.rs`.
+/// added per image. Keep in step with `READS` in `test-firmware/src/bin/hw-selftest.rs`.
 const SELFTEST_READS: &[(u64, u64)] = &[(0, 1), (5, 1), (1, 8), (3, 37), (100, 250), (0, 4096)];
 
 /// Builds the self-test once per test process and returns the ELF path (from cargo's JSON
@@ -33,7 +33,7 @@ const SELFTEST_READS: &[(u64, u64)] = &[(0, 1), (5, 1), (1, 8), (3, 37), (100, 2
 fn selftest_elf() -> &'static Path {
     static ELF: OnceLock<PathBuf> = OnceLock::new();
     ELF.get_or_init(|| {
-        xtask::firmware::build_firmware_bin("hw-selftest", &[])
+        xtask::firmware::build_test_firmware("hw-selftest")
             .unwrap_or_else(|e| panic!("building hw-selftest: {e}"))
     })
 }

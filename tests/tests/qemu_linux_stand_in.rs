@@ -1,5 +1,5 @@
 //! The shim → Linux stand-in chain in QEMU (issue 6 item 2): the shim authenticates a FIT whose
-//! payload is `spl-shim`'s `linux-stand-in`, hands off at EL3, and the stand-in either behaves
+//! payload is `test-firmware`'s `linux-stand-in`, hands off at EL3, and the stand-in either behaves
 //! like the test payload (no kernel preloaded) or starts the arm64 kernel the harness preloaded
 //! with `-device loader` at EL2, with PSCI through SMC.
 //!
@@ -9,7 +9,7 @@
 //! `cargo test -p workspace-tests --test qemu_linux_stand_in -- --ignored --nocapture` and
 //! `STANDIN_KERNEL` = an arm64 `Image` (Debian's `vmlinuz-6.12.*-arm64` is one),
 //! `STANDIN_DTB` = the EVK DTB prepared as the stand-in's contract says
-//! (`spl-shim/src/bin/linux-stand-in.rs`: `cpu-idle-states` removed, `/memory` = 1 GiB at
+//! (`test-firmware/src/bin/linux-stand-in.rs`: `cpu-idle-states` removed, `/memory` = 1 GiB at
 //! 0x40000000, `/chosen/bootargs` with `console=ttymxc1,115200 earlycon`, and
 //! `linux,initrd-start/end` if `STANDIN_INITRD` is given; that initramfs is loaded at
 //! 0x43800000 and its `/init` must end in a shell on the console). Without an initramfs the
@@ -40,8 +40,8 @@ struct Setup {
 fn setup() -> Setup {
     xtask::qemu::check_qemu(&xtask::qemu::qemu_binary()).unwrap_or_else(|e| panic!("{e}"));
     let kit = SimKit::build(b"linux stand-in test").unwrap_or_else(|e| panic!("{e}"));
-    let elf = xtask::firmware::build_firmware_bin("linux-stand-in", &[])
-        .unwrap_or_else(|e| panic!("{e}"));
+    let elf =
+        xtask::firmware::build_test_firmware("linux-stand-in").unwrap_or_else(|e| panic!("{e}"));
     let stand_in = read_payload(&elf).unwrap();
     let v1 = kit.flash_bin_with_payload(&stand_in, 1).unwrap();
     let v2 = kit.flash_bin_with_payload(&stand_in, 2).unwrap();

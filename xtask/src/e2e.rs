@@ -3,7 +3,7 @@
 //! QEMU runs the simulation contract (shim ELF, fuses, SD image on bus 1) and, with
 //! `-device loader`, Debian's arm64 kernel `Image`, the EVK device tree prepared for a
 //! bootloader-started kernel ([`crate::linux::chain_dtb`]) and a busybox initramfs, at the
-//! addresses of `spl-shim`'s `linux-stand-in` contract ([`KERNEL_ADDR`], [`DTB_ADDR`],
+//! addresses of `test-firmware`'s `linux-stand-in` contract ([`KERNEL_ADDR`], [`DTB_ADDR`],
 //! [`INITRD_ADDR`]). These three are preloaded by the harness the way U-Boot would have loaded
 //! them; everything before (ROM stand-in, shim, HAB authentication of the FIT, slot choice) and
 //! after (Linux, `ubootctl`, the SD card) is the real code. The FIT payload is the stand-in
@@ -208,7 +208,7 @@ impl Rig {
         let ubootctl = linux::build_ubootctl()?;
         say("e2e: building the simulation kit (shim, test PKI) and the linux-stand-in payload");
         let kit = SimKit::build(crate::pki::DEFAULT_SEED.as_bytes())?;
-        let elf = crate::firmware::build_firmware_bin("linux-stand-in", &[])?;
+        let elf = crate::firmware::build_test_firmware("linux-stand-in")?;
         let stand_in = crate::sim::read_payload(&elf)?;
         let v1 = kit.flash_bin_with_payload(&stand_in, 1)?;
         let v2 = kit.flash_bin_with_payload(&stand_in, 2)?;

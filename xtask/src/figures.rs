@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::disk::{DiskSpec, build_disk};
-use crate::firmware::{FIRMWARE_PROFILE, FIRMWARE_TARGET, cargo};
+use crate::firmware::{FIRMWARE_PROFILE, FIRMWARE_TARGET, TEST_FIRMWARE_PACKAGE, cargo};
 use crate::qemu::{Stop, machine_args, qemu_binary, run};
 use crate::sim::SimKit;
 use crate::{Context, Error, Result, workspace_root};
@@ -184,7 +184,13 @@ pub fn build_sha_bench(backend: ShaBackend) -> Result<PathBuf> {
     let target_dir = backend.target_dir();
     let mut build = cargo();
     build
-        .args(["build", "--profile", FIRMWARE_PROFILE, "-p", "spl-shim"])
+        .args([
+            "build",
+            "--profile",
+            FIRMWARE_PROFILE,
+            "-p",
+            TEST_FIRMWARE_PACKAGE,
+        ])
         .args(["--target", FIRMWARE_TARGET, "--bin", "sha-bench"])
         .arg("--target-dir")
         .arg(&target_dir);

@@ -12,8 +12,11 @@ pub const FIRMWARE_TARGET: &str = "aarch64-unknown-none";
 /// The cargo profile of firmware builds (opt-level z with the P-256 and SHA-256 crates at 3, LTO,
 /// panic abort; see the workspace `Cargo.toml`).
 pub const FIRMWARE_PROFILE: &str = "firmware";
-/// The package holding the firmware binaries.
+/// The package holding the product firmware (the shim, binary `spl-shim`).
 pub const FIRMWARE_PACKAGE: &str = "spl-shim";
+/// The package holding the test firmware: `test-payload`, `linux-stand-in`, `hw-selftest`,
+/// `sha-bench`.
+pub const TEST_FIRMWARE_PACKAGE: &str = "test-firmware";
 /// Boards `build_spl` knows, with the cargo features that select them.
 pub const BOARDS: &[(&str, &[&str])] = &[("qemu-imx8mp", &[]), ("imx8mm-evk", &["imx8mm-evk"])];
 
@@ -36,7 +39,7 @@ pub fn build_spl(board: &str) -> Result<PathBuf> {
         let known: Vec<&str> = BOARDS.iter().map(|(n, _)| *n).collect();
         bail!("unknown board `{board}` (known: {})", known.join(", "));
     };
-    let built = build_firmware_bin("spl-shim", features)?;
+    let built = build_firmware_bin(FIRMWARE_PACKAGE, "spl-shim", features)?;
     let dir = built
         .parent()
         .map_or_else(|| PathBuf::from(board), |d| d.join(board));
@@ -47,10 +50,11 @@ pub fn build_spl(board: &str) -> Result<PathBuf> {
     Ok(elf)
 }
 
-/// Whether the firmware package has a binary `bin` (`spl-shim/src/bin/<bin>.rs` or a
+/// Whether firmware package `package` (a directory of the workspace root, [`FIRMWARE_PACKAGE`]
+/// or [`TEST_FIRMWARE_PACKAGE`]) has a binary `bin` (`<package>/src/bin/<bin>.rs` or a
 /// `[[bin]]` of that name in its manifest).
-pub fn firmware_bin_exists(bin: &str) -> bool {
-    let pkg = workspace_root().join(FIRMWARE_PACKAGE);
+pub fn firmware_bin_exists(package: &str, bin: &str) -> bool {
+    let pkg = workspace_root().join(package);
     if pkg.join("src/bin").join(format!("{bin}.rs")).is_file()
         || pkg.join("src/bin").join(bin).join("main.rs").is_file()
     {
@@ -60,17 +64,17 @@ pub fn firmware_bin_exists(bin: &str) -> bool {
         .is_ok_and(|m| m.contains(&format!("name = \"{bin}\"")) && m.contains("[[bin]]"))
 }
 
-/// Runs `cargo build --profile firmware -p spl-shim --target aarch64-unknown-none --bin BIN
+/// Runs `cargo build --profile firmware -p PACKAGE --target aarch64-unknown-none --bin BIN
 /// [--features F,...]` and returns the path of the linked ELF (taken from cargo's JSON
 /// messages, so a custom `CARGO_TARGET_DIR` is honoured). Cargo's diagnostics go to stderr.
-pub fn build_firmware_bin(bin: &str, features: &[&str]) -> Result<PathBuf> {
+pub fn build_firmware_bin(package: &str, bin: &str, features: &[&str]) -> Result<PathBuf> {
     let mut cmd = cargo();
     cmd.args([
         "build",
         "--profile",
         FIRMWARE_PROFILE,
         "-p",
-        FIRMWARE_PACKAGE,
+        package,
         "--target",
         FIRMWARE_TARGET,
         "--bin",
@@ -85,6 +89,12 @@ pub fn build_firmware_bin(bin: &str, features: &[&str]) -> Result<PathBuf> {
         bail!("cargo built `{bin}` but {} does not exist", exe.display());
     }
     Ok(exe)
+}
+
+/// Builds test firmware binary `bin` ([`TEST_FIRMWARE_PACKAGE`], for QEMU's imx8mp-evk) like
+/// [`build_firmware_bin`] and returns the ELF's path.
+pub fn build_test_firmware(bin: &str) -> Result<PathBuf> {
+    build_firmware_bin(TEST_FIRMWARE_PACKAGE, bin, &[])
 }
 
 /// Runs `cmd`, a `cargo build` that builds binary `name`, with cargo's JSON messages on stdout
@@ -262,7 +272,7 @@ pub enum PlaceholderEnd {
 /// against `llvm-mc`) that enables UART2 (0x3089_0000, UCR1 = 1, UCR2 = 0x4027), prints
 /// `message` (a trailing newline is added), then waits or exits through semihosting.
 ///
-/// It stands in for the test payload until `spl-shim`'s `test-payload` binary exists.
+/// It stands in for the test payload until `test-firmware`'s `test-payload` binary exists.
 pub fn placeholder_payload(message: &str, end: PlaceholderEnd) -> Vec<u8> {
     let mut code: Vec<u32> = vec![
         0x1000_0281, // 0x00 adr  x1, msg (0x50)

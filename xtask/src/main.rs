@@ -62,7 +62,7 @@ enum Task {
         #[arg(long = "version", num_args = 1)]
         versions: Vec<u32>,
         /// Payload (flat binary, or ELF linked at 0x40200000) for the FIT; give twice for
-        /// different primary/secondary payloads. Default: spl-shim's test-payload if it
+        /// different primary/secondary payloads. Default: test-firmware's test-payload if it
         /// exists, else a tiny placeholder.
         #[arg(long = "payload", num_args = 1)]
         payloads: Vec<PathBuf>,
@@ -155,7 +155,17 @@ enum Task {
 }
 
 /// Crates that must build for bare metal without std or alloc.
-const NO_STD_CRATES: &[&str] = &["imx-hab", "boards", "boot-core", "spl-shim"];
+const NO_STD_CRATES: &[&str] = &[
+    "imx-hab",
+    "boards",
+    "boot-core",
+    "spl-shim",
+    "test-firmware",
+];
+/// The firmware packages: the shim, and the test firmware (test payload, Linux stand-in, driver
+/// self-test, SHA bench). `cargo xtask test` links them for qemu-imx8mp and runs clippy on them
+/// for imx8mm-evk.
+const FIRMWARE_PACKAGES: &[&str] = &["spl-shim", "test-firmware"];
 /// Runs one step, printing what it runs; returns whether it succeeded.
 fn step(title: &str, mut cmd: Command) -> bool {
     eprintln!("\n==> {title}\n    $ {cmd:?}");
@@ -196,25 +206,17 @@ fn test() -> bool {
         "build",
         "--profile",
         "firmware",
-        "-p",
-        "spl-shim",
         "--target",
         FIRMWARE_TARGET,
     ]);
     // Both boards must build (the imx8mm-evk firmware links the ROM HAB binding).
     let mut imx8mm = cargo();
-    imx8mm.args([
-        "clippy",
-        "--target",
-        FIRMWARE_TARGET,
-        "-p",
-        "spl-shim",
-        "--features",
-        "imx8mm-evk",
-        "--",
-        "-D",
-        "warnings",
-    ]);
+    imx8mm.args(["clippy", "--target", FIRMWARE_TARGET]);
+    for c in FIRMWARE_PACKAGES {
+        firmware.args(["-p", c]);
+        imx8mm.args(["-p", c]);
+    }
+    imx8mm.args(["--features", "imx8mm-evk", "--", "-D", "warnings"]);
     let mut tests = cargo();
     tests.args(["test", "--workspace"]);
     step("format check", fmt)

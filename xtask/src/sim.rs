@@ -11,7 +11,7 @@
 //!
 //! Default configuration: `firmware = "payload"`, `loadables = "blob"`.
 //!
-//! The image version reaches the payload two ways: `spl-shim`'s `test-payload` carries a
+//! The image version reaches the payload two ways: `test-firmware`'s `test-payload` carries a
 //! 48-byte field `IRB-PAYLOAD-VERSION:<text>\0…` that [`patch_payload_version`] fills with the
 //! version's decimal text (the payload prints it); and the blob, copied to 0x4040_0000, starts
 //! with `"IRBV"` and the version as a u32 (LE).
@@ -21,8 +21,8 @@ use std::path::{Path, PathBuf};
 use imx_hab::sign::{Pki, SignOptions};
 
 use crate::firmware::{
-    FlatImage, PlaceholderEnd, build_firmware_bin, build_spl, elf_bytes_to_flat, elf_to_flat,
-    firmware_bin_exists, placeholder_payload,
+    FlatImage, PlaceholderEnd, TEST_FIRMWARE_PACKAGE, build_spl, build_test_firmware,
+    elf_bytes_to_flat, elf_to_flat, firmware_bin_exists, placeholder_payload,
 };
 use crate::fit::{FitConfig, FitImage, build_fit};
 use crate::pki::{SimFuses, generate};
@@ -39,7 +39,7 @@ pub const BLOB_LOAD: u32 = 0x4040_0000;
 pub const BLOB_SIZE: usize = 4096;
 /// Magic at the start of the version blob.
 pub const VERSION_MAGIC: [u8; 4] = *b"IRBV";
-/// The test payload's binary in `spl-shim`, built when it exists.
+/// The test payload's binary in `test-firmware`, built when it exists.
 pub const TEST_PAYLOAD_BIN: &str = "test-payload";
 /// CMS signing time of simulation images (2026-01-01T00:00:00Z): fixed so that the same
 /// inputs give the same bytes.
@@ -124,18 +124,18 @@ pub fn read_payload(path: &Path) -> Result<Vec<u8>> {
     Ok(data)
 }
 
-/// The default payload: `spl-shim`'s `test-payload` binary if the crate has it (built and
+/// The default payload: `test-firmware`'s `test-payload` binary if the crate has it (built and
 /// flattened), else the hand-assembled placeholder that prints
 /// `xtask placeholder payload` and waits. Returns the bytes and what they are.
 pub fn default_payload() -> Result<(Vec<u8>, String)> {
-    if firmware_bin_exists(TEST_PAYLOAD_BIN) {
-        let elf = build_firmware_bin(TEST_PAYLOAD_BIN, &[])?;
+    if firmware_bin_exists(TEST_FIRMWARE_PACKAGE, TEST_PAYLOAD_BIN) {
+        let elf = build_test_firmware(TEST_PAYLOAD_BIN)?;
         let bytes = read_payload(&elf)?;
         return Ok((bytes, format!("{}", elf.display())));
     }
     Ok((
         placeholder_payload(
-            "xtask placeholder payload (spl-shim has no test-payload yet)",
+            "xtask placeholder payload (test-firmware has no test-payload yet)",
             PlaceholderEnd::Wait,
         ),
         "xtask placeholder payload".into(),

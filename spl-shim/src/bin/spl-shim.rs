@@ -1,15 +1,11 @@
 //! The shim firmware for `aarch64-unknown-none` (design.md §5).
 //!
-//! Entry (`arch/aarch64/entry.rs`): park secondary cores, FP/SIMD on, exception vectors, stack,
-//! BSS. Then [`firmware::shim_main`]: console, watchdog, SD card, the boot flow of
-//! [`boot_core::boot`] over them, the cell, and the handoff. On a host target this binary only
-//! explains how to build it.
+//! Entry (`spl_shim::arch`, linked in from the library): park secondary cores, FP/SIMD on,
+//! exception vectors, stack, BSS. Then [`firmware::shim_main`]: console, watchdog, SD card, the
+//! boot flow of [`boot_core::boot`] over them, the cell, and the handoff. On a host target this
+//! binary only explains how to build it.
 #![cfg_attr(target_os = "none", no_std)]
 #![cfg_attr(target_os = "none", no_main)]
-
-#[cfg(target_os = "none")]
-#[path = "../arch/aarch64/entry.rs"]
-mod entry;
 
 #[cfg(target_os = "none")]
 mod firmware {
@@ -20,6 +16,7 @@ mod firmware {
     use boot_core::cell::{BootRecord, CELL_SIZE, RomInfo, ShimVersion, reason_name};
     use boot_core::examine::Security;
     use boot_core::platform::{BlockRead, CellStore, Clock, MediaError, WatchdogService};
+    use spl_shim::arch;
     use spl_shim::hw::BOARD;
     use spl_shim::hw::timer::GenericTimer;
     use spl_shim::hw::uart::Uart;
@@ -170,7 +167,7 @@ mod firmware {
             OcramCell.store(&record.encode());
             let _ = writeln!(console, "shim: nothing bootable: no boot medium; halting");
             console.flush();
-            crate::entry::halt()
+            arch::halt()
         };
         OcramCell.store(&record.encode());
         match bootable {
@@ -182,7 +179,7 @@ mod firmware {
                     "shim: nothing bootable ({reason}); cell written, halting (the watchdog resets the board)"
                 );
                 console.flush();
-                crate::entry::halt()
+                arch::halt()
             }
         }
     }
@@ -361,7 +358,7 @@ mod firmware {
     fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
         let mut console = Uart::console();
         let _ = writeln!(console, "\r\nshim: panic: {info}");
-        crate::entry::halt()
+        arch::halt()
     }
 }
 

@@ -1,21 +1,18 @@
 //! Hardware drivers of the shim firmware (`target_os = "none"` only).
 //!
 //! One file per block: [`uart`] (console), [`usdhc`] (SD card, PIO), [`timer`] (ARM generic
-//! timer), [`watchdog`] (WDOG1), [`semihosting`] (QEMU exit codes) and [`exceptions`] (the
-//! report printed by the EL3 exception vectors). Register layouts follow
-//! `docs/imx8m-facts.md` §9, §10 (i.MX 8M reference-manual register names as used by U-Boot
-//! and Linux) and every QEMU deviation `docs/qemu-imx8mp.md` records.
+//! timer), [`watchdog`] (WDOG1), [`ocotp`] (fuse shadow registers), [`copy`] (the NEON image
+//! copy of the handoff) and [`exceptions`] (the report printed by the EL3 exception vectors).
+//! What only the test firmware needs (semihosting, GIC, PSCI) lives in `test-firmware`.
+//! Register layouts follow `docs/imx8m-facts.md` §9, §10 (i.MX 8M reference-manual register
+//! names as used by U-Boot and Linux) and every QEMU deviation `docs/qemu-imx8mp.md` records.
 //!
 //! `unsafe` is confined to the MMIO and system-instruction boundary; each block says why it is
 //! sound.
 
 pub mod copy;
 pub mod exceptions;
-pub mod gic;
 pub mod ocotp;
-pub mod payload;
-pub mod psci;
-pub mod semihosting;
 pub mod timer;
 pub mod uart;
 pub mod usdhc;

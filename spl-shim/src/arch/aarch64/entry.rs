@@ -1,13 +1,10 @@
-//! Reset entry for AArch64: the first instructions the shim runs, the exception vectors and
-//! the fatal-exception handler.
+//! Reset entry for AArch64: the first instructions the shim runs, and the fatal-exception
+//! handler the exception vectors (`vectors.rs`) call.
 //!
-//! Each firmware binary includes this file with
-//! `#[path = "../arch/aarch64/entry.rs"] mod entry;` and defines
+//! Linked into every firmware binary through [`crate::arch`]; each binary defines
 //! `extern "C" fn shim_main() -> !`.
 
 use core::arch::global_asm;
-
-mod vectors;
 
 // The entry runs before any Rust code:
 // 1. only the boot core (MPIDR_EL1.Aff0 = 0) continues; others park in a `wfe` loop
@@ -64,10 +61,10 @@ pub fn halt() -> ! {
 
 /// Called by every vector-table entry with the entry index (0..15) and the saved registers:
 /// prints the report on the console UART and halts. Never uses semihosting.
-// SAFETY: defined once per binary; only the vector assembly calls it, with a valid frame on
-// the stack, following the C ABI.
+// SAFETY: defined once, in this library, for every binary; only the vector assembly calls it,
+// with a valid frame on the stack, following the C ABI.
 #[unsafe(no_mangle)]
-extern "C" fn shim_exception(index: u64, frame: &spl_shim::hw::exceptions::ExceptionFrame) -> ! {
-    spl_shim::hw::exceptions::report(index, frame);
+extern "C" fn shim_exception(index: u64, frame: &crate::hw::exceptions::ExceptionFrame) -> ! {
+    crate::hw::exceptions::report(index, frame);
     halt()
 }

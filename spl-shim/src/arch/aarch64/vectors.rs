@@ -1,7 +1,7 @@
 //! The EL3 exception vector table: 16 entries of 0x80 bytes, 2 KiB aligned (Arm ARM D1.10.2,
 //! VBAR_ELx). Installed in VBAR_EL3 by the entry code (`entry.rs`).
 //!
-//! Every entry pushes an `ExceptionFrame` (`spl_shim::hw::exceptions`: x0..x30 and the
+//! Every entry pushes an `ExceptionFrame` (`crate::hw::exceptions`: x0..x30 and the
 //! interrupted SP, 256 bytes) on the current stack and calls `shim_exception(index, frame)`
 //! with the entry's index 0..15 (source group × type, in VBAR order). That function prints
 //! the report on the console and never returns; if it did, the core would park in a `wfe`

@@ -10,24 +10,20 @@
 #![cfg_attr(target_os = "none", no_main)]
 
 #[cfg(target_os = "none")]
-#[path = "../arch/aarch64/entry.rs"]
-mod entry;
-
-#[cfg(target_os = "none")]
 mod bench {
     use core::fmt::Write;
 
     use boot_core::platform::Clock;
     use sha2::{Digest, Sha256};
     use spl_shim::hw::BOARD;
-    use spl_shim::hw::semihosting;
     use spl_shim::hw::timer::GenericTimer;
     use spl_shim::hw::uart::Uart;
+    use test_firmware::hw::semihosting;
 
     const LEN: usize = 2 << 20;
     const RUNS: u32 = 5;
 
-    /// Called by the entry code.
+    /// Called by the entry code (`spl_shim::arch`).
     // SAFETY: defined once in this binary; only the entry assembly calls it.
     #[unsafe(no_mangle)]
     extern "C" fn shim_main() -> ! {

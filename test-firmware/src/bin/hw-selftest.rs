@@ -23,10 +23,6 @@
 #![cfg_attr(target_os = "none", no_main)]
 
 #[cfg(target_os = "none")]
-#[path = "../arch/aarch64/entry.rs"]
-mod entry;
-
-#[cfg(target_os = "none")]
 mod firmware {
     use core::fmt::Write;
 
@@ -34,11 +30,11 @@ mod firmware {
     use embedded_hal::delay::DelayNs;
     use sha2::{Digest, Sha256};
     use spl_shim::hw::BOARD;
-    use spl_shim::hw::semihosting;
     use spl_shim::hw::timer::GenericTimer;
     use spl_shim::hw::uart::Uart;
     use spl_shim::hw::usdhc::Usdhc;
     use spl_shim::hw::watchdog::Watchdog;
+    use test_firmware::hw::semihosting;
 
     /// Watchdog timeout while the test runs: long enough for the 2 MiB read (≈ 1 s in QEMU,
     /// qemu-imx8mp.md §6) between two services.
@@ -63,7 +59,8 @@ mod firmware {
     /// Mode word value selecting the fault test.
     const MODE_FAULT: u32 = 0xFA17_0001;
 
-    /// Called by the entry code on the boot core with a stack and a zeroed BSS.
+    /// Called by the entry code (`spl_shim::arch`) on the boot core with a stack and a zeroed
+    /// BSS.
     // SAFETY: `shim_main` is defined once in this binary and only the entry assembly calls
     // it, with the stack set up and BSS cleared, as the C ABI expects.
     #[unsafe(no_mangle)]
@@ -324,7 +321,7 @@ mod firmware {
 #[cfg(not(target_os = "none"))]
 fn main() {
     eprintln!(
-        "hw-selftest is firmware: build it with `cargo build --profile firmware -p spl-shim \
+        "hw-selftest is firmware: build it with `cargo build --profile firmware -p test-firmware \
          --target aarch64-unknown-none --bin hw-selftest` and run it in QEMU (see its docs)"
     );
     std::process::exit(2);

@@ -11,19 +11,15 @@
 #![cfg_attr(target_os = "none", no_main)]
 
 #[cfg(target_os = "none")]
-#[path = "../arch/aarch64/entry.rs"]
-mod entry;
-
-#[cfg(target_os = "none")]
 mod payload {
     use core::fmt::Write;
 
     use boot_core::platform::WatchdogService;
-    use spl_shim::hw::payload;
-    use spl_shim::hw::semihosting;
     use spl_shim::hw::timer::GenericTimer;
     use spl_shim::hw::uart::Uart;
     use spl_shim::hw::watchdog::Watchdog;
+    use test_firmware::hw::payload;
+    use test_firmware::hw::semihosting;
 
     /// Marker + version text; `cargo xtask image` overwrites the bytes after the marker with the
     /// image version (NUL-padded). Kept in its own section so that the linker keeps it whole.
@@ -42,7 +38,7 @@ mod payload {
         payload::cell_slot()
     }
 
-    /// Called by the entry code.
+    /// Called by the entry code (`spl_shim::arch`).
     // SAFETY: defined once in this binary; only the entry assembly calls it.
     #[unsafe(no_mangle)]
     extern "C" fn shim_main() -> ! {
@@ -71,7 +67,7 @@ mod payload {
 #[cfg(not(target_os = "none"))]
 fn main() {
     eprintln!(
-        "test-payload is firmware: `cargo build --profile firmware -p spl-shim --target aarch64-unknown-none --bin test-payload`"
+        "test-payload is firmware: `cargo build --profile firmware -p test-firmware --target aarch64-unknown-none --bin test-payload`"
     );
     std::process::exit(2);
 }

@@ -159,8 +159,8 @@ pub fn system_off() -> ! {
     }
 }
 
-/// SYSTEM_RESET: WDOG1 immediate reset (WCR = 0x0004, [`super::watchdog::Watchdog::reset_now`],
-/// `docs/qemu-imx8mp.md` §9).
+/// SYSTEM_RESET: WDOG1 immediate reset (WCR = 0x0004,
+/// [`spl_shim::hw::watchdog::Watchdog::reset_now`], `docs/qemu-imx8mp.md` §9).
 pub fn system_reset() -> ! {
-    super::watchdog::Watchdog::board().reset_now()
+    spl_shim::hw::watchdog::Watchdog::board().reset_now()
 }

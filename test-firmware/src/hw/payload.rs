@@ -2,7 +2,7 @@
 //! field `cargo xtask image` patches after linking, the slot the shim left in the cell, and the
 //! exception level they were entered at.
 
-use super::BOARD;
+use spl_shim::hw::BOARD;
 
 /// Bytes of a payload's version field: the marker then the NUL-padded version text.
 pub const VERSION_FIELD_LEN: usize = 48;

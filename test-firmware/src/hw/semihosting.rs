@@ -3,8 +3,9 @@
 //! **Only valid when QEMU runs with semihosting enabled** (`-semihosting` or
 //! `-semihosting-config enable=on,target=native`). Without it the `hlt #0xF000` trap is an
 //! UNDEFINED instruction at EL3 (ESR EC 0): the exception vectors report it and halt. On
-//! silicon the same happens unless a debugger catches the trap. The self-test and the test
-//! payload use this; the boot shim never does, and the exception handler must not.
+//! silicon the same happens unless a debugger catches the trap. The test firmware uses this;
+//! the boot shim never does (which is why it lives here and not in `spl_shim::hw`), and the
+//! exception handler must not.
 
 /// SYS_EXIT_EXTENDED: like SYS_EXIT, but the parameter block carries the exit code on
 /// AArch64 too (Arm semihosting spec; measured with 77 in QEMU 10, qemu-imx8mp.md §7).

@@ -36,9 +36,10 @@
 //!    `stand-in: no kernel …; payload: press a key to exit` (the line contains xtask's
 //!    `PAYLOAD_READY`, so `Stop::Boot` works), waits for a key or 20 s, and exits QEMU through
 //!    semihosting with the slot as the exit code.
-//! 3. Sets up EL3 for a Non-secure EL2 kernel ([`spl_shim::hw::gic`], then [`enter_el2`]) and
-//!    `eret`s to the kernel at EL2h with x0 = DTB, x1..x3 = 0 (arm64 `booting.rst`).
-//! 4. Serves PSCI 1.1 through `smc` ([`spl_shim::hw::psci`]) from its own EL3 vector table.
+//! 3. Sets up EL3 for a Non-secure EL2 kernel ([`test_firmware::hw::gic`], then [`enter_el2`])
+//!    and `eret`s to the kernel at EL2h with x0 = DTB, x1..x3 = 0 (arm64 `booting.rst`).
+//! 4. Serves PSCI 1.1 through `smc` ([`test_firmware::hw::psci`]) from its own EL3 vector
+//!    table.
 //!
 //! The watchdog the shim armed (60 s, WDE is write-once) keeps running in Linux: the
 //! stand-in services it once before the handoff; Linux's `imx2_wdt` driver takes it over
@@ -47,22 +48,18 @@
 #![cfg_attr(target_os = "none", no_main)]
 
 #[cfg(target_os = "none")]
-#[path = "../arch/aarch64/entry.rs"]
-mod entry;
-
-#[cfg(target_os = "none")]
 mod stand_in {
     use core::arch::global_asm;
     use core::fmt::Write;
 
     use boot_core::platform::WatchdogService;
-    use spl_shim::hw::gic;
-    use spl_shim::hw::payload;
-    use spl_shim::hw::psci::{self, Action};
-    use spl_shim::hw::semihosting;
     use spl_shim::hw::timer::{FALLBACK_FREQUENCY_HZ, GenericTimer};
     use spl_shim::hw::uart::Uart;
     use spl_shim::hw::watchdog::Watchdog;
+    use test_firmware::hw::gic;
+    use test_firmware::hw::payload;
+    use test_firmware::hw::psci::{self, Action};
+    use test_firmware::hw::semihosting;
 
     /// Where the harness preloads the arm64 Image: the i.MX 8M EVK U-Boot environment's kernel
     /// load address (`loadaddr` / `kernel_addr_r`), agreed with the issue-6 harness.
@@ -252,7 +249,7 @@ mod stand_in {
         Ok(true)
     }
 
-    /// Called by the entry code.
+    /// Called by the entry code (`spl_shim::arch`).
     // SAFETY: defined once in this binary; only the entry assembly calls it.
     #[unsafe(no_mangle)]
     extern "C" fn shim_main() -> ! {
@@ -438,8 +435,8 @@ mod stand_in {
     // The PSCI vector table (VBAR_EL3 after the handoff; Arm ARM D1.10.2: 16 entries of 0x80
     // bytes, 2 KiB aligned). Entry 8 (+0x400, synchronous from a lower EL in AArch64) handles
     // SMC; every other entry, and a synchronous exception that is not an SMC, goes to the
-    // same entry of the fatal table (`__exception_vectors`, arch/aarch64/vectors.rs), which
-    // reports and halts.
+    // same entry of the fatal table (`__exception_vectors`, `spl_shim::arch`: spl-shim's
+    // src/arch/aarch64/vectors.rs), which reports and halts.
     //
     // `__standin_lower_sync` frame on SP_EL3 (784 bytes): x0..x30 at 8 × n, q0..q31 at
     // 256 + 16 × n, FPSR at 768, FPCR at 776. SMCCC (DEN0028 §2.6/§3.1) lets an SMC clobber
@@ -555,14 +552,14 @@ __standin_lower_sync:
         let mut console = Uart::console();
         let _ = writeln!(console, "stand-in: panic");
         console.flush();
-        crate::entry::halt()
+        spl_shim::arch::halt()
     }
 }
 
 #[cfg(not(target_os = "none"))]
 fn main() {
     eprintln!(
-        "linux-stand-in is firmware: `cargo build --profile firmware -p spl-shim --target aarch64-unknown-none --bin linux-stand-in`"
+        "linux-stand-in is firmware: `cargo build --profile firmware -p test-firmware --target aarch64-unknown-none --bin linux-stand-in`"
     );
     std::process::exit(2);
 }
