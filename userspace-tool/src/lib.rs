@@ -20,4 +20,5 @@ pub mod blockdev;
 pub mod exec;
 pub mod media;
 pub mod plan;
+pub mod storage_lock;
 pub mod sysblock;
