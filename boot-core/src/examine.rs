@@ -19,6 +19,8 @@
 
 use core::fmt;
 
+use sha2::{Digest, Sha256};
+
 use boards::{Board, Region, SECTOR_SIZE, SignatureAlgorithm};
 use imx_hab::hab::codes::{context, reason, status};
 use imx_hab::hab::software::KeyKind;
@@ -301,6 +303,10 @@ pub struct Examined {
     pub image_len: u64,
     /// The handoff, computed once over the authenticated bytes in the window.
     pub plan: Plan,
+    /// The image's identity: SHA-256 of the FIT blob from the FIT's start to its CSF's end
+    /// (to the FIT's end when unsigned), the bytes as authenticated. The shim records it in the
+    /// cell for the copy it boots; `ubootctl` finds which copy on the medium holds it.
+    pub fit_digest: [u8; 32],
 }
 
 /// What [`examine_copy`] needs to know besides the hardware.
@@ -353,6 +359,7 @@ where
         window_offset: fit.window_offset,
         image_len: ctx.board.media.fit_offset + fit.image_len,
         plan: fit.plan,
+        fit_digest: fit.digest,
     })
 }
 
@@ -373,6 +380,8 @@ pub struct ExaminedFit {
     pub image_len: u64,
     /// The handoff over the authenticated bytes.
     pub plan: Plan,
+    /// SHA-256 of the blob's first `image_len` bytes ([`Examined::fit_digest`]).
+    pub digest: [u8; 32],
 }
 
 /// The FIT half of [`examine_copy`] alone: the FIT of the copy at `copy_offset` (at the
@@ -397,6 +406,8 @@ where
     let blob_region = Region::new(fit.load_address, fit.blob_len);
     let plan = handoff::plan(fit_bytes, blob_region, ctx.shim, &ctx.board.memory)
         .map_err(|e| Failure::fit(Fault::Handoff(e)))?;
+    hw.watchdog.service();
+    let digest = Sha256::digest(&window[start..start + fit.image_len as usize]).into();
     Ok(ExaminedFit {
         signed: fit.signed,
         load_address: fit.load_address,
@@ -405,6 +416,7 @@ where
         window_offset: start,
         image_len: fit.image_len,
         plan,
+        digest,
     })
 }
 
@@ -662,6 +674,14 @@ where
         window_offset: start,
         image_len,
     })
+}
+
+/// The identity [`Examined::fit_digest`] gives a signed FIT held as a file (the FIT through its
+/// CSF): what the cell records when a copy holding it boots. `None` when it is not a signed FIT.
+pub fn fit_identity(signed_fit: &[u8]) -> Option<[u8; 32]> {
+    let fit = SignedFit::parse(signed_fit).ok()?;
+    let end = usize::try_from(fit.signed_len()).ok()?;
+    Some(Sha256::digest(signed_fit.get(..end)?).into())
 }
 
 /// A FAILURE event with the ROM's closest reason and context.

@@ -11,6 +11,7 @@ use imx_hab::hab::Fuses;
 use serde::Serialize;
 use ubootctl::blockdev::FileDevice;
 use ubootctl::media::{CopyState, MediaState};
+use ubootctl::plan::{BootedImage, booted_image};
 
 use crate::cell_source;
 use crate::exit::Failure;
@@ -62,6 +63,12 @@ pub struct Status {
     pub boot_reason: Option<String>,
     /// The running slot, when the record says.
     pub running: Option<u32>,
+    /// SHA-256 identity of the image that booted (the FIT through its CSF), from the record.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub booted_image: Option<String>,
+    /// Where that image is on the medium: `primary`, `primary and secondary`,
+    /// `secondary only`, `lost` (in neither copy) or `unknown` (no identity in the record).
+    pub booted_image_on_medium: &'static str,
     /// SIT: valid, or why not.
     pub sit: String,
     /// The primary copy.
@@ -144,6 +151,11 @@ fn status(
 ) -> Result<Status, Failure> {
     let cell = cell_source::read(mem, board.cell_addr);
     let (cell_slot, running, record_problem, boot_reason) = cell_facts(&cell);
+    let booted = cell
+        .as_ref()
+        .ok()
+        .and_then(|c| c.record.as_ref().ok())
+        .and_then(|r| r.booted);
     let dev = FileDevice::open_read_only(device).map_err(|e| Failure::Usage(e.to_string()))?;
     let state = MediaState::read(&dev, board, fuses)
         .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", device.display())))?;
@@ -159,6 +171,7 @@ fn status(
     let primary = copy_status(&state.primary);
     let secondary = copy_status(&state.secondary);
     let matches = same_copy(&state.primary, &state.secondary);
+    let on_medium = booted_image(&state, booted.as_ref());
     let mut actions = Vec::new();
     match running {
         None => actions.push(format!(
@@ -169,9 +182,25 @@ fn status(
             "running the SECONDARY copy: the primary failed to boot; install a good image with `ubootctl update IMAGE`"
                 .into(),
         ),
-        Some(Slot::Primary) => {}
+        Some(Slot::Primary) => match on_medium {
+            BootedImage::SecondaryOnly => actions.push(
+                "the primary holds an image that has not booted yet (written since this boot); \
+                 the running image is the fallback in the secondary: reboot to test the primary, \
+                 then run `ubootctl sync`"
+                    .into(),
+            ),
+            BootedImage::Lost => actions.push(
+                "the running image is in neither copy (both were written since this boot): \
+                 reboot into the primary to test it before anything else"
+                    .into(),
+            ),
+            BootedImage::Primary { .. } | BootedImage::Unknown => {}
+        },
     }
-    if state.sit.judgement.is_err() || !secondary.authentic || (primary.authentic && !matches) {
+    let untested_primary = matches!(on_medium, BootedImage::SecondaryOnly | BootedImage::Lost);
+    if !untested_primary
+        && (state.sit.judgement.is_err() || !secondary.authentic || (primary.authentic && !matches))
+    {
         if primary.authentic {
             actions.push(
                 "the fallback is missing, invalid or differs from the primary: once the primary has \
@@ -196,6 +225,18 @@ fn status(
         boot_record_problem: record_problem,
         boot_reason,
         running: running.map(|s| s as u32),
+        booted_image: booted.map(|d| d.iter().map(|b| format!("{b:02x}")).collect()),
+        booted_image_on_medium: match on_medium {
+            BootedImage::Unknown => "unknown",
+            BootedImage::Primary {
+                also_secondary: true,
+            } => "primary and secondary",
+            BootedImage::Primary {
+                also_secondary: false,
+            } => "primary",
+            BootedImage::SecondaryOnly => "secondary only",
+            BootedImage::Lost => "lost",
+        },
         sit,
         primary,
         secondary,
@@ -240,6 +281,13 @@ pub fn run(
         ),
         (None, Some(p)) => outln!("running      unknown: no boot record ({p})"),
         (None, None) => outln!("running      nothing (the shim found nothing bootable)"),
+    }
+    if let Some(d) = &st.booted_image {
+        outln!(
+            "booted image {}… ({} on the medium)",
+            &d[..16],
+            st.booted_image_on_medium
+        );
     }
     outln!("SIT          {}", st.sit);
     outln!("primary      {}", copy(&st.primary));

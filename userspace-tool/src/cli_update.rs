@@ -14,7 +14,7 @@ use serde_json::json;
 use ubootctl::blockdev::{FileDevice, OpenError};
 use ubootctl::exec::{self, Event, ExecErrorKind, ExecOptions, Progress, RunError};
 use ubootctl::media::{self, MediaState, Medium};
-use ubootctl::plan::{self, Plan};
+use ubootctl::plan::{self, Plan, Running};
 use ubootctl::sysblock::{self, ForceRoGuard, SysRoots};
 
 use crate::cell_source;
@@ -46,37 +46,55 @@ pub struct Common<'a> {
 
 /// The running slot: `--running` when given, else the cell's slot when its boot record is
 /// valid. A cell without a valid record is never guessed from.
-fn running_slot(c: &Common<'_>) -> Result<(Option<Slot>, String), Failure> {
-    match c.running {
-        Some(1) => return Ok((Some(Slot::Primary), "--running".into())),
-        Some(2) => return Ok((Some(Slot::Secondary), "--running".into())),
+fn running_slot(c: &Common<'_>) -> Result<(Running, String), Failure> {
+    let given = match c.running {
+        None => None,
+        Some(1) => Some(Slot::Primary),
+        Some(2) => Some(Slot::Secondary),
         Some(n) => {
             return Err(Failure::Usage(format!(
                 "--running {n}: the running slot is 1 or 2"
             )));
         }
-        None => {}
-    }
-    match cell_source::read(c.mem, c.board.cell_addr) {
+    };
+    let at = format!(
+        "boot record at {:#x} in {}",
+        c.board.cell_addr,
+        c.mem.display()
+    );
+    let cell = cell_source::read(c.mem, c.board.cell_addr);
+    let recorded = match &cell {
         Ok(cell) => match (&cell.slot, &cell.record) {
-            (SlotWord::Booted(slot), Ok(_)) => Ok((
-                Some(*slot),
-                format!(
-                    "boot record at {:#x} in {}",
-                    c.board.cell_addr,
-                    c.mem.display()
-                ),
-            )),
-            (_, Err(e)) => Ok((
-                None,
-                format!("no boot record at {:#x} ({e})", c.board.cell_addr),
-            )),
-            (slot, Ok(_)) => Ok((
-                None,
-                format!("the boot record says nothing was booted ({slot:?})"),
-            )),
+            (SlotWord::Booted(slot), Ok(r)) => Some((*slot, r.booted)),
+            _ => None,
         },
-        Err(e) => Ok((None, e)),
+        Err(_) => None,
+    };
+    match (given, recorded) {
+        // A valid record is the truth; --running may only repeat it.
+        (Some(g), Some((r, _))) if g != r => Err(Failure::Usage(format!(
+            "--running {} contradicts the valid {at}, which says slot {}: refusing to guess; \
+             drop --running",
+            g as u32, r as u32
+        ))),
+        (_, Some((slot, booted))) => Ok((
+            Running {
+                slot: Some(slot),
+                booted,
+            },
+            at,
+        )),
+        (Some(g), None) => Ok((Some(g).into(), "--running".into())),
+        (None, None) => Ok((
+            Running::default(),
+            match cell {
+                Ok(cell) => match (&cell.slot, &cell.record) {
+                    (_, Err(e)) => format!("no boot record at {:#x} ({e})", c.board.cell_addr),
+                    (slot, Ok(_)) => format!("the boot record says nothing was booted ({slot:?})"),
+                },
+                Err(e) => e,
+            },
+        )),
     }
 }
 
@@ -382,7 +400,7 @@ pub fn update(image_path: &Path, c: &Common<'_>) -> Result<(), Failure> {
     let image = crate::image_file::read_image(image_path, &c.board.media)?;
     let mut t = open(c)?;
     let (running, why) = running_slot(c)?;
-    if running.is_none() {
+    if running.slot.is_none() {
         return Err(Failure::Refused(format!(
             "refused, nothing written: the running slot is unknown ({why}); name it with --running 1|2"
         )));

@@ -10,13 +10,12 @@ use std::fmt;
 use std::io;
 
 use boards::Board;
-use boot_core::policy::Slot;
 use imx_hab::hab::Fuses;
 use sha2::{Digest, Sha256};
 
 use crate::blockdev::BlockDevice;
 use crate::media::MediaState;
-use crate::plan::{Action, NewImage, Plan, Refusal, Region, Step, plan_sync, plan_update};
+use crate::plan::{Action, NewImage, Plan, Refusal, Region, Running, Step, plan_sync, plan_update};
 
 /// Default bytes per `write_at` and `read_back_at` call: 1 MiB.
 ///
@@ -339,7 +338,7 @@ pub fn update<D: BlockDevice + ?Sized>(
     board: &Board,
     fuses: &Fuses,
     image: Vec<u8>,
-    running: Option<Slot>,
+    running: impl Into<Running>,
     options: &ExecOptions,
     progress: &mut dyn Progress,
 ) -> Result<Outcome, RunError> {
@@ -355,7 +354,7 @@ pub fn sync<D: BlockDevice + ?Sized>(
     dev: &mut D,
     board: &Board,
     fuses: &Fuses,
-    running: Option<Slot>,
+    running: impl Into<Running>,
     options: &ExecOptions,
     progress: &mut dyn Progress,
 ) -> Result<Outcome, RunError> {

@@ -87,6 +87,8 @@ pub struct CopyInfo {
     pub spl: SplCheck,
     /// What was accepted without a signature (open part).
     pub warnings: Warnings,
+    /// The image's identity, as the shim records it for the copy it boots.
+    pub fit_digest: [u8; 32],
 }
 
 impl CopyInfo {
@@ -97,6 +99,7 @@ impl CopyInfo {
             extent: e.image_len,
             spl: e.spl,
             warnings: e.warnings,
+            fit_digest: e.fit_digest,
         }
     }
 }

@@ -162,6 +162,56 @@ pub enum PlanKind {
     Sync,
 }
 
+/// What is running: the slot and, from a version-2 boot record, the image's identity
+/// (`boot_core::examine::Examined::fit_digest`). Without the identity (a version-1 record or
+/// `--running`) the slot rule of AN12900 applies alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Running {
+    /// The slot the system booted from.
+    pub slot: Option<Slot>,
+    /// The identity of the image that booted.
+    pub booted: Option<[u8; 32]>,
+}
+
+impl From<Option<Slot>> for Running {
+    fn from(slot: Option<Slot>) -> Self {
+        Running { slot, booted: None }
+    }
+}
+
+/// Where the image that booted is on the medium.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BootedImage {
+    /// Not known (no identity in the boot record).
+    Unknown,
+    /// In the primary (and maybe the secondary too).
+    Primary {
+        /// The secondary holds it too.
+        also_secondary: bool,
+    },
+    /// In the secondary only.
+    SecondaryOnly,
+    /// In neither copy: it was overwritten since the boot.
+    Lost,
+}
+
+/// Where `booted` is on the medium of `state`.
+pub fn booted_image(state: &MediaState, booted: Option<&[u8; 32]>) -> BootedImage {
+    let Some(id) = booted else {
+        return BootedImage::Unknown;
+    };
+    let holds =
+        |c: &crate::media::CopyState| c.judgement.as_ref().is_ok_and(|i| &i.fit_digest == id);
+    match (
+        holds(&state.primary),
+        holds(&state.secondary) && state.fallback_ok(),
+    ) {
+        (true, s) => BootedImage::Primary { also_secondary: s },
+        (false, true) => BootedImage::SecondaryOnly,
+        (false, false) => BootedImage::Lost,
+    }
+}
+
 /// An ordered list of steps, with notes on what was decided not to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
@@ -278,6 +328,12 @@ pub enum Refusal {
     SyncFromSecondary,
     /// `sync` while the primary on the medium is not authentic.
     PrimaryNotAuthentic,
+    /// `sync` while the primary holds an image that has not booted: copying it would replace
+    /// the proven fallback with an untested image.
+    PrimaryNotBooted,
+    /// Running the primary, but the image that booted is in neither copy any more: every
+    /// copy on the medium is untested.
+    BootedImageLost,
 }
 
 impl fmt::Display for Refusal {
@@ -313,6 +369,15 @@ impl fmt::Display for Refusal {
             ),
             Refusal::PrimaryNotAuthentic => f.write_str(
                 "the primary on the medium is not authentic: there is nothing to copy",
+            ),
+            Refusal::PrimaryNotBooted => f.write_str(
+                "the primary holds an image that has not booted yet (the running image is not \
+                 the primary on the medium): copying it would replace the proven fallback; reboot \
+                 into the new primary first, then run `ubootctl sync`",
+            ),
+            Refusal::BootedImageLost => f.write_str(
+                "the image that is running is in neither copy any more (both were written since \
+                 the boot): reboot into the primary first, so that it is tested, then update",
             ),
         }
     }
@@ -377,15 +442,20 @@ pub fn is_installed(state: &MediaState, image: &NewImage) -> bool {
     state.primary.bytes.get(..image.bytes.len()) == Some(image.bytes())
 }
 
-/// Plans installing `image` (design.md §7). `running` is the slot the system booted from.
+/// Plans installing `image` (design.md §7). `running` is the slot the system booted from and,
+/// when known, the identity of the image that booted: the copy holding the only instance of
+/// that image is never overwritten.
 pub fn plan_update(
     state: &MediaState,
     image: &NewImage,
-    running: Option<Slot>,
+    running: impl Into<Running>,
     board: &Board,
 ) -> Result<Plan, Refusal> {
     check_device(state, board)?;
-    let running = running.ok_or(Refusal::UnknownRunningSlot)?;
+    let running = running.into();
+    let booted = booted_image(state, running.booted.as_ref());
+    let running_id = running.booted;
+    let running = running.slot.ok_or(Refusal::UnknownRunningSlot)?;
     let mut plan = Plan {
         kind: PlanKind::Update,
         running,
@@ -395,6 +465,36 @@ pub fn plan_update(
     let installed = is_installed(state, image);
     let primary_ok = state.primary.verdict() == CopyVerdict::Authentic;
     match running {
+        Slot::Primary if primary_ok && booted == BootedImage::SecondaryOnly => {
+            if installed {
+                plan.notes.push(
+                    "already installed: the primary holds the image; the secondary holds the \
+                     image that is running and stays the fallback"
+                        .into(),
+                );
+                return Ok(plan);
+            }
+            plan.notes.push(
+                "the image that is running is only in the secondary (the primary was written \
+                 since the boot and has not booted): the secondary is kept as the fallback; \
+                 writing the primary only"
+                    .into(),
+            );
+        }
+        Slot::Primary if primary_ok && booted == BootedImage::Lost => {
+            // Only the running image itself may be written back: it restores the tested image.
+            if running_id != Some(image.info().fit_digest) {
+                return Err(Refusal::BootedImageLost);
+            }
+            if !state.fallback_ok() {
+                return Err(Refusal::NoAuthenticCopy);
+            }
+            plan.notes.push(
+                "the image that is running was in neither copy: writing it back to the primary \
+                 only (the secondary stays the fallback)"
+                    .into(),
+            );
+        }
         Slot::Primary if primary_ok => {
             if installed && state.fallback_ok() {
                 plan.notes.push(
@@ -455,16 +555,21 @@ pub fn plan_update(
 /// Plans making the secondary a verified copy of the running primary and the SIT valid.
 pub fn plan_sync(
     state: &MediaState,
-    running: Option<Slot>,
+    running: impl Into<Running>,
     board: &Board,
 ) -> Result<Plan, Refusal> {
     check_device(state, board)?;
-    let running = running.ok_or(Refusal::UnknownRunningSlot)?;
+    let running = running.into();
+    let booted = booted_image(state, running.booted.as_ref());
+    let running = running.slot.ok_or(Refusal::UnknownRunningSlot)?;
     if running == Slot::Secondary {
         return Err(Refusal::SyncFromSecondary);
     }
     if state.primary.verdict() != CopyVerdict::Authentic {
         return Err(Refusal::PrimaryNotAuthentic);
+    }
+    if matches!(booted, BootedImage::SecondaryOnly | BootedImage::Lost) {
+        return Err(Refusal::PrimaryNotBooted);
     }
     let mut plan = Plan {
         kind: PlanKind::Sync,

@@ -6,7 +6,9 @@ mod medium;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use boot_core::cell::{BootRecord, CopyReport, RomInfo, ShimVersion, SitReport, SitStatus};
+use boot_core::cell::{
+    BootRecord, CELL_SIZE, CopyReport, RomInfo, ShimVersion, SitReport, SitStatus,
+};
 use boot_core::policy::Reason;
 use imx_hab::hab::EventSummary;
 use medium::{Layout, board, image, pki, tampered, write_layout};
@@ -34,7 +36,7 @@ fn setup(layout: Layout<'_>, reason: Option<Reason>) -> Setup {
     let fuses = dir.path().join("srk_fuse.bin");
     std::fs::write(&fuses, pki(0).srk_hash().unwrap()).unwrap();
     let cell_addr = board().cell_addr as usize;
-    let mut mem = vec![0u8; cell_addr + 64];
+    let mut mem = vec![0u8; cell_addr + CELL_SIZE];
     if let Some(reason) = reason {
         let ok = CopyReport::Authentic {
             hab: EventSummary {
@@ -63,8 +65,14 @@ fn setup(layout: Layout<'_>, reason: Option<Reason>) -> Setup {
             },
             rom: RomInfo::UNKNOWN,
             shim_version: ShimVersion::CURRENT,
+            booted: if reason == Reason::PrimaryOk {
+                layout.primary
+            } else {
+                layout.secondary
+            }
+            .map(medium::identity),
         };
-        mem[cell_addr..cell_addr + 64].copy_from_slice(&record.encode());
+        mem[cell_addr..cell_addr + CELL_SIZE].copy_from_slice(&record.encode());
     }
     let mem_path = dir.path().join("mem.bin");
     std::fs::write(&mem_path, mem).unwrap();

@@ -485,7 +485,7 @@ impl Demo {
         };
         write_mem_file(&self.mem, CELL_ADDR, &cell)?;
         println!(
-            "  mem.bin: the 64 cell bytes read over QMP, at {CELL_ADDR:#x} of a sparse file laid out as"
+            "  mem.bin: the {CELL_SIZE} cell bytes read over QMP, at {CELL_ADDR:#x} of a sparse file laid out as"
         );
         println!("  physical memory (what ubootctl reads from /dev/mem on the board)");
         Ok(())
@@ -817,6 +817,7 @@ mod tests {
             },
             rom: RomInfo::UNKNOWN,
             shim_version: ShimVersion::CURRENT,
+            booted: Some([0x11; 32]),
         };
         let cell = decode(&record.encode()).unwrap();
         let lines = cell_lines(&cell);

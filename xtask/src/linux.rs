@@ -1113,8 +1113,9 @@ pub const SMOKE_SCRIPT: &str = "#!/bin/sh\nubootctl status --json --device \"$E2
     --board qemu-imx8mp --srk-hash /srk_hash.bin\n";
 
 /// The boot cell the shim writes after booting the primary (slot 1, primary authentic, SIT
-/// not read, secondary not examined).
-pub fn primary_ok_cell() -> [u8; boot_core::cell::CELL_SIZE] {
+/// not read, secondary not examined) whose FIT has identity `booted`
+/// (`boot_core::examine::fit_identity`).
+pub fn primary_ok_cell(booted: [u8; 32]) -> [u8; boot_core::cell::CELL_SIZE] {
     use boot_core::cell::{BootRecord, CopyReport, RomInfo, ShimVersion, SitReport, SitStatus};
     use boot_core::policy::Reason;
     use imx_hab::hab::EventSummary;
@@ -1136,6 +1137,7 @@ pub fn primary_ok_cell() -> [u8; boot_core::cell::CELL_SIZE] {
         },
         rom: RomInfo::UNKNOWN,
         shim_version: ShimVersion::CURRENT,
+        booted: Some(booted),
     }
     .encode()
 }
@@ -1157,9 +1159,12 @@ pub fn smoke(opts: &SmokeOptions, log: &mut dyn FnMut(&str)) -> Result<SmokeRepo
         .with_context(|| format!("creating {}", opts.work.display()))?;
     let disk = opts.work.join("sd.img");
     let v1 = kit.flash_bin(1)?;
+    let fit = &v1[boards::AN12900_LAYOUT.fit_offset as usize..];
+    let booted = boot_core::examine::fit_identity(fit)
+        .ok_or_else(|| Error::msg("the simulation kit's flash.bin has no signed FIT"))?;
     crate::disk::build_disk(&disk, &crate::disk::DiskSpec::new(v1.clone(), v1))?;
     let cell = opts.work.join("cell.bin");
-    std::fs::write(&cell, primary_ok_cell())?;
+    std::fs::write(&cell, primary_ok_cell(booted))?;
     let initrd = opts.work.join("initrd.cpio.gz");
     let mut spec = InitSpec::new(SMOKE_SCRIPT);
     spec.files
@@ -1298,11 +1303,9 @@ mod tests {
 
     #[test]
     fn smoke_cell_says_slot_one() {
-        let c = boot_core::cell::decode(&primary_ok_cell()).unwrap();
-        assert_eq!(
-            u32::from_le_bytes(primary_ok_cell()[..4].try_into().unwrap()),
-            1
-        );
+        let cell = primary_ok_cell([3; 32]);
+        let c = boot_core::cell::decode(&cell).unwrap();
+        assert_eq!(u32::from_le_bytes(cell[..4].try_into().unwrap()), 1);
         assert!(c.record.is_ok());
     }
 }

@@ -34,7 +34,7 @@ pub const FUSES_ADDR: u64 = 0x0090_0000;
 /// The boot cell (boards `qemu_imx8mp::BOARD.cell_addr`).
 pub const CELL_ADDR: u64 = boards::qemu_imx8mp::BOARD.cell_addr;
 /// Bytes of the cell.
-pub const CELL_SIZE: usize = 64;
+pub const CELL_SIZE: usize = boot_core::cell::CELL_SIZE;
 /// Default hard timeout of a run.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -195,7 +195,7 @@ pub struct SimOutcome {
     pub uart: String,
     /// What QEMU wrote to stderr.
     pub stderr: String,
-    /// The 64 bytes at the cell, if they could be read over QMP.
+    /// The cell bytes, if they could be read over QMP.
     pub cell: Option<[u8; CELL_SIZE]>,
     /// Whether the hard timeout expired.
     pub timed_out: bool,
@@ -491,7 +491,7 @@ impl Qemu {
         self.qmp()?.read_physical(addr, len)
     }
 
-    /// Pauses the guest and reads the 64-byte cell at [`CELL_ADDR`]. The guest stays paused
+    /// Pauses the guest and reads the cell at [`CELL_ADDR`]. The guest stays paused
     /// ([`Qemu::resume`] to continue).
     pub fn read_cell(&mut self) -> Result<[u8; CELL_SIZE]> {
         self.pause()?;

@@ -167,6 +167,12 @@ where
                 .map_or(CopyVerdict::NotAuthentic, verdict)
         },
     );
+    let booted = match (decision.slot, &primary, &secondary) {
+        (Some(Slot::Primary), Ok(e), _) | (Some(Slot::Secondary), _, Some(Ok(e))) => {
+            Some(e.fit_digest)
+        }
+        _ => None,
+    };
     let record = BootRecord {
         reason: Some(decision.reason),
         primary: copy_report(&primary),
@@ -176,6 +182,7 @@ where
         sit,
         rom,
         shim_version: ShimVersion::CURRENT,
+        booted,
     };
     let (mut bootable, mut primary_failure, mut secondary_failure) = (None, None, None);
     match primary {

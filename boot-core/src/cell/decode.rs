@@ -6,7 +6,6 @@ use core::mem::offset_of;
 
 use imx_hab::hab::EventSummary;
 use zerocopy::FromBytes;
-use zerocopy::IntoBytes;
 
 use super::*;
 
@@ -42,17 +41,21 @@ pub enum CellError {
         /// The version found.
         found: u16,
     },
-    /// The length is not [`CELL_SIZE`].
+    /// The length is not the version's ([`CELL_SIZE`], or [`V1_CELL_SIZE`] for version 1).
     Length {
         /// The length found.
         found: u16,
+        /// The version's length.
+        expected: u16,
     },
     /// The CRC-32 does not match the bytes.
     Crc {
-        /// The CRC stored at [`CRC_OFFSET`].
+        /// The CRC stored at `at`.
         stored: u32,
-        /// The CRC of bytes `0..CRC_OFFSET`.
+        /// The CRC of bytes `0..at`.
         computed: u32,
+        /// Offset of the CRC ([`CRC_OFFSET`], or [`V1_CRC_OFFSET`] for version 1).
+        at: usize,
     },
     /// A checksummed field holds a value this version does not allow.
     Value {
@@ -100,7 +103,7 @@ impl CellError {
             CellError::Magic { .. } => offset_of!(RawCell, magic),
             CellError::Version { .. } => offset_of!(RawCell, version),
             CellError::Length { .. } => offset_of!(RawCell, length),
-            CellError::Crc { .. } => CRC_OFFSET,
+            CellError::Crc { at, .. } => *at,
             CellError::SlotMismatch { .. } => offset_of!(RawCell, reason),
         }
     }
@@ -135,12 +138,19 @@ impl fmt::Display for CellError {
                 f,
                 "version {found} is not a version this reader supports ({OLDEST_VERSION}..={VERSION})"
             ),
-            CellError::Length { found } => {
-                write!(f, "length {found:#x}, expected {CELL_SIZE:#x}")
+            CellError::Length { found, expected } => {
+                write!(
+                    f,
+                    "length {found:#x}, expected {expected:#x} for this version"
+                )
             }
-            CellError::Crc { stored, computed } => write!(
+            CellError::Crc {
+                stored,
+                computed,
+                at,
+            } => write!(
                 f,
-                "CRC-32 stored {stored:#010x}, computed {computed:#010x} over bytes 0x0..{CRC_OFFSET:#x}"
+                "CRC-32 stored {stored:#010x}, computed {computed:#010x} over bytes 0x0..{at:#x}"
             ),
             CellError::Value {
                 found, expected, ..
@@ -188,18 +198,47 @@ pub fn decode(bytes: &[u8]) -> Result<Cell, CellError> {
 }
 
 fn decode_record(bytes: &[u8]) -> Result<BootRecord, CellError> {
-    let Ok((raw, _)) = RawCell::ref_from_prefix(bytes) else {
-        return Err(CellError::Truncated {
-            field: "record",
-            offset: offset_of!(RawCell, magic),
-            needed: CELL_SIZE,
-            available: bytes.len(),
-        });
+    let truncated = |needed| CellError::Truncated {
+        field: "record",
+        offset: offset_of!(RawCell, magic),
+        needed,
+        available: bytes.len(),
     };
-    let body = &raw.as_bytes()[offset_of!(RawCell, magic)..];
-    if body.iter().all(|&b| b == 0) {
+    let head = bytes.get(..V1_CELL_SIZE).ok_or(truncated(V1_CELL_SIZE))?;
+    if head[offset_of!(RawCell, magic)..].iter().all(|&b| b == 0)
+        && bytes
+            .get(V1_CELL_SIZE..CELL_SIZE)
+            .is_none_or(|t| t.iter().all(|&b| b == 0))
+    {
         return Err(CellError::NoRecord);
     }
+    // A version-1 cell is the first 0x3C bytes of this layout and its CRC: laid into a zeroed
+    // version-2 buffer (no digest), the field checks below apply unchanged.
+    let version = u16::from_le_bytes([head[8], head[9]]);
+    let mut v1 = [0u8; CELL_SIZE];
+    let (raw, size, crc_at) = if version == 1 {
+        v1[..V1_CRC_OFFSET].copy_from_slice(&head[..V1_CRC_OFFSET]);
+        let raw = RawCell::ref_from_bytes(&v1[..]).map_err(|_| truncated(CELL_SIZE))?;
+        (raw, V1_CELL_SIZE, V1_CRC_OFFSET)
+    } else {
+        let raw = RawCell::ref_from_prefix(bytes)
+            .map_err(|_| truncated(CELL_SIZE))
+            .map(|(r, _)| r);
+        // The version and magic checks come first: report them even on a short input.
+        match raw {
+            Ok(r) => (r, CELL_SIZE, CRC_OFFSET),
+            Err(e) => {
+                let magic = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
+                if magic != MAGIC {
+                    return Err(CellError::Magic { found: magic });
+                }
+                if !(OLDEST_VERSION..=VERSION).contains(&version) {
+                    return Err(CellError::Version { found: version });
+                }
+                return Err(e);
+            }
+        }
+    };
     if raw.magic.get() != MAGIC {
         return Err(CellError::Magic {
             found: raw.magic.get(),
@@ -211,16 +250,20 @@ fn decode_record(bytes: &[u8]) -> Result<BootRecord, CellError> {
             found: raw.version.get(),
         });
     }
-    if usize::from(raw.length.get()) != CELL_SIZE {
+    if usize::from(raw.length.get()) != size {
         return Err(CellError::Length {
             found: raw.length.get(),
+            expected: size as u16,
         });
     }
-    let computed = crc32(&raw.as_bytes()[..CRC_OFFSET]);
-    if raw.crc.get() != computed {
+    let crc_bytes = &bytes[crc_at..crc_at + 4];
+    let stored = u32::from_le_bytes([crc_bytes[0], crc_bytes[1], crc_bytes[2], crc_bytes[3]]);
+    let computed = crc32(&bytes[..crc_at]);
+    if stored != computed {
         return Err(CellError::Crc {
-            stored: raw.crc.get(),
+            stored,
             computed,
+            at: crc_at,
         });
     }
 
@@ -281,6 +324,15 @@ fn decode_record(bytes: &[u8]) -> Result<BootRecord, CellError> {
             found: raw.slot.get(),
         });
     }
+    let booted = (raw.booted != [0; 32]).then_some(raw.booted);
+    if version >= 2 && booted.is_some() != slot_for_reason(reason).is_some() {
+        return Err(CellError::Value {
+            field: "booted",
+            offset: offset_of!(RawCell, booted),
+            found: u32::from_le_bytes([raw.booted[0], raw.booted[1], raw.booted[2], raw.booted[3]]),
+            expected: "the booted image's SHA-256 when a slot was booted, else all zero",
+        });
+    }
     Ok(BootRecord {
         reason,
         primary,
@@ -295,6 +347,7 @@ fn decode_record(bytes: &[u8]) -> Result<BootRecord, CellError> {
             persist_secondary,
         },
         shim_version: ShimVersion::from_u32(raw.shim_version.get()),
+        booted,
     })
 }
 

@@ -10,7 +10,7 @@
 //! | 0x00 | 4 | `slot` (u32) | 1 primary, 2 secondary, 0 nothing bootable; anything else is invalid |
 //! | 0x04 | 4 | `magic` | bytes `"IRBR"` (u32 [`MAGIC`] = 0x5242_5249) |
 //! | 0x08 | 2 | `version` (u16) | [`VERSION`] = 2 (version 1 is still read, see below) |
-//! | 0x0A | 2 | `length` (u16) | bytes from offset 0 through the CRC: [`CELL_SIZE`] = 64 |
+//! | 0x0A | 2 | `length` (u16) | bytes from offset 0 through the CRC: [`CELL_SIZE`] = 96 (version 1: 64) |
 //! | 0x0C | 4 | `reason` (u32) | [`Reason`] value (1 primary-ok, 2 primary-failed, 3 no-fallback-table, 4 both-failed); 0 = none (stopped before deciding) |
 //! | 0x10 | 8 | `primary` | copy verdict, table below |
 //! | 0x18 | 8 | `secondary` | copy verdict, table below |
@@ -23,7 +23,8 @@
 //! | 0x2E | 2 | `rom.reserved` | 0 |
 //! | 0x30 | 4 | `shim_version` (u32) | `major << 16 \| minor << 8 \| patch` ([`ShimVersion`]) |
 //! | 0x34 | 8 | `reserved` | 0 |
-//! | 0x3C | 4 | `crc` (u32) | CRC-32 (IEEE 802.3, reflected, poly 0xEDB88320, as zlib) over bytes 0x00..0x3C |
+//! | 0x3C | 32 | `booted` | SHA-256 of the booted copy's FIT blob, FIT start to CSF end ([`crate::examine::Examined::fit_digest`]); all zero exactly when nothing was booted (version 1: absent, the CRC is here) |
+//! | 0x5C | 4 | `crc` (u32) | CRC-32 (IEEE 802.3, reflected, poly 0xEDB88320, as zlib) over bytes 0x00..0x5C (version 1: over 0x00..0x3C, at 0x3C) |
 //!
 //! A copy verdict (`primary` at 0x10, `secondary` at 0x18), offsets relative to its start:
 //!
@@ -60,8 +61,10 @@
 //!   never guesses from a partial record.
 //! - Any change to the layout or to a code table takes a new [`VERSION`]. Codes are never
 //!   reused.
-//! - Compatibility: this reader accepts version 1 (written by shims before 0.2: `part` and
-//!   `flags` reserved and 0, classes 1..=14 only) and version 2; it writes version 2. A reader
+//! - Compatibility: this reader accepts version 1 (written by shims before 0.2: 64 bytes, no
+//!   `booted` digest, `part` and `flags` reserved and 0, classes 1..=14 only) and version 2; it
+//!   writes version 2. A version-1 record says which slot booted but not which image: `ubootctl`
+//!   then falls back to the slot rule and says so. A reader
 //!   of version 1 only reports a version-2 cell as "no boot record" (`CellError::Version`),
 //!   never misreads it. A later version must keep fields at their offsets, or be refused here.
 //! - The encoding is canonical: a version-2 record that decodes re-encodes to the same bytes.
@@ -77,7 +80,11 @@ use crate::examine::{Part, Warnings};
 use crate::policy::{CopyVerdict, Reason, Slot};
 
 /// Bytes of the cell: word 0 plus the boot record, CRC included.
-pub const CELL_SIZE: usize = 64;
+pub const CELL_SIZE: usize = 96;
+/// Bytes of a version-1 cell (its CRC at [`V1_CRC_OFFSET`]).
+pub const V1_CELL_SIZE: usize = 64;
+/// Offset of a version-1 cell's CRC-32 (over bytes `0..V1_CRC_OFFSET`).
+pub const V1_CRC_OFFSET: usize = offset_of!(RawCell, booted);
 /// The record's magic, bytes `"IRBR"` at offset 4 (read as a little-endian u32).
 pub const MAGIC: u32 = u32::from_le_bytes(*b"IRBR");
 /// The record layout version this module writes and accepts.
@@ -121,10 +128,12 @@ struct RawCell {
     rom_reserved: [u8; 2],
     shim_version: U32,
     reserved: [u8; 8],
+    booted: [u8; 32],
     crc: U32,
 }
 
 const _: () = assert!(size_of::<RawCell>() == CELL_SIZE);
+const _: () = assert!(CELL_SIZE as u64 <= boards::CELL_AREA);
 const _: () = assert!(size_of::<RawCopy>() == 8);
 
 /// CRC-32 as zlib computes it (IEEE 802.3: reflected, polynomial 0xEDB88320, initial value and
@@ -301,6 +310,9 @@ pub struct BootRecord {
     pub rom: RomInfo,
     /// The shim that wrote the record.
     pub shim_version: ShimVersion,
+    /// The booted image's identity: SHA-256 of its FIT blob (FIT start to CSF end); `None` when
+    /// nothing was booted or the record is version 1.
+    pub booted: Option<[u8; 32]>,
 }
 
 impl BootRecord {
@@ -332,6 +344,7 @@ impl BootRecord {
             rom_reserved: [0; 2],
             shim_version: U32::new(self.shim_version.to_u32()),
             reserved: [0; 8],
+            booted: self.booted.unwrap_or([0; 32]),
             crc: U32::new(0),
         };
         raw.crc = U32::new(crc32(&raw.as_bytes()[..CRC_OFFSET]));

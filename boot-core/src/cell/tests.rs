@@ -53,13 +53,19 @@ fn sample() -> BootRecord {
             minor: 3,
             patch: 4,
         },
+        booted: Some(core::array::from_fn(|i| 0xA0 + i as u8)),
     }
 }
 
 /// Rewrites the CRC so that a deliberate change is judged by the check after the CRC.
-fn fix_crc(cell: &mut [u8; CELL_SIZE]) {
-    let crc = crc32(&cell[..CRC_OFFSET]);
-    cell[CRC_OFFSET..].copy_from_slice(&crc.to_le_bytes());
+fn fix_crc(cell: &mut [u8]) {
+    let at = if cell.len() == V1_CELL_SIZE {
+        V1_CRC_OFFSET
+    } else {
+        CRC_OFFSET
+    };
+    let crc = crc32(&cell[..at]);
+    cell[at..at + 4].copy_from_slice(&crc.to_le_bytes());
 }
 
 fn record_err(cell: &[u8]) -> CellError {
@@ -86,7 +92,8 @@ fn layout_matches_the_documented_table() {
         (offset_of!(RawCell, rom_reserved), 0x2E),
         (offset_of!(RawCell, shim_version), 0x30),
         (offset_of!(RawCell, reserved), 0x34),
-        (offset_of!(RawCell, crc), 0x3C),
+        (offset_of!(RawCell, booted), 0x3C),
+        (offset_of!(RawCell, crc), 0x5C),
         (offset_of!(RawCopy, outcome), 0),
         (offset_of!(RawCopy, class), 1),
         (offset_of!(RawCopy, hab_status), 2),
@@ -115,11 +122,11 @@ fn crc32_matches_zlib_check_values() {
 
 #[test]
 fn golden_encoding_is_stable() {
-    // The CRC was computed independently with Python's `zlib.crc32` over bytes 0..0x3C.
+    // The CRC was computed independently with Python's `zlib.crc32` over bytes 0..0x5C.
     let expected: [u8; CELL_SIZE] = [
         0x02, 0x00, 0x00, 0x00, // slot 2
         b'I', b'R', b'B', b'R', // magic
-        0x02, 0x00, 0x40, 0x00, // version 2, length 64
+        0x02, 0x00, 0x60, 0x00, // version 2, length 96
         0x02, 0x00, 0x00, 0x00, // reason primary-failed
         0x02, 0x09, 0x33, 0x18, 0xDB, 0x1D, 0x02, 0x00, // primary: image-signature, FIT
         0x01, 0x00, 0xF0, 0x00, 0x00, 0x00, 0x00, 0x01, // secondary: authentic, unsigned SPL
@@ -127,17 +134,20 @@ fn golden_encoding_is_stable() {
         0x09, 0x00, 0x00, 0x00, 0x02, 0x02, 0x00, 0x00, // ROM: stage 9, 0x51, persist set
         0x04, 0x03, 0x02, 0x01, // shim 258.3.4
         0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, // reserved
-        0x19, 0x3D, 0x60, 0xE8, // CRC-32 0xE8603D19
+        0xA0, 0xA1, 0xA2, 0xA3, 0xA4, 0xA5, 0xA6, 0xA7, 0xA8, 0xA9, 0xAA, 0xAB, 0xAC, 0xAD, 0xAE,
+        0xAF, 0xB0, 0xB1, 0xB2, 0xB3, 0xB4, 0xB5, 0xB6, 0xB7, 0xB8, 0xB9, 0xBA, 0xBB, 0xBC, 0xBD,
+        0xBE, 0xBF, // booted: the FIT digest
+        0x96, 0x6F, 0x08, 0x4D, // CRC-32 0x4D086F96
     ];
     assert_eq!(sample().encode(), expected);
-    assert_eq!(crc32(&expected[..CRC_OFFSET]), 0xE860_3D19);
+    assert_eq!(crc32(&expected[..CRC_OFFSET]), 0x4D08_6F96);
 }
 
 /// Compatibility (module docs): a version-1 record, as shims before 0.2 wrote it, still
 /// reads, with no part and no warnings.
 #[test]
 fn version_1_records_still_read() {
-    let v1: [u8; CELL_SIZE] = [
+    let v1: [u8; V1_CELL_SIZE] = [
         0x02, 0x00, 0x00, 0x00, b'I', b'R', b'B', b'R', 0x01, 0x00, 0x40, 0x00, 0x02, 0x00, 0x00,
         0x00, 0x02, 0x09, 0x33, 0x18, 0xDB, 0x1D, 0x00, 0x00, 0x01, 0x00, 0xF0, 0x00, 0x00, 0x00,
         0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x00, 0x09, 0x00, 0x00, 0x00, 0x02,
@@ -159,7 +169,12 @@ fn version_1_records_still_read() {
         hab: ev(status::SUCCESS, 0, 0, 0),
         warnings: Warnings::default(),
     };
+    want.booted = None;
     assert_eq!(decode(&v1).unwrap().record, Ok(want));
+    // Read from a 96-byte window (what ubootctl reads), whatever follows is ignored.
+    let mut window = [0xEEu8; CELL_SIZE];
+    window[..V1_CELL_SIZE].copy_from_slice(&v1);
+    assert_eq!(decode(&window).unwrap().record, Ok(want));
     // Version 1 defines neither the part/flags bytes nor classes past hab-rom.
     for (at, value) in [(0x16, 2u8), (0x1F, 1), (0x11, 15)] {
         let mut cell = v1;
@@ -196,6 +211,7 @@ fn every_code_round_trips() {
             part: Some(Part::Spl),
         };
         r.reason = Some(Reason::BothFailed);
+        r.booted = None;
         assert_eq!(decode(&r.encode()).unwrap().record, Ok(r), "{class}");
     }
     for status in SitStatus::ALL {
@@ -217,6 +233,7 @@ fn every_code_round_trips() {
         Some(Reason::BothFailed),
     ] {
         r.reason = reason;
+        r.booted = slot_for_reason(reason).map(|_| [7; 32]);
         let cell = decode(&r.encode()).unwrap();
         assert_eq!(cell.record, Ok(r));
         assert_eq!(cell.slot.slot(), Ok(slot_for_reason(reason)));
@@ -277,7 +294,13 @@ fn wrong_magic_version_or_length_is_no_record() {
     cell[10..12].copy_from_slice(&128u16.to_le_bytes());
     fix_crc(&mut cell);
     let err = record_err(&cell);
-    assert_eq!(err, CellError::Length { found: 128 });
+    assert_eq!(
+        err,
+        CellError::Length {
+            found: 128,
+            expected: CELL_SIZE as u16
+        }
+    );
     assert_eq!((err.field(), err.offset()), ("length", 10));
 
     // The slot word survives in every case.
@@ -303,7 +326,7 @@ fn an12900_cell_decodes_to_slot_2_without_record() {
         Err(CellError::Truncated {
             field: "record",
             offset: 4,
-            needed: CELL_SIZE,
+            needed: V1_CELL_SIZE,
             available: 4
         })
     ));
@@ -561,6 +584,19 @@ fn shim_version_is_the_crate_version() {
     assert_eq!(ShimVersion::from_u32(0x0001_0203).to_string(), "1.2.3");
 }
 
+/// The booted digest is present exactly when a slot was booted (version 2).
+#[test]
+fn the_booted_digest_follows_the_slot() {
+    let mut r = sample();
+    r.booted = None;
+    let err = record_err(&r.encode());
+    assert_eq!((err.field(), err.offset()), ("booted", 0x3C), "{err}");
+    let mut r = sample();
+    r.reason = Some(Reason::BothFailed);
+    let err = record_err(&r.encode());
+    assert_eq!((err.field(), err.offset()), ("booted", 0x3C), "{err}");
+}
+
 #[test]
 fn error_messages_name_field_and_offset() {
     let mut cell = sample().encode();
@@ -568,7 +604,7 @@ fn error_messages_name_field_and_offset() {
     let err = record_err(&cell);
     let msg = err.to_string();
     assert!(
-        msg.starts_with("field `crc` at offset 0x3c: CRC-32 stored"),
+        msg.starts_with("field `crc` at offset 0x5c: CRC-32 stored"),
         "{msg}"
     );
     let msg = CellError::NoRecord.to_string();
@@ -633,6 +669,7 @@ fn any_record() -> impl Strategy<Value = BootRecord> {
                         persist_secondary: persist,
                     },
                     shim_version: ShimVersion::from_u32(v),
+                    booted: slot_for_reason(reason).map(|_| [0x5A; 32]),
                 }
             },
         )

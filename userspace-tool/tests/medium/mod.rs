@@ -107,6 +107,12 @@ pub fn flash_bin_with_fit(version: u8, fit: &[u8]) -> Vec<u8> {
     v
 }
 
+/// The identity the shim records for a copy holding `flash_bin` (the FIT's digest).
+pub fn identity(flash_bin: &[u8]) -> [u8; 32] {
+    boot_core::examine::fit_identity(&flash_bin[board().media.fit_offset as usize..])
+        .expect("a signed FIT")
+}
+
 /// The authentic flash.bin of `version` (cached).
 pub fn image(version: u8) -> &'static [u8] {
     static IMAGES: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
