@@ -19,6 +19,7 @@
 pub mod blockdev;
 pub mod exec;
 pub mod media;
+pub mod partitions;
 pub mod plan;
 pub mod storage_lock;
 pub mod sysblock;
