@@ -7,6 +7,10 @@
 /// sectors (`dd bs=512 seek=65`).
 pub const SECTOR_SIZE: u64 = 512;
 
+/// One sector's bytes: the unit of SD/eMMC block I/O, of the ROM's offsets and of the SIT.
+/// `size_of::<Sector>()` is [`SECTOR_SIZE`] where a `usize` is needed.
+pub type Sector = [u8; SECTOR_SIZE as usize];
+
 /// Placement of the redundant boot images on the medium.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MediaLayout {

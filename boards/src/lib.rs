@@ -12,7 +12,7 @@ mod layout;
 mod memory;
 pub mod qemu_imx8mp;
 
-pub use layout::{AN12900_LAYOUT, MediaLayout, SECTOR_SIZE};
+pub use layout::{AN12900_LAYOUT, MediaLayout, SECTOR_SIZE, Sector};
 pub use memory::{MemoryMap, Region};
 
 /// The SoC family member a board carries.

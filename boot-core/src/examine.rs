@@ -21,7 +21,7 @@ use core::fmt;
 
 use sha2::{Digest, Sha256};
 
-use boards::{Board, Region, SECTOR_SIZE, SignatureAlgorithm};
+use boards::{Board, Region, SECTOR_SIZE, Sector, SignatureAlgorithm};
 use imx_hab::hab::codes::{context, reason, status};
 use imx_hab::hab::software::KeyKind;
 use imx_hab::hab::{AuthFailure, Authenticated, Authenticator, EventSummary, Fuses};
@@ -33,7 +33,7 @@ use crate::boot::handoff::{self, HandoffError, Plan};
 use crate::boot::timing::{ClockMeter, Timings};
 use crate::boot::{CSF_AREA, Hardware};
 use crate::cell::FailureClass;
-use crate::platform::{BLOCK_SIZE, BlockRead, Clock, MediaError, WatchdogService};
+use crate::platform::{BlockRead, Clock, MediaError, WatchdogService};
 
 /// The largest IVT offset in a boot image: IVT_OFFSET_SD (imx8m-facts.md §2.1).
 const MAX_IVT_OFFSET: u32 = 0x400;
@@ -435,7 +435,7 @@ where
     W: WatchdogService,
 {
     let err = |e: ParseError| Failure::spl(Fault::Parse(e));
-    let mut sector = [0u8; BLOCK_SIZE];
+    let mut sector: Sector = [0; SECTOR_SIZE as usize];
     read(hw, timings, copy_offset, &mut sector).map_err(Failure::spl)?;
     let ivt = Ivt::parse(&sector).map_err(err)?;
     let self_addr = ivt.self_addr();
@@ -452,7 +452,7 @@ where
         }
         a => ivt
             .offset_of(a)
-            .filter(|&o| o + imx_hab::ivt::BOOT_DATA_SIZE as u64 <= BLOCK_SIZE as u64)
+            .filter(|&o| o + imx_hab::ivt::BOOT_DATA_SIZE as u64 <= size_of::<Sector>() as u64)
             .ok_or(err(ParseError::new(
                 Structure::Ivt,
                 "boot_data",
@@ -588,7 +588,7 @@ where
     let room = ctx.slot_bytes.saturating_sub(fit_offset);
 
     // 1. The FIT header: its totalsize places the IVT.
-    let mut sector = [0u8; BLOCK_SIZE];
+    let mut sector: Sector = [0; SECTOR_SIZE as usize];
     read(hw, timings, at, &mut sector).map_err(Failure::fit)?;
     let total =
         u64::from(imx_hab::fit::totalsize(&sector).map_err(|e| err(e.shifted(fit_offset)))?);

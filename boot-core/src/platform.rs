@@ -4,16 +4,13 @@
 
 use core::fmt;
 
-/// Bytes per block on every medium the shim reads (SD/eMMC sectors).
-pub const BLOCK_SIZE: usize = 512;
-
 /// A block device the shim reads the boot images from (the user area of an SD card or eMMC).
 pub trait BlockRead {
-    /// Number of 512-byte blocks on the medium.
+    /// Number of sectors ([`boards::SECTOR_SIZE`] bytes each) on the medium.
     fn block_count(&self) -> u64;
 
-    /// Reads `buf.len() / 512` blocks starting at block `lba` into `buf`. `buf.len()` must be a
-    /// non-zero multiple of [`BLOCK_SIZE`]; anything else, and any range past
+    /// Reads `buf.len() / SECTOR_SIZE` sectors starting at sector `lba` into `buf`. `buf.len()`
+    /// must be a non-zero multiple of [`boards::SECTOR_SIZE`]; anything else, and any range past
     /// [`block_count`](Self::block_count), is a [`MediaError::OutOfRange`].
     fn read_blocks(&mut self, lba: u64, buf: &mut [u8]) -> Result<(), MediaError>;
 }

@@ -6,6 +6,7 @@
 //! Needs `qemu-system-aarch64` (QEMU ≥ 9.2 for `imx8mp-evk`); without it the tests fail and say
 //! how to install it.
 
+use boards::SECTOR_SIZE;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -18,7 +19,6 @@ use sha2::{Digest, Sha256};
 const QEMU: &str = "qemu-system-aarch64";
 /// Hard limit for one QEMU run (the self-test itself takes about 2 s).
 const QEMU_TIMEOUT: Duration = Duration::from_secs(60);
-const BLOCK: u64 = 512;
 /// Bytes of pattern written at the start of each image (covers every read but the last).
 const PATTERN_HEAD: u64 = 4 << 20;
 /// Bytes of pattern written at the end of each image (the self-test reads the last 2 blocks).
@@ -191,7 +191,7 @@ fn selftest_on(size: u64, seed: u64, kind: &str) {
     assert_eq!(code, Some(0), "hw-selftest exit code; output:\n{out}");
     assert!(out.contains("hw-selftest: PASS"), "no PASS line:\n{out}");
 
-    let blocks = size / BLOCK;
+    let blocks = size / SECTOR_SIZE;
     let card_line = format!("card: {kind} blocks={blocks} ");
     assert!(
         out.contains(&card_line),
@@ -217,7 +217,7 @@ fn selftest_on(size: u64, seed: u64, kind: &str) {
     let got: Vec<(u64, u64)> = reads.iter().map(|r| (r.lba, r.blocks)).collect();
     assert_eq!(got, wanted, "reads done by hw-selftest");
     for r in &reads {
-        let data = expected(seed, size, r.lba * BLOCK, r.blocks * BLOCK);
+        let data = expected(seed, size, r.lba * SECTOR_SIZE, r.blocks * SECTOR_SIZE);
         assert_eq!(
             r.sha256,
             hex(&Sha256::digest(&data)),

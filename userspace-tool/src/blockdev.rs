@@ -10,9 +10,6 @@ mod ioctl;
 
 pub use file::{DeviceKind, FileDevice, IoMode, OpenError, ReadBack};
 
-/// Bytes of a sector on SD/eMMC, the unit of every ROM offset (design.md §4).
-pub const SECTOR: u32 = boards::SECTOR_SIZE as u32;
-
 /// A byte-addressed device of fixed size.
 ///
 /// Offsets and lengths need not be aligned: an implementation that needs alignment (O_DIRECT)
@@ -81,7 +78,7 @@ impl MemDevice {
     pub fn from_bytes(bytes: Vec<u8>) -> Self {
         MemDevice {
             bytes,
-            block_size: SECTOR,
+            block_size: boards::SECTOR_SIZE as u32,
         }
     }
 

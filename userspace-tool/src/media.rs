@@ -12,7 +12,7 @@
 
 use std::io;
 
-use boards::{Board, MediaLayout};
+use boards::{Board, MediaLayout, SECTOR_SIZE};
 use boot_core::boot::timing::Timings;
 use boot_core::boot::{self, Hardware, Memory, Outcome};
 use boot_core::cell::{RomInfo, SitReport};
@@ -28,7 +28,7 @@ use imx_hab::hab::software::SoftwareHab;
 use imx_hab::sit::SecondaryArea;
 use sha2::{Digest, Sha256};
 
-use crate::blockdev::{BlockDevice, SECTOR, read_vec};
+use crate::blockdev::{BlockDevice, read_vec};
 
 /// Bytes of one slot: the largest flash.bin, `standard_first_sector × 512` (2 MiB on the
 /// AN12900 layout; design.md §4).
@@ -278,7 +278,7 @@ pub struct SitState {
 impl SitState {
     /// Reads and validates the SIT as the shim does.
     pub fn read<D: BlockDevice + ?Sized>(dev: &D, layout: &MediaLayout) -> io::Result<Self> {
-        let sector = read_vec(dev, layout.sit_offset(), SECTOR as usize)?;
+        let sector = read_vec(dev, layout.sit_offset(), SECTOR_SIZE as usize)?;
         let (report, judgement) = boot::judge_sit(&sector, layout, dev.size());
         Ok(SitState {
             sector,
@@ -425,7 +425,7 @@ impl<'a> Snapshot<'a> {
 
     /// `bytes` at offset 0 of a medium `len` bytes long (at least `bytes.len()`), zeros after.
     fn padded(bytes: &'a [u8], len: u64) -> Self {
-        let size = len.max(bytes.len() as u64).next_multiple_of(BLOCK);
+        let size = len.max(bytes.len() as u64).next_multiple_of(SECTOR_SIZE);
         Snapshot {
             size,
             pieces: vec![(0, bytes)],
@@ -436,7 +436,7 @@ impl<'a> Snapshot<'a> {
 
 impl BlockRead for Snapshot<'_> {
     fn block_count(&self) -> u64 {
-        self.size / BLOCK
+        self.size / SECTOR_SIZE
     }
 
     fn read_blocks(&mut self, lba: u64, buf: &mut [u8]) -> Result<(), MediaError> {
@@ -444,9 +444,9 @@ impl BlockRead for Snapshot<'_> {
             lba,
             len: buf.len(),
         };
-        let start = lba.checked_mul(BLOCK).ok_or(out_of_range)?;
+        let start = lba.checked_mul(SECTOR_SIZE).ok_or(out_of_range)?;
         let end = start.checked_add(buf.len() as u64).ok_or(out_of_range)?;
-        if buf.is_empty() || !(buf.len() as u64).is_multiple_of(BLOCK) || end > self.size {
+        if buf.is_empty() || !(buf.len() as u64).is_multiple_of(SECTOR_SIZE) || end > self.size {
             return Err(out_of_range);
         }
         if !self.padded {
@@ -471,9 +471,6 @@ impl BlockRead for Snapshot<'_> {
         Ok(())
     }
 }
-
-/// Bytes per block of the shim's reads.
-const BLOCK: u64 = boot_core::platform::BLOCK_SIZE as u64;
 
 /// The flow's watchdog: nothing to service on the host.
 struct NoWatchdog;

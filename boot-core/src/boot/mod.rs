@@ -13,7 +13,7 @@ pub mod timing;
 
 use core::fmt::Write;
 
-use boards::{Board, MediaLayout, Region, SECTOR_SIZE};
+use boards::{Board, MediaLayout, Region, SECTOR_SIZE, Sector};
 use imx_hab::ParseError;
 use imx_hab::hab::codes::status;
 use imx_hab::hab::{Authenticator, EventSummary};
@@ -21,7 +21,7 @@ use imx_hab::sit::{SecondaryArea, Sit};
 
 use crate::cell::{BootRecord, CopyReport, RomInfo, ShimVersion, SitReport, SitStatus};
 use crate::examine::{self, Context, Examined, Failure, Security, examine_copy};
-use crate::platform::{BLOCK_SIZE, BlockRead, Clock, WatchdogService};
+use crate::platform::{BlockRead, Clock, WatchdogService};
 use crate::policy::{CopyVerdict, Decision, SitVerdict, Slot, decide};
 use timing::Timings;
 
@@ -300,7 +300,7 @@ where
     C: Clock,
 {
     let layout = &board.media;
-    let mut sector = [0u8; BLOCK_SIZE];
+    let mut sector: Sector = [0; SECTOR_SIZE as usize];
     if let Err(e) = examine::read(hw, timings, layout.sit_offset(), &mut sector) {
         let _ = writeln!(
             hw.console,

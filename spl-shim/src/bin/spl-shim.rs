@@ -163,6 +163,7 @@ mod firmware {
                 },
                 rom: RomInfo::UNKNOWN,
                 shim_version: ShimVersion::CURRENT,
+                booted: None,
             };
             OcramCell.store(&record.encode());
             let _ = writeln!(console, "shim: nothing bootable: no boot medium; halting");

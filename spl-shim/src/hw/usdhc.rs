@@ -23,7 +23,8 @@ use tock_registers::register_structs;
 use tock_registers::registers::{ReadOnly, ReadWrite, WriteOnly};
 
 use super::timer::{Deadline, GenericTimer};
-use boot_core::platform::{BLOCK_SIZE, BlockRead, MediaError, WatchdogService};
+use boards::Sector;
+use boot_core::platform::{BlockRead, MediaError, WatchdogService};
 
 register_structs! {
     /// uSDHC register block, the part below 0x100 (imx8m-facts.md §10; QEMU maps only
@@ -133,7 +134,7 @@ const XFR_CICEN: u32 = 1 << 20;
 const XFR_DPSEL: u32 = 1 << 21;
 
 /// Words in one 512-byte block.
-const WORDS_PER_BLOCK: usize = BLOCK_SIZE / 4;
+const WORDS_PER_BLOCK: usize = size_of::<Sector>() / 4;
 
 /// Largest block count one CMD18 may move (BLK_ATT block count is 16 bits).
 pub const MAX_BLOCKS_PER_COMMAND: u32 = 65_535;
@@ -238,7 +239,7 @@ pub fn capacity_blocks(csd: u128) -> Option<u64> {
                 return None;
             }
             let bytes = (c_size + 1) << (c_size_mult + 2 + read_bl_len);
-            Some(bytes / BLOCK_SIZE as u64)
+            Some(bytes / size_of::<Sector>() as u64)
         }
         // Capacity = (C_SIZE + 1) × 512 KiB; C_SIZE is 22 bits (2.0) or 28 bits (3.0).
         1 => Some((bits(69, 48) + 1) * 1024),
@@ -379,7 +380,7 @@ impl Usdhc {
 
         self.command(7, rca_arg, Response::R1b)?;
         self.wait_dat0(7)?;
-        self.command(16, BLOCK_SIZE as u32, Response::R1)?;
+        self.command(16, size_of::<Sector>() as u32, Response::R1)?;
         self.command(55, rca_arg, Response::R1)?;
         self.command(6, 2, Response::R1)?;
         self.regs().prot_ctrl.set(PROT_CTRL_4BIT);
@@ -440,8 +441,8 @@ impl Usdhc {
             lba,
             len: buf.len(),
         };
-        let count = buf.len() / BLOCK_SIZE;
-        if buf.is_empty() || !buf.len().is_multiple_of(BLOCK_SIZE) {
+        let count = buf.len() / size_of::<Sector>();
+        if buf.is_empty() || !buf.len().is_multiple_of(size_of::<Sector>()) {
             return Err(out_of_range);
         }
         match lba.checked_add(count as u64) {
@@ -454,13 +455,13 @@ impl Usdhc {
             self.max_blocks_per_command
         } as usize;
         let mut next = lba;
-        for chunk in buf.chunks_mut(per_command * BLOCK_SIZE) {
+        for chunk in buf.chunks_mut(per_command * size_of::<Sector>()) {
             if let Some(w) = watchdog.as_deref_mut() {
                 w.service();
             }
-            let n = chunk.len() / BLOCK_SIZE;
+            let n = chunk.len() / size_of::<Sector>();
             let arg = match card.kind {
-                CardKind::Sdsc => next.checked_mul(BLOCK_SIZE as u64),
+                CardKind::Sdsc => next.checked_mul(size_of::<Sector>() as u64),
                 CardKind::Sdhc => Some(next),
             }
             .and_then(|a| u32::try_from(a).ok())
@@ -483,7 +484,7 @@ impl Usdhc {
         };
         self.send(cmd, arg, Response::R1, mix, Some(n))?;
         let mut words = [0u32; WORDS_PER_BLOCK];
-        for block in buf.chunks_exact_mut(BLOCK_SIZE) {
+        for block in buf.chunks_exact_mut(size_of::<Sector>()) {
             self.wait_block_ready(cmd)?;
             let r = self.regs();
             r.int_status.set(INT_BRR);
@@ -627,7 +628,7 @@ impl Usdhc {
         r.int_status.set(0xFFFF_FFFF);
         let mut xfr = u32::from(cmd & 0x3F) << 24 | rsp.flags();
         if let Some(n) = blocks {
-            r.blk_att.set(n << 16 | BLOCK_SIZE as u32);
+            r.blk_att.set(n << 16 | size_of::<Sector>() as u32);
             xfr |= XFR_DPSEL;
         }
         r.cmd_arg.set(arg);

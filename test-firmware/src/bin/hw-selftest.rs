@@ -26,7 +26,8 @@
 mod firmware {
     use core::fmt::Write;
 
-    use boot_core::platform::{BLOCK_SIZE, BlockRead, Clock, MediaError, WatchdogService};
+    use boards::Sector;
+    use boot_core::platform::{BlockRead, Clock, MediaError, WatchdogService};
     use embedded_hal::delay::DelayNs;
     use sha2::{Digest, Sha256};
     use spl_shim::hw::BOARD;
@@ -176,7 +177,7 @@ mod firmware {
         let buf: &mut [u8] = unsafe {
             core::slice::from_raw_parts_mut(
                 BOARD.memory.dram.start as *mut u8,
-                BIG_READ_BLOCKS * BLOCK_SIZE,
+                BIG_READ_BLOCKS * size_of::<Sector>(),
             )
         };
 
@@ -187,7 +188,7 @@ mod firmware {
                 &mut sd,
                 &timer,
                 lba,
-                &mut buf[..blocks * BLOCK_SIZE],
+                &mut buf[..blocks * size_of::<Sector>()],
                 None,
             )?;
             wdog.service();
@@ -197,7 +198,14 @@ mod firmware {
         wdog.service();
         // The last two blocks of the card.
         let last = card.blocks.saturating_sub(2);
-        read_and_report(con, &mut sd, &timer, last, &mut buf[..2 * BLOCK_SIZE], None)?;
+        read_and_report(
+            con,
+            &mut sd,
+            &timer,
+            last,
+            &mut buf[..2 * size_of::<Sector>()],
+            None,
+        )?;
 
         out_of_range(&mut sd, card.blocks, buf)?;
         let _ = writeln!(con, "out-of-range: ok");
@@ -278,7 +286,7 @@ mod firmware {
         let _ = write!(
             con,
             "read: lba={lba} blocks={} sha256=",
-            buf.len() / BLOCK_SIZE
+            buf.len() / size_of::<Sector>()
         );
         for b in digest.iter() {
             let _ = write!(con, "{b:02x}");
@@ -290,10 +298,10 @@ mod firmware {
     /// Reads past the end and malformed lengths must be refused with `OutOfRange`.
     fn out_of_range(sd: &mut Usdhc, blocks: u64, buf: &mut [u8]) -> Result<(), Failure> {
         let cases: [(u64, usize); 4] = [
-            (blocks - 1, 2 * BLOCK_SIZE),
-            (blocks, BLOCK_SIZE),
+            (blocks - 1, 2 * size_of::<Sector>()),
+            (blocks, size_of::<Sector>()),
             (0, 100),
-            (u64::MAX, BLOCK_SIZE),
+            (u64::MAX, size_of::<Sector>()),
         ];
         for (lba, len) in cases {
             match sd.read_blocks(lba, &mut buf[..len]) {

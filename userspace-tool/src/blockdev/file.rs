@@ -39,7 +39,7 @@ use std::path::{Path, PathBuf};
 
 use rustix::fs::{Advice, OFlags, fadvise, ioctl_blksszget};
 
-use super::{BlockDevice, SECTOR, checked_range, ioctl};
+use super::{BlockDevice, checked_range, ioctl};
 
 /// What a [`FileDevice`] is backed by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -226,7 +226,7 @@ impl FileDevice {
             Err(TryLockError::Error(e)) => return Err(io_err("lock")(e)),
         }
         let (size, block_size) = match kind {
-            DeviceKind::RegularFile => (meta.len(), SECTOR),
+            DeviceKind::RegularFile => (meta.len(), boards::SECTOR_SIZE as u32),
             DeviceKind::BlockDevice => (
                 ioctl::blkgetsize64(&file).map_err(io_err("read the size (BLKGETSIZE64) of"))?,
                 ioctl_blksszget(&file)
