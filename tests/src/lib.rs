@@ -73,24 +73,4 @@ pub fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// The SPL area of an i.MX 8M Mini flash.bin, 0x57C00 bytes: IVT at 0 (entry 0x7E1000, self =
-/// entry - 0x40, boot data right after the IVT), boot data {self - 0x400, csf_at + 0x2000, 0},
-/// filler up to a zeroed CSF slot at `csf_at`. Append a FIT to make a flash.bin.
-pub fn imx8mm_spl_area(csf_at: u32) -> Vec<u8> {
-    let entry = 0x007E_1000u32;
-    let base = entry - 0x40;
-    let mut fb = vec![0u8; 0x57C00];
-    fb[..4].copy_from_slice(&[0xD1, 0x00, 0x20, 0x41]);
-    for (i, w) in [entry, 0, 0, base + 0x20, base, base + csf_at, 0]
-        .iter()
-        .enumerate()
-    {
-        fb[4 + 4 * i..8 + 4 * i].copy_from_slice(&w.to_le_bytes());
-    }
-    fb[0x20..0x24].copy_from_slice(&(base - 0x400).to_le_bytes());
-    fb[0x24..0x28].copy_from_slice(&(csf_at + 0x2000).to_le_bytes());
-    for (i, b) in fb[0x40..csf_at as usize].iter_mut().enumerate() {
-        *b = (i * 13 + 5) as u8;
-    }
-    fb
-}
+pub use test_images::imx8mm_spl_area;

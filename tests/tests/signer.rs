@@ -142,6 +142,8 @@ fn signed_fit_parses_with_cst_command_bytes_and_records_where_the_commands_point
         assert_eq!(&out[..FIT_TOTALSIZE], &fit[..], "{what}");
         assert_eq!(p.ivt_offset, 0x56000, "{what}");
         assert!(out[FIT_TOTALSIZE..p.ivt_offset].iter().all(|&b| b == 0));
+        // An independent oracle for the signer's IVT: built here by hand, not with the
+        // builder the signer uses.
         let mut ivt = vec![0xD1, 0x00, 0x20, 0x41];
         for w in [LOAD, 0, 0, 0, LOAD + 0x56000, LOAD + 0x56020, 0] {
             ivt.extend_from_slice(&w.to_le_bytes());
@@ -627,14 +629,10 @@ fn fake_spl(csf_at: u32) -> Vec<u8> {
     let entry = 0x0092_0000u32;
     let base = entry - 0x40;
     let mut img = vec![0u8; csf_at as usize + 0x2000 + 0x100];
-    img[..4].copy_from_slice(&[0xD1, 0x00, 0x20, 0x41]);
     let csf = if csf_at == 0 { 0 } else { base + csf_at };
-    for (i, w) in [entry, 0, 0, base + 0x20, base, csf, 0].iter().enumerate() {
-        img[4 + 4 * i..8 + 4 * i].copy_from_slice(&w.to_le_bytes());
-    }
-    img[0x20..0x24].copy_from_slice(&base.to_le_bytes());
+    img[..0x20].copy_from_slice(&test_images::ivt(entry, base + 0x20, base, csf));
     let size = img.len() as u32;
-    img[0x24..0x28].copy_from_slice(&size.to_le_bytes());
+    img[0x20..0x2C].copy_from_slice(&test_images::boot_data(base, size, 0));
     for (i, b) in img[0x40..csf_at.max(0x40) as usize].iter_mut().enumerate() {
         *b = (i * 7 + 3) as u8;
     }

@@ -106,11 +106,7 @@ fn signed_blocks_that_miss_the_ivt_are_not_enough() {
     let mut img = fit.clone();
     img.resize(ivt_off, 0);
     let self_addr = LOAD + ivt_off as u32;
-    let ivt_words = [LOAD, 0, 0, 0, self_addr, self_addr + 0x20, 0];
-    img.extend_from_slice(&[0xD1, 0x00, 0x20, 0x41]);
-    for w in ivt_words {
-        img.extend_from_slice(&w.to_le_bytes());
-    }
+    img.extend_from_slice(&test_images::ivt(LOAD, 0, self_addr, self_addr + 0x20));
     // Sign FIT and padding, but not the IVT.
     let block = Block {
         start: LOAD,

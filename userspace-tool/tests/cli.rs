@@ -447,23 +447,14 @@ fn flash_bin(set: &str, spl_csf: u32) -> Vec<u8> {
     let fit = read(&signed_bin(set));
     let total = FIT_IN_FLASH as usize + fit.len();
     let mut b = vec![0u8; FIT_IN_FLASH as usize];
-    b[..4].copy_from_slice(&[0xD1, 0x00, 0x20, 0x41]);
-    let words = [
+    b[..0x20].copy_from_slice(&test_images::ivt(
         SPL_ENTRY,
-        0,
-        0,
         SPL_SELF + 0x20,
         SPL_SELF,
         spl_csf,
-        0,
-        // boot data: start, size, plugin
-        SPL_SELF - 0x400,
-        u32::try_from(total).unwrap(),
-        0,
-    ];
-    for (i, w) in words.iter().enumerate() {
-        b[4 + 4 * i..8 + 4 * i].copy_from_slice(&w.to_le_bytes());
-    }
+    ));
+    let size = u32::try_from(total).unwrap();
+    b[0x20..0x2C].copy_from_slice(&test_images::boot_data(SPL_SELF - 0x400, size, 0));
     for (i, byte) in b[0x40..0x6040].iter_mut().enumerate() {
         *byte = (i as u8).wrapping_mul(37) | 1;
     }

@@ -2,17 +2,14 @@
 //! in-memory disk, and fake clock / watchdog.
 #![allow(dead_code)]
 
-use std::sync::OnceLock;
-
 use boards::{Board, Region};
 use boot_core::boot::{Hardware, Memory, Outcome, run};
 use boot_core::cell::RomInfo;
 use boot_core::examine::Security;
 use boot_core::platform::{BlockRead, Clock, MediaError, WatchdogService};
-use dtoolkit::model::{DeviceTree, DeviceTreeNode, DeviceTreeProperty};
 use imx_hab::hab::Fuses;
 use imx_hab::hab::software::SoftwareHab;
-use imx_hab::sign::{Pki, SignOptions, TestPkiOptions, sign_fit};
+use imx_hab::sign::Pki;
 
 pub const BOARD: &Board = &boards::qemu_imx8mp::BOARD;
 pub const LOAD: u32 = 0x4400_0000;
@@ -21,139 +18,25 @@ pub const WINDOW_LEN: usize = 4 << 20;
 /// Where the tests pretend the shim runs (the qemu board's SHIM region).
 pub const SHIM: &[Region] = &[Region::new(0x0091_0000, 0x6_0000)];
 
+pub use test_images::{Img, filler, fit, signed, standard_fit};
+
 pub fn pki() -> &'static Pki {
-    static PKI: OnceLock<Pki> = OnceLock::new();
-    PKI.get_or_init(|| Pki::generate_p256(b"boot-flow tests", &TestPkiOptions::default()).unwrap())
+    test_images::pki("boot-flow tests")
 }
 
 pub fn other_pki() -> &'static Pki {
-    static PKI: OnceLock<Pki> = OnceLock::new();
-    PKI.get_or_init(|| Pki::generate_p256(b"someone else", &TestPkiOptions::default()).unwrap())
+    test_images::pki("someone else")
 }
 
 pub fn fuses() -> Fuses {
     Fuses::open_with(pki().srk_hash().unwrap())
 }
 
-pub fn options() -> SignOptions {
-    SignOptions {
-        signing_time: Some(1_780_000_000),
-        ..SignOptions::default()
-    }
-}
-
-/// Deterministic filler.
-pub fn filler(len: usize, mut seed: u64) -> Vec<u8> {
-    seed |= 1;
-    (0..len)
-        .map(|_| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed as u8
-        })
-        .collect()
-}
-
-/// One FIT image node.
-#[derive(Clone)]
-pub struct Img {
-    pub name: &'static str,
-    pub data: Vec<u8>,
-    pub load: Option<u32>,
-    pub entry: Option<u32>,
-    pub compression: &'static str,
-}
-
-impl Img {
-    pub fn new(name: &'static str, len: usize, load: u32) -> Self {
-        Img {
-            name,
-            data: filler(len, len as u64 ^ u64::from(load)),
-            load: Some(load),
-            entry: None,
-            compression: "none",
-        }
-    }
-
-    pub fn entry(mut self, entry: u32) -> Self {
-        self.entry = Some(entry);
-        self
-    }
-}
-
-fn prop<T: dtoolkit::ToPropertyValue>(name: &str, v: T) -> DeviceTreeProperty {
-    DeviceTreeProperty::new(name, v).unwrap()
-}
-
-/// A FIT with embedded data: `firmware` + `loadables` in the default configuration.
-pub fn fit(images: &[Img], firmware: Option<&str>, loadables: &[&str]) -> Vec<u8> {
-    let mut images_node = DeviceTreeNode::builder("images").unwrap();
-    for i in images {
-        let mut n = DeviceTreeNode::builder(i.name)
-            .unwrap()
-            .property(prop("data", i.data.clone()))
-            .property(prop("type", "firmware"))
-            .property(prop("arch", "arm64"))
-            .property(prop("compression", i.compression));
-        if let Some(l) = i.load {
-            n = n.property(prop("load", l));
-        }
-        if let Some(e) = i.entry {
-            n = n.property(prop("entry", e));
-        }
-        images_node = images_node.child(n.build());
-    }
-    let mut conf = DeviceTreeNode::builder("conf-1").unwrap();
-    if let Some(f) = firmware {
-        conf = conf.property(prop("firmware", f));
-    }
-    if !loadables.is_empty() {
-        let list: Vec<u8> = loadables
-            .iter()
-            .flat_map(|s| s.bytes().chain([0]))
-            .collect();
-        conf = conf.property(DeviceTreeProperty::new("loadables", list).unwrap());
-    }
-    let mut tree = DeviceTree::new();
-    tree.root
-        .add_property(prop("description", "boot-flow test FIT"));
-    tree.root.add_property(prop("#address-cells", 1u32));
-    tree.root.add_child(images_node.build());
-    tree.root.add_child(
-        DeviceTreeNode::builder("configurations")
-            .unwrap()
-            .property(prop("default", "conf-1"))
-            .child(conf.build())
-            .build(),
-    );
-    tree.to_dtb()
-}
-
-/// The standard test FIT: a payload (firmware, entry) and a data loadable without entry.
-pub fn standard_fit(version: u8) -> Vec<u8> {
-    let mut payload = Img::new("payload", 24 * 1024, 0x4020_0000).entry(0x4020_0000);
-    payload.data[0] = version;
-    fit(
-        &[payload, Img::new("blob", 4096, 0x4040_0000)],
-        Some("payload"),
-        &["blob"],
-    )
-}
-
-pub fn signed(fit: &[u8], load: u32, pki: &Pki) -> Vec<u8> {
-    sign_fit(fit, load, pki, &options()).unwrap()
-}
-
-/// A flash.bin as the shim sees it: something at offset 0 (the SPL, the ROM's business) and
-/// the signed FIT at the layout's FIT offset.
+/// A flash.bin as the shim sees it: the SPL (unsigned: the tests' part is open), entry
+/// 0x910000, then the signed FIT at the layout's FIT offset.
 pub fn flash_bin(signed_fit: &[u8]) -> Vec<u8> {
-    // The SPL (IVT at offset 0, boot data, code, an empty CSF slot: the tests' part is open),
-    // entry 0x910000, then zeros up to the FIT.
-    let mut v = imx_hab::sign::spl_image(0x0090_FFC0, &filler(0x4000, 7)).unwrap();
-    v.resize(BOARD.media.fit_offset as usize, 0);
-    v.extend_from_slice(signed_fit);
-    v
+    let spl = test_images::spl_image(0x0090_FFC0, &filler(0x4000, 7)).unwrap();
+    test_images::flash_bin(&spl, BOARD.media.fit_offset, signed_fit)
 }
 
 /// An in-memory disk recording every read.

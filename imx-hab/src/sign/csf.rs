@@ -9,11 +9,12 @@ use sha2::Sha256;
 use super::cms::sign_detached;
 use super::keys::PrivateKey;
 use super::pki::{CertKey, Pki};
+use super::spl::ivt;
 use super::srk::key_record;
 use super::{Engine, FastAuth, SignError, SignOptions, SignResult};
 use crate::codes::{
     ALG_ANY, ALG_SHA256, CMD_AUT_DAT, CMD_INS_KEY, CMD_UNLK, ENG_CAAM, INS_KEY_CSF, PCL_CMS,
-    PCL_SRK, PCL_X509, TAG_CRT, TAG_CSF, TAG_IVT, TAG_SIG,
+    PCL_SRK, PCL_X509, TAG_CRT, TAG_CSF, TAG_SIG,
 };
 use crate::csf::Csf;
 use crate::image::{SignedFit, ivt_offset_for};
@@ -437,19 +438,6 @@ fn record(tag: u8, version: u8, body: &[u8]) -> SignResult<Vec<u8>> {
     r[1..3].copy_from_slice(&len.to_be_bytes());
     r.extend_from_slice(body);
     Ok(r)
-}
-
-/// IVT for a FIT or SPL: `D1 0020 41`, then LE words entry, 0, dcd 0, boot_data, self, csf, 0.
-fn ivt(entry: u32, boot_data: u32, self_addr: u32, csf: u32) -> [u8; IVT_SIZE] {
-    let mut v = [0u8; IVT_SIZE];
-    v[..4].copy_from_slice(&[TAG_IVT, 0x00, 0x20, 0x41]);
-    for (i, w) in [entry, 0, 0, boot_data, self_addr, csf, 0]
-        .into_iter()
-        .enumerate()
-    {
-        v[4 + 4 * i..8 + 4 * i].copy_from_slice(&w.to_le_bytes());
-    }
-    v
 }
 
 const fn align4(v: usize) -> usize {

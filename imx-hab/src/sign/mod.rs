@@ -100,7 +100,9 @@ use core::fmt;
 pub use csf::{Block, build_csf, sign_fit, sign_spl};
 pub use keys::PrivateKey;
 pub use pki::{CertKey, Pki, SignerKeys, TestPkiOptions};
-pub use spl::{SPL_CSF_ALIGN, SPL_CSF_SLOT, SPL_HEADER_SIZE, spl_csf_offset, spl_image};
+pub use spl::{
+    SPL_CSF_ALIGN, SPL_CSF_SLOT, SPL_HEADER_SIZE, boot_data, ivt, spl_csf_offset, spl_image,
+};
 pub use srk::{srk_fuse_hash, srk_table_from_certificates};
 
 /// Engine of the Authenticate commands.

@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 
 use boards::Board;
 use imx_hab::hab::Fuses;
-use imx_hab::sign::{Pki, SignOptions, TestPkiOptions, sign_fit};
+use imx_hab::sign::{Pki, SignOptions, sign_fit};
 use imx_hab::sit::build_sector;
 use ubootctl::blockdev::{BlockDevice, MemDevice};
 use ubootctl::media::{CopyState, standard_secondary_offset};
@@ -42,17 +42,9 @@ fn fixture_fit() -> Vec<u8> {
 
 /// Test PKIs: 0 is the device's, 1 a foreign one.
 pub fn pki(which: usize) -> &'static Pki {
-    static PKIS: OnceLock<[Pki; 2]> = OnceLock::new();
-    &PKIS.get_or_init(|| {
-        let o = TestPkiOptions::default();
-        [
-            Pki::generate_p256(b"ubootctl-update-tests", &o).expect("PKI"),
-            Pki::generate_p256(b"ubootctl-foreign", &o).expect("PKI"),
-        ]
-    })[which]
+    test_images::pki(["ubootctl-update-tests", "ubootctl-foreign"][which])
 }
 
-/// Fuses of an open part programmed with PKI 0.
 /// The fuses of a closed part with `pki(0)`'s SRK hash (as `--srk-hash` is taken).
 pub fn fuses() -> Fuses {
     Fuses {
@@ -80,9 +72,8 @@ pub fn signed_fit_with(version: u8, load: u32, which: usize) -> Vec<u8> {
     sign_fit(&fit(version), load, pki(which), &options()).expect("signing")
 }
 
-/// The SPL padded to the FIT offset: `imx_hab::sign::spl_image` (IVT at 0, entry 0x7E1000,
-/// boot data, a version-dependent pattern as code) signed with `pki(0)`, as a closed part's ROM
-/// needs it.
+/// The SPL (`test_images::signed_spl`: IVT at 0, entry 0x7E1000, boot data, a
+/// version-dependent pattern as code) signed with `pki(0)`, as a closed part's ROM needs it.
 pub fn spl(version: u8) -> Vec<u8> {
     static SPLS: OnceLock<std::sync::Mutex<std::collections::HashMap<u8, Vec<u8>>>> =
         OnceLock::new();
@@ -93,18 +84,14 @@ pub fn spl(version: u8) -> Vec<u8> {
     let code: Vec<u8> = (0..0x30000usize)
         .map(|i| (i as u8).wrapping_mul(31).wrapping_add(version))
         .collect();
-    let image = imx_hab::sign::spl_image(SPL_ENTRY - 0x40, &code).expect("SPL layout");
-    let mut s = imx_hab::sign::sign_spl(&image, pki(0), &options()).expect("signing the SPL");
-    s.resize(board().media.fit_offset as usize, 0);
+    let s = test_images::signed_spl(SPL_ENTRY - 0x40, &code, pki(0), &options());
     cache.lock().unwrap().insert(version, s.clone());
     s
 }
 
 /// A flash.bin: the signed SPL then `fit` at the FIT offset.
 pub fn flash_bin_with_fit(version: u8, fit: &[u8]) -> Vec<u8> {
-    let mut v = spl(version);
-    v.extend_from_slice(fit);
-    v
+    test_images::flash_bin(&spl(version), board().media.fit_offset, fit)
 }
 
 /// The identity the shim records for a copy holding `flash_bin` (the FIT's digest).
