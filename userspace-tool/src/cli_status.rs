@@ -12,6 +12,8 @@ use serde::Serialize;
 use ubootctl::blockdev::FileDevice;
 use ubootctl::media::{CopyState, MediaState};
 use ubootctl::plan::{BootedImage, booted_image};
+use ubootctl::storage_lock::{self, LockRoots};
+use ubootctl::sysblock::{self, SysRoots, Unsafe};
 
 use crate::cell_source;
 use crate::exit::Failure;
@@ -81,6 +83,9 @@ pub struct Status {
     pub next_boot: u32,
     /// Healthy: running the primary, authentic identical secondary, valid SIT.
     pub healthy: bool,
+    /// Partitions, partition tables or the device end that the SIT sector or a slot overlaps.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub boot_area_conflicts: Vec<String>,
     /// What to do, when not healthy.
     pub actions: Vec<String>,
 }
@@ -142,6 +147,101 @@ fn cell_facts(
     }
 }
 
+/// What `status` knows when it advises.
+struct Facts<'a> {
+    state: &'a MediaState,
+    board: &'a Board,
+    running: Option<Slot>,
+    on_medium: BootedImage,
+    foreign: &'a [String],
+    matches: bool,
+}
+
+/// The actions for a degraded device, each one that works as printed (tested case by case in
+/// `tests/advice.rs`): its command is accepted by `update`/`sync` in that state, or it is the
+/// documented last resort. Empty when healthy.
+fn advice(f: &Facts<'_>) -> Vec<String> {
+    let st = f.state;
+    let p = st.primary.verdict() == CopyVerdict::Authentic;
+    let s = st.fallback_ok();
+    let mut out = Vec::new();
+    if !f.foreign.is_empty() {
+        let end = st.secondary.offset + ubootctl::media::slot_bytes(&f.board.media);
+        out.push(format!(
+            "the boot area overlaps what is not its own ({}): update and sync refuse to write \
+             there; re-partition so that the first partition starts at or after {end:#x} (the \
+             usual 8 MiB), then run `ubootctl status` again",
+            f.foreign.join("; ")
+        ));
+        return out;
+    }
+    if !p && !s {
+        let srk = |c: &ubootctl::media::CopyState| {
+            c.judgement
+                .as_ref()
+                .is_err_and(|e| e.class() == boot_core::cell::FailureClass::SrkHash)
+        };
+        if srk(&st.primary) && srk(&st.secondary) {
+            out.push(
+                "every copy fails at the SRK hash: check the fuse source (--srk-hash, --fuses, \
+                 --ocotp); if it is right, the images were signed for another part: install one \
+                 signed for this part with `ubootctl update IMAGE`"
+                    .into(),
+            );
+        } else {
+            out.push(
+                "NOTHING on the medium would boot: install a good image now with `ubootctl \
+                 update IMAGE` and keep power until it is done; if the system cannot do that, \
+                 re-flash the board over the ROM's serial download mode (NXP `uuu`)"
+                    .into(),
+            );
+        }
+        if f.running.is_none() {
+            out.push(
+                "no boot record: add `--running 1` (or 2, the copy you know is running) to that \
+                 update"
+                    .into(),
+            );
+        }
+        return out;
+    }
+    match (f.running, f.on_medium) {
+        (None, _) => out.push(format!(
+            "no boot record at {:#x}: it is not known which copy is running; name it with \
+             `ubootctl update IMAGE --running 1` (or 2) when you know it",
+            f.board.cell_addr
+        )),
+        (Some(Slot::Secondary), _) if s => out.push(
+            "running the SECONDARY copy: the primary failed to boot; install a good image with \
+             `ubootctl update IMAGE`"
+                .into(),
+        ),
+        (Some(Slot::Secondary), _) => out.push(
+            "running the secondary, which is no longer authentic on the medium, while the \
+             primary is: reboot (the next boot takes the primary), then run `ubootctl sync`"
+                .into(),
+        ),
+        (Some(Slot::Primary), _) if !p => out.push(
+            "the primary on the medium is not authentic although this boot took it (damaged or \
+             rewritten since): write it again with `ubootctl update IMAGE`; the secondary stays \
+             the fallback"
+                .into(),
+        ),
+        (Some(Slot::Primary), BootedImage::SecondaryOnly | BootedImage::Lost) => out.push(
+            "the primary holds an image that has not booted yet (written since this boot): \
+             reboot to test it, then run `ubootctl sync`"
+                .into(),
+        ),
+        (Some(Slot::Primary), _) if !s || !f.matches || st.sit.judgement.is_err() => out.push(
+            "the fallback is missing, invalid or differs from the primary, which booted: run \
+             `ubootctl sync`"
+                .into(),
+        ),
+        (Some(Slot::Primary), _) => {}
+    }
+    out
+}
+
 /// Builds the status.
 fn status(
     device: &Path,
@@ -149,6 +249,18 @@ fn status(
     fuses: &Fuses,
     mem: &Path,
 ) -> Result<Status, Failure> {
+    // A partition is not a boot medium: the boot area lies before the partitions, on the disk.
+    let roots = SysRoots::default();
+    if let Ok(id) = sysblock::identify(device, &roots)
+        && let Ok(Err(Unsafe::Partition { name, disk, .. })) = sysblock::check_writable(&id, &roots)
+    {
+        let disk = disk.map_or_else(|| "the whole disk".to_owned(), |d| format!("/dev/{d}"));
+        return Err(Failure::Usage(format!(
+            "{} is a partition ({name}): the boot copies are on the whole disk; run `ubootctl \
+             status --device {disk}`",
+            device.display()
+        )));
+    }
     let cell = cell_source::read(mem, board.cell_addr);
     let (cell_slot, running, record_problem, boot_reason) = cell_facts(&cell);
     let booted = cell
@@ -156,6 +268,10 @@ fn status(
         .ok()
         .and_then(|c| c.record.as_ref().ok())
         .and_then(|r| r.booted);
+    // A shared lock: an update in progress on the same storage (through any alias) is not
+    // read half-written; that is an error of this run (exit 2), not a verdict on the device.
+    let _lock = storage_lock::lock_shared(device, &LockRoots::default())
+        .map_err(|e| Failure::Usage(format!("cannot read a consistent state: {e}")))?;
     let dev = FileDevice::open_read_only(device).map_err(|e| Failure::Usage(e.to_string()))?;
     let state = MediaState::read(&dev, board, fuses)
         .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", device.display())))?;
@@ -172,49 +288,19 @@ fn status(
     let secondary = copy_status(&state.secondary);
     let matches = same_copy(&state.primary, &state.secondary);
     let on_medium = booted_image(&state, booted.as_ref());
-    let mut actions = Vec::new();
-    match running {
-        None => actions.push(format!(
-            "no boot record at {:#x}: it is not known which copy is running; do not update without --running",
-            board.cell_addr
-        )),
-        Some(Slot::Secondary) => actions.push(
-            "running the SECONDARY copy: the primary failed to boot; install a good image with `ubootctl update IMAGE`"
-                .into(),
-        ),
-        Some(Slot::Primary) => match on_medium {
-            BootedImage::SecondaryOnly => actions.push(
-                "the primary holds an image that has not booted yet (written since this boot); \
-                 the running image is the fallback in the secondary: reboot to test the primary, \
-                 then run `ubootctl sync`"
-                    .into(),
-            ),
-            BootedImage::Lost => actions.push(
-                "the running image is in neither copy (both were written since this boot): \
-                 reboot into the primary to test it before anything else"
-                    .into(),
-            ),
-            BootedImage::Primary { .. } | BootedImage::Unknown => {}
-        },
-    }
-    let untested_primary = matches!(on_medium, BootedImage::SecondaryOnly | BootedImage::Lost);
-    if !untested_primary
-        && (state.sit.judgement.is_err() || !secondary.authentic || (primary.authentic && !matches))
-    {
-        if primary.authentic {
-            actions.push(
-                "the fallback is missing, invalid or differs from the primary: once the primary has \
-                 booted successfully, run `ubootctl sync`"
-                    .into(),
-            );
-        } else {
-            actions
-                .push("the fallback is missing or invalid and the primary is not authentic".into());
-        }
-    }
-    if !primary.authentic && running == Some(Slot::Primary) {
-        actions.push("the primary on the medium is not authentic although it booted: it was written since; re-run the update".into());
-    }
+    let foreign: Vec<String> = state
+        .boot_area_conflicts(board)
+        .into_iter()
+        .map(|(what, c)| format!("{what}: {c}"))
+        .collect();
+    let actions = advice(&Facts {
+        state: &state,
+        board,
+        running,
+        on_medium,
+        foreign: &foreign,
+        matches,
+    });
     let healthy = actions.is_empty();
     Ok(Status {
         board: board.name,
@@ -243,6 +329,7 @@ fn status(
         secondary_matches_primary: matches,
         next_boot: decision.slot.map_or(0, |s| s as u32),
         healthy,
+        boot_area_conflicts: foreign,
         actions,
     })
 }

@@ -15,6 +15,7 @@ use ubootctl::blockdev::{FileDevice, OpenError};
 use ubootctl::exec::{self, Event, ExecErrorKind, ExecOptions, Progress, RunError};
 use ubootctl::media::{self, MediaState, Medium};
 use ubootctl::plan::{self, Plan, Running};
+use ubootctl::storage_lock::{self, LockError, LockRoots, StorageGuard};
 use ubootctl::sysblock::{self, ForceRoGuard, SysRoots};
 
 use crate::cell_source;
@@ -39,6 +40,8 @@ pub struct Common<'a> {
     pub json: bool,
     /// Where sysfs and procfs are (fake trees in tests).
     pub roots: SysRoots,
+    /// The directory of the per-storage lock files.
+    pub lock_dir: &'a Path,
     /// For tests only: a pause before every step, so that a test can send a signal or close
     /// the output in the middle of a copy.
     pub step_delay: Option<Duration>,
@@ -100,6 +103,9 @@ fn running_slot(c: &Common<'_>) -> Result<(Running, String), Failure> {
 
 /// The target, checked and opened.
 struct Target {
+    /// Held for the whole command: one lock per storage (the disk under a partition, the file
+    /// under a loop device and the other way round).
+    _lock: StorageGuard,
     dev: FileDevice,
     /// The board with the media layout of the target's medium.
     board: Board,
@@ -130,18 +136,30 @@ fn open(c: &Common<'_>) -> Result<Target, Failure> {
             c.board.name
         ))
     })?;
+    let lock = storage_lock::lock(device, &LockRoots::new(c.roots.clone(), c.lock_dir))
+        .map_err(lock_failure)?;
     let dev = FileDevice::open(device).map_err(|e| match e {
-        OpenError::Busy { .. } => {
-            Failure::Usage(format!("{e}: another process holds the device lock"))
-        }
+        OpenError::Busy { .. } => Failure::Refused(format!(
+            "refused, nothing written: {e}: another process holds the device lock"
+        )),
         OpenError::InUse { .. } => Failure::Refused(format!("refused, nothing written: {e}")),
         other => Failure::Usage(other.to_string()),
     })?;
     Ok(Target {
+        _lock: lock,
         dev,
         board,
         force_ro,
     })
+}
+
+/// A lock that could not be taken: another `ubootctl` on the same storage is a refusal
+/// (exit 1, nothing written); anything else is an I/O or usage error (exit 2).
+pub fn lock_failure(e: LockError) -> Failure {
+    match e {
+        LockError::Busy { .. } => Failure::Refused(format!("refused, nothing written: {e}")),
+        other => Failure::Usage(other.to_string()),
+    }
 }
 
 /// Lowers `force_ro` of a boot partition for the writes (nothing for other targets); the guard

@@ -6,7 +6,6 @@
 //! words 0-3, bank 7 words 0-3) at 0x60..0x80, each word little-endian: the bytes there are the
 //! hash bytes in `srktool` order.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use imx_hab::hab::Fuses;
@@ -42,8 +41,8 @@ pub enum FuseError {
 
 /// Reads the 32-byte SRK hash file `srktool` writes.
 pub fn from_hash_file(path: &Path) -> Result<FuseValues, FuseError> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| FuseError::HashFile(format!("cannot read {}: {e}", path.display())))?;
+    let bytes = crate::image_file::read_regular(path, 33, "an SRK hash file")
+        .map_err(|e| FuseError::HashFile(e.to_string()))?;
     let hash: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
         FuseError::HashFile(format!(
             "{} is {} bytes; an SRK hash file (srktool -f 1) is exactly 32 bytes",
@@ -64,8 +63,8 @@ pub fn from_hash_file(path: &Path) -> Result<FuseValues, FuseError> {
 
 /// Reads a 64-byte simulated fuse block (the qemu-imx8mp contract, `boards::FuseSource`).
 pub fn from_fuse_block(path: &Path) -> Result<FuseValues, FuseError> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| FuseError::HashFile(format!("cannot read {}: {e}", path.display())))?;
+    let bytes = crate::image_file::read_regular(path, 65, "a fuse block")
+        .map_err(|e| FuseError::HashFile(e.to_string()))?;
     let block: &[u8; 64] = bytes.as_slice().try_into().map_err(|_| {
         FuseError::HashFile(format!(
             "{} is {} bytes; a simulated fuse block is exactly 64 bytes (SRK hash, SEC_CONFIG, \
@@ -96,12 +95,12 @@ pub fn from_ocotp(path: &Path) -> Result<FuseValues, FuseError> {
             path.display()
         ))
     };
-    let mut f = std::fs::File::open(path).map_err(|e| unavailable(e.to_string()))?;
-    let mut buf = Vec::new();
-    f.by_ref()
-        .take(0x100)
-        .read_to_end(&mut buf)
-        .map_err(|e| unavailable(e.to_string()))?;
+    let buf = crate::image_file::read_regular(path, 0x100, "the OCOTP nvmem device").map_err(
+        |e| match e {
+            crate::exit::Failure::Io { error, .. } => unavailable(error.to_string()),
+            other => unavailable(other.to_string()),
+        },
+    )?;
     if buf.len() < SRK_HASH_OFFSET + 32 {
         return Err(unavailable(format!(
             "only {} bytes readable, the SRK hash ends at 0x80",

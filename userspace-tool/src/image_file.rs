@@ -14,6 +14,16 @@ use crate::exit::Failure;
 /// image is still recognised as such and refused). A FIFO, a device or a directory is a usage
 /// error, found without blocking (opened with `O_NONBLOCK`, checked with `fstat`).
 pub fn read_image(path: &Path, layout: &MediaLayout) -> Result<Vec<u8>, Failure> {
+    read_regular(
+        path,
+        layout.slot_size(layout.standard_first_sector) + 1,
+        "an image",
+    )
+}
+
+/// Reads at most `limit` bytes of the regular file at `path` (`what` names it in the error).
+/// A FIFO, a device or a directory is a usage error, found without blocking.
+pub fn read_regular(path: &Path, limit: u64, what: &str) -> Result<Vec<u8>, Failure> {
     let file = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
@@ -22,12 +32,11 @@ pub fn read_image(path: &Path, layout: &MediaLayout) -> Result<Vec<u8>, Failure>
     let meta = file.metadata().map_err(|e| Failure::io("stat", path, e))?;
     if !meta.is_file() {
         return Err(Failure::Usage(format!(
-            "{}: not a regular file (a {}): an image must be a file",
+            "{}: not a regular file (a {}): {what} must be a file",
             path.display(),
             kind(&meta)
         )));
     }
-    let limit = layout.slot_size(layout.standard_first_sector) + 1;
     let mut bytes = Vec::new();
     File::take(file, limit)
         .read_to_end(&mut bytes)

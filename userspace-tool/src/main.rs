@@ -382,6 +382,9 @@ struct Target {
     /// For tests only: the procfs root (a fake mountinfo and swaps).
     #[arg(long, value_name = "DIR", default_value = ubootctl::sysblock::PROCFS, hide = true)]
     proc_root: PathBuf,
+    /// For tests only: the directory of the per-storage lock files.
+    #[arg(long, value_name = "DIR", default_value = ubootctl::storage_lock::LOCK_DIR, hide = true)]
+    lock_dir: PathBuf,
     /// For tests only: pause this many milliseconds before every step of the plan.
     #[arg(long, value_name = "MS", hide = true)]
     test_step_delay_ms: Option<u64>,
@@ -433,6 +436,7 @@ fn with_target(
             sys: t.sysfs_root.clone(),
             proc: t.proc_root.clone(),
         },
+        lock_dir: &t.lock_dir,
         step_delay: t.test_step_delay_ms.map(std::time::Duration::from_millis),
     })
 }
@@ -479,13 +483,15 @@ fn main() -> ExitCode {
     };
     // Output that could not be written (a closed pipe) is an I/O error once the command is
     // done; a command that failed reports its own failure.
-    let result = result.and_then(|()| match output::take_failure() {
+    // Output that could not be written (a closed pipe, a full disk) is an I/O error whatever the
+    // command concluded: its answer did not reach the caller.
+    let result = match output::take_failure() {
         Some(error) => Err(exit::Failure::Io {
             what: "write to standard output".into(),
             error,
         }),
-        None => Ok(()),
-    });
+        None => result,
+    };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {

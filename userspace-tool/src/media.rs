@@ -29,6 +29,7 @@ use imx_hab::sit::SecondaryArea;
 use sha2::{Digest, Sha256};
 
 use crate::blockdev::{BlockDevice, read_vec};
+use crate::partitions::{Conflict, PartitionMap, conflicts, read_partition_map};
 
 /// Bytes of one slot: the largest flash.bin, `standard_first_sector × 512` (2 MiB on the
 /// AN12900 layout; design.md §4).
@@ -278,7 +279,13 @@ pub struct SitState {
 impl SitState {
     /// Reads and validates the SIT as the shim does.
     pub fn read<D: BlockDevice + ?Sized>(dev: &D, layout: &MediaLayout) -> io::Result<Self> {
-        let sector = read_vec(dev, layout.sit_offset(), SECTOR_SIZE as usize)?;
+        // A device that ends before the table has none: judged as an absent (all-zero) table,
+        // so that a too-small device is a refusal of the plan, not an I/O error.
+        let sector = if layout.sit_offset() + SECTOR_SIZE <= dev.size() {
+            read_vec(dev, layout.sit_offset(), SECTOR_SIZE as usize)?
+        } else {
+            vec![0; SECTOR_SIZE as usize]
+        };
         let (report, judgement) = boot::judge_sit(&sector, layout, dev.size());
         Ok(SitState {
             sector,
@@ -312,6 +319,9 @@ pub struct MediaState {
     pub secondary: CopyState,
     /// The shim's boot flow run over the bytes read: the next boot's decision and record.
     pub outcome: Outcome,
+    /// The device's partition tables (DOS and both GPT copies): what the boot area must never
+    /// touch.
+    pub partitions: PartitionMap,
 }
 
 impl MediaState {
@@ -324,6 +334,7 @@ impl MediaState {
         fuses: &Fuses,
     ) -> io::Result<Self> {
         let layout = &board.media;
+        let partitions = read_partition_map(dev)?;
         let sit = SitState::read(dev, layout)?;
         let primary_offset = layout.primary_offset();
         let secondary_offset = match &sit.judgement {
@@ -378,7 +389,32 @@ impl MediaState {
                 judgement: secondary,
             },
             outcome,
+            partitions,
         })
+    }
+
+    /// What the boot area of this medium touches that is not its own: for the SIT sector, the
+    /// primary slot and the secondary slot (where the SIT puts it, or the standard place), every
+    /// partition, partition table or device end it overlaps (`partitions::conflicts`).
+    pub fn boot_area_conflicts(&self, board: &Board) -> Vec<(&'static str, Conflict)> {
+        let slot = slot_bytes(&board.media);
+        let areas = [
+            ("the SIT", board.media.sit_offset(), SECTOR_SIZE),
+            ("the primary slot", self.primary.offset, slot),
+            ("the secondary slot", self.secondary.offset, slot),
+        ];
+        areas
+            .into_iter()
+            .flat_map(|(what, at, len)| {
+                conflicts(
+                    &self.partitions,
+                    at..at.saturating_add(len),
+                    self.device_size,
+                )
+                .into_iter()
+                .map(move |c| (what, c))
+            })
+            .collect()
     }
 
     /// Whether the secondary is reached through a valid SIT and is authentic: a fallback.

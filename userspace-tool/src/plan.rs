@@ -334,6 +334,14 @@ pub enum Refusal {
     /// Running the primary, but the image that booted is in neither copy any more: every
     /// copy on the medium is untested.
     BootedImageLost,
+    /// A write, or the secondary slot the SIT points to, would touch what is not the boot
+    /// area's own: a partition, a partition table, or past the end of the device.
+    NotOurs {
+        /// What of the boot area (`the SIT`, `the secondary slot`, ...).
+        what: &'static str,
+        /// Every conflict, as a sentence naming the partition or table and the ranges.
+        conflicts: Vec<String>,
+    },
 }
 
 impl fmt::Display for Refusal {
@@ -374,6 +382,13 @@ impl fmt::Display for Refusal {
                 "the primary holds an image that has not booted yet (the running image is not \
                  the primary on the medium): copying it would replace the proven fallback; reboot \
                  into the new primary first, then run `ubootctl sync`",
+            ),
+            Refusal::NotOurs { what, conflicts } => write!(
+                f,
+                "{what} would touch what is not the boot area's own: {}; re-partition so that \
+                 the first partition starts at or after the end of the secondary slot (the \
+                 usual 8 MiB), or point the SIT elsewhere",
+                conflicts.join("; ")
             ),
             Refusal::BootedImageLost => f.write_str(
                 "the image that is running is in neither copy any more (both were written since \
@@ -451,8 +466,19 @@ pub fn plan_update(
     running: impl Into<Running>,
     board: &Board,
 ) -> Result<Plan, Refusal> {
+    let plan = update_steps(state, image, running.into(), board)?;
+    check_ours(state, board, &plan)?;
+    Ok(plan)
+}
+
+fn update_steps(
+    state: &MediaState,
+    image: &NewImage,
+    running: Running,
+    board: &Board,
+) -> Result<Plan, Refusal> {
     check_device(state, board)?;
-    let running = running.into();
+    // (already a Running)
     let booted = booted_image(state, running.booted.as_ref());
     let running_id = running.booted;
     let running = running.slot.ok_or(Refusal::UnknownRunningSlot)?;
@@ -511,14 +537,16 @@ pub fn plan_update(
             }
         }
         Slot::Primary => {
-            if !state.fallback_ok() {
-                return Err(Refusal::NoAuthenticCopy);
-            }
-            plan.notes.push(
+            plan.notes.push(if state.fallback_ok() {
                 "the primary on the medium is not authentic (an interrupted update?): the \
                  authentic secondary is the fallback and is left alone; writing the primary only"
-                    .into(),
-            );
+                    .into()
+            } else {
+                nothing_bootable_note()
+            });
+        }
+        Slot::Secondary if !state.fallback_ok() && !primary_ok => {
+            plan.notes.push(nothing_bootable_note());
         }
         Slot::Secondary => {
             if !state.fallback_ok() {
@@ -552,6 +580,72 @@ pub fn plan_update(
     Ok(plan)
 }
 
+/// The note of an update onto a medium where nothing would boot: writing the primary cannot
+/// make it worse, and is the way out.
+fn nothing_bootable_note() -> String {
+    "nothing on the medium would boot now (neither the primary nor a secondary through a valid \
+     SIT is authentic): writing the primary only; keep power until it is done"
+        .into()
+}
+
+/// Refuses a plan when the fallback the SIT points to, or any write, touches a partition, a
+/// partition table or the device's end (`MediaState::boot_area_conflicts`).
+fn check_ours(state: &MediaState, board: &Board, plan: &Plan) -> Result<(), Refusal> {
+    let names = |cs: Vec<crate::partitions::Conflict>| cs.iter().map(|c| c.to_string()).collect();
+    let writes_sit = plan.steps.iter().any(|s| {
+        matches!(
+            s.action,
+            Action::Write {
+                region: Region::Sit,
+                ..
+            }
+        )
+    });
+    // The whole slot a valid SIT points to (or the one the plan's SIT will) is the fallback's:
+    // nothing else may live there, even past the bytes written now.
+    if state.sit.judgement.is_ok() || writes_sit {
+        let slot = slot_bytes(&board.media);
+        let at = state.secondary.offset;
+        let cs = crate::partitions::conflicts(
+            &state.partitions,
+            at..at.saturating_add(slot),
+            state.device_size,
+        );
+        if !cs.is_empty() {
+            return Err(Refusal::NotOurs {
+                what: "the secondary slot the SIT points to",
+                conflicts: names(cs),
+            });
+        }
+    }
+    for step in &plan.steps {
+        if let Action::Write {
+            region,
+            offset,
+            data,
+            ..
+        } = &step.action
+        {
+            let cs = crate::partitions::conflicts(
+                &state.partitions,
+                *offset..offset.saturating_add(data.len() as u64),
+                state.device_size,
+            );
+            if !cs.is_empty() {
+                return Err(Refusal::NotOurs {
+                    what: match region {
+                        Region::Primary => "the write of the primary",
+                        Region::Secondary => "the write of the secondary",
+                        Region::Sit => "the write of the SIT",
+                    },
+                    conflicts: names(cs),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Plans making the secondary a verified copy of the running primary and the SIT valid.
 pub fn plan_sync(
     state: &MediaState,
@@ -559,7 +653,7 @@ pub fn plan_sync(
     board: &Board,
 ) -> Result<Plan, Refusal> {
     check_device(state, board)?;
-    let running = running.into();
+    let running: Running = running.into();
     let booted = booted_image(state, running.booted.as_ref());
     let running = running.slot.ok_or(Refusal::UnknownRunningSlot)?;
     if running == Slot::Secondary {
@@ -577,7 +671,9 @@ pub fn plan_sync(
         steps: Vec::new(),
         notes: Vec::new(),
     };
+    check_ours(state, board, &plan)?;
     sync_steps(state, board, &mut plan);
+    check_ours(state, board, &plan)?;
     Ok(plan)
 }
 

@@ -389,7 +389,7 @@ fn missing_file_is_an_io_error() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("no-such-image.bin");
     let o = run([Path::new("inspect"), &missing]);
-    assert_usage_error(&o, &format!("cannot read {}", missing.display()));
+    assert_usage_error(&o, &format!("cannot open {}", missing.display()));
 }
 
 #[test]

@@ -128,6 +128,10 @@ impl Fake {
             .arg(self.path("sys"))
             .arg("--proc-root")
             .arg(self.path("proc"))
+            // The fake sysfs gives every test the same device numbers: each test locks in
+            // its own directory.
+            .arg("--lock-dir")
+            .arg(self.path("locks"))
             .args(extra);
         c
     }

@@ -671,10 +671,11 @@ fn refusals_leave_the_device_byte_identical() {
             needed: standard_secondary_offset(&board().media) + (2 << 20),
         }
     });
-    // Running 2, but the secondary is not a fallback (damaged, or no SIT).
+    // Running 2, but the secondary is not a fallback (damaged, or no SIT) while the primary
+    // is authentic: writing the primary would lose the only bootable copy.
     for (secondary, sit) in [(tampered(1), true), (image(1).to_vec(), false)] {
         let dev = medium(Layout {
-            primary: Some(&tampered(0)),
+            primary: Some(image(0)),
             secondary: Some(&secondary),
             sit,
         });
@@ -682,15 +683,23 @@ fn refusals_leave_the_device_byte_identical() {
             *r == Refusal::SecondaryNotAuthentic
         });
     }
-    // Running 1 with nothing authentic on the medium.
-    let dev = medium(Layout {
-        primary: Some(&tampered(1)),
-        secondary: Some(&tampered(0)),
-        sit: true,
-    });
-    assert_refused(dev, image(2).to_vec(), p, |r| {
-        *r == Refusal::NoAuthenticCopy
-    });
+}
+
+/// With nothing bootable on the medium, writing the primary cannot make things worse: it is the
+/// way out that `status` advises, whichever slot is running.
+#[test]
+fn nothing_bootable_writes_the_primary_only() {
+    for running in [Slot::Primary, Slot::Secondary] {
+        let mut dev = medium(Layout {
+            primary: Some(&tampered(1)),
+            secondary: Some(&tampered(0)),
+            sit: true,
+        });
+        let p = plan(&dev, 2, Some(running)).unwrap();
+        assert_eq!(p.regions_written(), [Region::Primary], "{p}");
+        run(&mut dev, &p);
+        assert_eq!(predict(&dev, board(), &fuses()).slot, Some(Slot::Primary));
+    }
 }
 
 #[test]

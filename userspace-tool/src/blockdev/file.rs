@@ -183,15 +183,18 @@ impl FileDevice {
         };
         let mut options = OpenOptions::new();
         options.read(true);
+        // O_NONBLOCK: a FIFO (or a character device) given as the device must not block the
+        // open; the type is checked right after and the flag cleared for real devices.
+        let mut flags = OFlags::NONBLOCK;
         if writable {
-            let mut flags = OFlags::empty();
             // O_EXCL without O_CREAT claims a block device; on anything else it means nothing
             // defined, so it is only asked for a block device.
             if std::fs::metadata(path).is_ok_and(|m| m.file_type().is_block_device()) {
                 flags |= OFlags::EXCL;
             }
-            options.write(true).custom_flags(flags.bits() as i32);
+            options.write(true);
         }
+        options.custom_flags(flags.bits() as i32);
         let file = options.open(path).map_err(|e| {
             if writable && e.raw_os_error() == Some(rustix::io::Errno::BUSY.raw_os_error()) {
                 OpenError::InUse {
@@ -211,6 +214,10 @@ impl FileDevice {
                 path: path.to_owned(),
             });
         };
+        let fl =
+            rustix::fs::fcntl_getfl(&file).map_err(|e| io_err("read the flags of")(e.into()))?;
+        rustix::fs::fcntl_setfl(&file, fl - OFlags::NONBLOCK)
+            .map_err(|e| io_err("set the flags of")(e.into()))?;
         let locked = if writable {
             file.try_lock()
         } else {

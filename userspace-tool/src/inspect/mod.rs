@@ -18,7 +18,7 @@ pub use model::Report;
 
 /// Reads `path`, decodes it with `board`'s media layout and prints the report.
 pub fn run(path: &Path, board: &Board, json: bool) -> Result<(), Failure> {
-    let bytes = std::fs::read(path).map_err(|e| Failure::io("read", path, e))?;
+    let bytes = crate::image_file::read_image(path, &board.media)?;
     let image = Image::parse(&bytes, &board.media).map_err(|error| Failure::Invalid {
         path: path.to_owned(),
         error,

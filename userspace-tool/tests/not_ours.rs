@@ -1,0 +1,308 @@
+//! Issue 12: `ubootctl` never touches what is not its own (partitions, partition tables, past
+//! the device's end), locks by what is underneath, and keeps one exit-code contract (README
+//! "Exit codes"): every refusal 1, every usage or I/O error 2, a failed write to stdout 2.
+
+mod medium;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use boards::SECTOR_SIZE;
+use medium::{Layout, board, image, pki, write_layout};
+use ubootctl::blockdev::{BlockDevice, FileDevice};
+use ubootctl::storage_lock::{self, LockRoots};
+use ubootctl::sysblock::SysRoots;
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+struct Card {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+    fuses: PathBuf,
+    new: PathBuf,
+}
+
+/// A sparse card image of `size` bytes holding `layout` (v1 both copies by default).
+fn card(size: u64, layout: Layout<'_>) -> Card {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sd.img");
+    std::fs::File::create(&path).unwrap().set_len(size).unwrap();
+    if size >= 0x40_8400 {
+        write_layout(&mut FileDevice::open(&path).unwrap(), layout);
+    }
+    let fuses = dir.path().join("srk.bin");
+    std::fs::write(&fuses, pki(0).srk_hash().unwrap()).unwrap();
+    let new = dir.path().join("v2.bin");
+    std::fs::write(&new, image(2)).unwrap();
+    Card {
+        _dir: dir,
+        path,
+        fuses,
+        new,
+    }
+}
+
+fn both_v1() -> Layout<'static> {
+    Layout {
+        primary: Some(image(1)),
+        secondary: Some(image(1)),
+        sit: true,
+    }
+}
+
+impl Card {
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_ubootctl"))
+            .args(args)
+            .args(["--device", s(&self.path), "--board", "qemu-imx8mp"])
+            .args(["--srk-hash", s(&self.fuses), "--mem", "/nonexistent"])
+            .output()
+            .unwrap()
+    }
+
+    fn update(&self) -> Output {
+        self.run(&["update", s(&self.new), "--running", "1"])
+    }
+
+    fn bytes(&self) -> Vec<u8> {
+        std::fs::read(&self.path).unwrap()
+    }
+
+    /// Runs `sfdisk`/`sgdisk` style commands on the image.
+    fn sh(&self, cmd: &str, stdin: &str) {
+        let mut c = Command::new("sh")
+            .args(["-c", cmd])
+            .env("IMG", &self.path)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{cmd}: {e}"));
+        use std::io::Write;
+        c.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        let o = c.wait_with_output().unwrap();
+        assert!(
+            o.status.success(),
+            "{cmd}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "exit {:?}\n{}{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// A refusal: exit 1, the message names `needle`, the card is byte-identical.
+fn refused(c: &Card, o: &Output, before: &[u8], needle: &str) {
+    assert_eq!(o.status.code(), Some(1), "{}", text(o));
+    assert!(text(o).contains(needle), "{needle:?} not in {}", text(o));
+    assert!(c.bytes() == before, "a refusal changed the card");
+}
+
+#[test]
+fn a_dos_partition_over_the_secondary_slot_is_never_written() {
+    let c = card(8 << 20, both_v1());
+    // sfdisk: one Linux partition from 3 MiB (over the standard secondary slot).
+    c.sh(
+        "sfdisk --no-reread --no-tell-kernel -q \"$IMG\"",
+        "3M,4M,83\n",
+    );
+    let before = c.bytes();
+    refused(&c, &c.update(), &before, "DOS partition 1");
+    refused(
+        &c,
+        &c.run(&["sync", "--running", "1"]),
+        &before,
+        "DOS partition 1",
+    );
+    let st = c.run(&["status", "--json"]);
+    assert_eq!(st.status.code(), Some(1), "degraded: {}", text(&st));
+    assert!(text(&st).contains("boot_area_conflicts"), "{}", text(&st));
+}
+
+#[test]
+fn a_sit_pointing_into_a_partition_is_refused_naming_both() {
+    // 64 MiB card, rootfs at 8 MiB, a SIT whose firstSectorNumber has one flipped bit
+    // (0x1000 -> 0x9000: secondary at 0x1208400, inside the rootfs).
+    let c = card(64 << 20, both_v1());
+    c.sh(
+        "sfdisk --no-reread --no-tell-kernel -q \"$IMG\"",
+        "8M,,83\n",
+    );
+    let mut dev = FileDevice::open(&c.path).unwrap();
+    dev.write_at(
+        board().media.sit_offset(),
+        &imx_hab::sit::build_sector(0x9000),
+    )
+    .unwrap();
+    dev.flush().unwrap();
+    drop(dev);
+    let before = c.bytes();
+    for o in [c.update(), c.run(&["sync", "--running", "1"])] {
+        refused(&c, &o, &before, "the secondary slot the SIT points to");
+        assert!(text(&o).contains("DOS partition 1"), "{}", text(&o));
+    }
+}
+
+#[test]
+fn a_16_gib_card_with_rootfs_at_8_mib_updates() {
+    let c = card(16 << 30, both_v1());
+    c.sh(
+        "sfdisk --no-reread --no-tell-kernel -q \"$IMG\"",
+        "8M,,83\n",
+    );
+    let o = c.update();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let st = c.run(&["status", "--json"]);
+    assert!(!text(&st).contains("boot_area_conflicts"), "{}", text(&st));
+}
+
+#[test]
+fn a_gpt_backup_table_inside_the_secondary_slot_is_refused() {
+    // A card that ends just after the secondary slot: its backup GPT entry array lies inside
+    // the slot.
+    let c = card(0x40_A000, both_v1());
+    c.sh("sgdisk -o \"$IMG\" >/dev/null", "");
+    let before = c.bytes();
+    refused(
+        &c,
+        &c.run(&["sync", "--running", "1"]),
+        &before,
+        "backup GPT",
+    );
+}
+
+#[test]
+fn small_devices_are_a_refusal_at_every_size() {
+    for size in [0x4000u64, 0x8400, 0x8400 + 4 * SECTOR_SIZE, 3 << 20] {
+        let c = card(size, both_v1());
+        let before = c.bytes();
+        let o = c.update();
+        refused(&c, &o, &before, "");
+        let st = c.run(&["status"]);
+        assert_eq!(st.status.code(), Some(1), "{size:#x}: {}", text(&st));
+    }
+}
+
+#[test]
+fn running_contradicting_a_valid_record_is_a_usage_error() {
+    let c = card(8 << 20, both_v1());
+    let dir = tempfile::tempdir().unwrap();
+    let mem = dir.path().join("mem.bin");
+    let record = boot_core::cell::BootRecord {
+        reason: Some(boot_core::policy::Reason::PrimaryFailed),
+        primary: boot_core::cell::CopyReport::NotExamined,
+        secondary: boot_core::cell::CopyReport::NotExamined,
+        sit: boot_core::cell::SitReport {
+            status: boot_core::cell::SitStatus::Valid,
+            first_sector: 0x1000,
+        },
+        rom: boot_core::cell::RomInfo::UNKNOWN,
+        shim_version: boot_core::cell::ShimVersion::CURRENT,
+        booted: Some(medium::identity(image(1))),
+    };
+    let mut m = vec![0u8; board().cell_addr as usize + boot_core::cell::CELL_SIZE];
+    m[board().cell_addr as usize..].copy_from_slice(&record.encode());
+    std::fs::write(&mem, m).unwrap();
+    let before = c.bytes();
+    let o = Command::new(env!("CARGO_BIN_EXE_ubootctl"))
+        .args(["update", s(&c.new), "--running", "1", "--mem", s(&mem)])
+        .args(["--device", s(&c.path), "--board", "qemu-imx8mp"])
+        .args(["--srk-hash", s(&c.fuses)])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("--running 1") && text(&o).contains("slot 2"),
+        "{}",
+        text(&o)
+    );
+    assert!(c.bytes() == before);
+}
+
+#[test]
+fn a_failed_write_to_stdout_is_exit_2_healthy_or_not() {
+    for layout in [
+        both_v1(),
+        Layout {
+            primary: Some(image(1)),
+            secondary: None,
+            sit: false,
+        },
+    ] {
+        let c = card(8 << 20, layout);
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let o = Command::new(env!("CARGO_BIN_EXE_ubootctl"))
+            .args(["status", "--device", s(&c.path), "--board", "qemu-imx8mp"])
+            .args(["--srk-hash", s(&c.fuses), "--mem", "/nonexistent"])
+            .stdout(full)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        assert!(
+            text(&o).contains("write to standard output"),
+            "{}",
+            text(&o)
+        );
+    }
+}
+
+/// Runs `losetup`; `None` when the kernel refuses loop devices.
+fn losetup(file: &Path) -> Option<String> {
+    let o = Command::new("losetup")
+        .args(["-f", "--show"])
+        .arg(file)
+        .output()
+        .ok()?;
+    o.status
+        .success()
+        .then(|| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+}
+
+#[test]
+fn another_run_on_the_same_storage_through_an_alias_is_a_refusal() {
+    let c = card(8 << 20, both_v1());
+    let before = c.bytes();
+    // Held on the file: an update on the file is refused (exit 1, nothing written).
+    let guard = storage_lock::lock(&c.path, &LockRoots::default()).unwrap();
+    refused(&c, &c.update(), &before, "another ubootctl");
+    drop(guard);
+    let Some(dev) = losetup(&c.path) else {
+        eprintln!("skipped the loop-device half: the kernel refuses loop devices here");
+        return;
+    };
+    // Held on the loop device: an update on its backing file is refused, and the other way.
+    let run_on = |device: &str| {
+        Command::new(env!("CARGO_BIN_EXE_ubootctl"))
+            .args(["update", s(&c.new), "--running", "1", "--device", device])
+            .args(["--board", "qemu-imx8mp", "--srk-hash", s(&c.fuses)])
+            .args(["--mem", "/nonexistent"])
+            .output()
+            .unwrap()
+    };
+    let guard = storage_lock::lock(Path::new(&dev), &LockRoots::default()).unwrap();
+    let o = run_on(s(&c.path));
+    let g2 = storage_lock::lock(
+        &c.path,
+        &LockRoots::new(SysRoots::default(), storage_lock::LOCK_DIR),
+    );
+    drop(guard);
+    let guard = storage_lock::lock(&c.path, &LockRoots::default()).unwrap();
+    let o2 = run_on(&dev);
+    drop(guard);
+    let _ = Command::new("losetup").args(["-d", &dev]).status();
+    assert!(g2.is_err(), "the file is locked while its loop device is");
+    refused(&c, &o, &before, "another ubootctl");
+    refused(&c, &o2, &before, "another ubootctl");
+}
