@@ -255,9 +255,9 @@ fn status(
         && let Ok(Err(Unsafe::Partition { name, disk, .. })) = sysblock::check_writable(&id, &roots)
     {
         let disk = disk.map_or_else(|| "the whole disk".to_owned(), |d| format!("/dev/{d}"));
-        return Err(Failure::Usage(format!(
-            "{} is a partition ({name}): the boot copies are on the whole disk; run `ubootctl \
-             status --device {disk}`",
+        return Err(Failure::Refused(format!(
+            "refused: {} is a partition ({name}): the boot copies are on the whole disk; run \
+             `ubootctl status --device {disk}`",
             device.display()
         )));
     }

@@ -306,3 +306,112 @@ fn another_run_on_the_same_storage_through_an_alias_is_a_refusal() {
     refused(&c, &o, &before, "another ubootctl");
     refused(&c, &o2, &before, "another ubootctl");
 }
+
+#[test]
+fn fifos_devices_and_directories_are_usage_errors_without_blocking() {
+    let c = card(8 << 20, both_v1());
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let odd = [s(&fifo), "/dev/zero", "/dev/null", s(dir.path())];
+    let bounded = |args: &[&str]| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ubootctl"))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let t0 = std::time::Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            assert!(
+                t0.elapsed() < std::time::Duration::from_secs(20),
+                "{args:?} blocks"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        child.wait_with_output().unwrap()
+    };
+    let fuses = s(&c.fuses);
+    for path in odd {
+        for args in [
+            vec!["verify", path, "--srk-hash", fuses],
+            vec!["inspect", path],
+            vec![
+                "update",
+                path,
+                "--device",
+                s(&c.path),
+                "--running",
+                "1",
+                "--srk-hash",
+                fuses,
+            ],
+            vec!["status", "--device", path, "--srk-hash", fuses],
+            vec![
+                "update",
+                s(&c.new),
+                "--device",
+                path,
+                "--running",
+                "1",
+                "--srk-hash",
+                fuses,
+            ],
+        ] {
+            let mut args = args;
+            args.extend(["--board", "qemu-imx8mp"]);
+            let o = bounded(&args);
+            assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
+        }
+    }
+}
+
+#[test]
+fn a_partition_as_the_device_is_refused_naming_the_disk() {
+    let c = card(16 << 20, both_v1());
+    c.sh(
+        "sfdisk --no-reread --no-tell-kernel -q \"$IMG\"",
+        "8M,,83\n",
+    );
+    let Some(dev) = losetup(&c.path) else {
+        eprintln!("skipped: the kernel refuses loop devices here");
+        return;
+    };
+    let _ = Command::new("partx").args(["-a", &dev]).status();
+    let part = format!("{dev}p1");
+    let present = Path::new(&part).exists();
+    let outs: Vec<Output> = if present {
+        [
+            vec!["status", "--device", &part],
+            vec!["update", s(&c.new), "--device", &part, "--running", "1"],
+        ]
+        .into_iter()
+        .map(|a| {
+            Command::new(env!("CARGO_BIN_EXE_ubootctl"))
+                .args(a)
+                .args(["--board", "qemu-imx8mp", "--srk-hash", s(&c.fuses)])
+                .args(["--mem", "/nonexistent"])
+                .output()
+                .unwrap()
+        })
+        .collect()
+    } else {
+        Vec::new()
+    };
+    let _ = Command::new("losetup").args(["-d", &dev]).status();
+    if !present {
+        eprintln!("skipped: no partition device for {dev} (partx failed)");
+        return;
+    }
+    let disk = dev.trim_start_matches("/dev/");
+    for o in outs {
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+        assert!(text(&o).contains(disk), "{}", text(&o));
+    }
+}
