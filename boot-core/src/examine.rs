@@ -26,7 +26,7 @@ use imx_hab::hab::codes::{context, reason, status};
 use imx_hab::hab::software::KeyKind;
 use imx_hab::hab::{AuthFailure, Authenticated, Authenticator, EventSummary, Fuses};
 use imx_hab::image::{SignedFit, ivt_offset_for};
-use imx_hab::ivt::{BootData, Ivt};
+use imx_hab::ivt::{BOOT_DATA_SIZE, BootData, IVT_SIZE, Ivt};
 use imx_hab::{ErrorKind, ParseError, Structure};
 
 use crate::boot::handoff::{self, HandoffError, Plan};
@@ -35,8 +35,9 @@ use crate::boot::{CSF_AREA, Hardware};
 use crate::cell::FailureClass;
 use crate::platform::{BlockRead, Clock, MediaError, WatchdogService};
 
-/// The largest IVT offset in a boot image: IVT_OFFSET_SD (imx8m-facts.md §2.1).
-const MAX_IVT_OFFSET: u32 = 0x400;
+/// The IVT offsets a boot image may have: 0 (8M Plus, and images built that way) and
+/// IVT_OFFSET_SD 0x400 (8M Mini SD/eMMC; imx8m-facts.md §2.1).
+const IVT_OFFSETS: [u32; 2] = [0, 0x400];
 
 /// Whether HAB enforces on the part (SEC_CONFIG, imx8m-facts.md §6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -303,10 +304,10 @@ pub struct Examined {
     pub image_len: u64,
     /// The handoff, computed once over the authenticated bytes in the window.
     pub plan: Plan,
-    /// The image's identity: SHA-256 of the FIT blob from the FIT's start to its CSF's end
-    /// (to the FIT's end when unsigned), the bytes as authenticated. The shim records it in the
-    /// cell for the copy it boots; `ubootctl` finds which copy on the medium holds it.
-    pub fit_digest: [u8; 32],
+    /// The copy's identity ([`image_identity`]): SHA-256 of its SPL as the ROM loads it followed
+    /// by its FIT through the CSF. The shim records it in the cell for the copy it boots;
+    /// `ubootctl` finds which copy on the medium holds it.
+    pub identity: [u8; 32],
 }
 
 /// What [`examine_copy`] needs to know besides the hardware.
@@ -341,7 +342,7 @@ where
 {
     hw.watchdog.service();
     let mut warnings = Warnings::default();
-    let (spl, spl_len) = check_spl(hw, timings, ctx, window, copy_offset)?;
+    let (spl, spl_layout, mut identity) = check_spl(hw, timings, ctx, window, copy_offset)?;
     match spl {
         SplCheck::UnsignedOpen => warnings.unsigned_spl = true,
         SplCheck::RomJudged => warnings.spl_rom_judged = true,
@@ -349,17 +350,19 @@ where
     }
     let fit = examine_fit(hw, timings, ctx, window, window_base, copy_offset)?;
     warnings.unsigned_fit = !fit.signed;
+    let start = fit.window_offset;
+    identity.update(&window[start..start + fit.image_len as usize]);
     Ok(Examined {
         spl,
         warnings,
-        spl_len,
+        spl_len: spl_layout.len,
         load_address: fit.load_address,
         ivt_offset: fit.ivt_offset,
         blob_len: fit.blob_len,
         window_offset: fit.window_offset,
         image_len: ctx.board.media.fit_offset + fit.image_len,
         plan: fit.plan,
-        fit_digest: fit.digest,
+        identity: identity.finalize().into(),
     })
 }
 
@@ -380,8 +383,6 @@ pub struct ExaminedFit {
     pub image_len: u64,
     /// The handoff over the authenticated bytes.
     pub plan: Plan,
-    /// SHA-256 of the blob's first `image_len` bytes ([`Examined::fit_digest`]).
-    pub digest: [u8; 32],
 }
 
 /// The FIT half of [`examine_copy`] alone: the FIT of the copy at `copy_offset` (at the
@@ -406,8 +407,6 @@ where
     let blob_region = Region::new(fit.load_address, fit.blob_len);
     let plan = handoff::plan(fit_bytes, blob_region, ctx.shim, &ctx.board.memory)
         .map_err(|e| Failure::fit(Fault::Handoff(e)))?;
-    hw.watchdog.service();
-    let digest = Sha256::digest(&window[start..start + fit.image_len as usize]).into();
     Ok(ExaminedFit {
         signed: fit.signed,
         load_address: fit.load_address,
@@ -416,29 +415,36 @@ where
         window_offset: start,
         image_len: fit.image_len,
         plan,
-        digest,
     })
 }
 
-/// Checks the SPL half; returns how it was judged and its length.
-fn check_spl<D, A, C, W>(
-    hw: &mut Hardware<'_, D, A, C, W>,
-    timings: &mut Timings,
-    ctx: &Context<'_>,
-    window: &mut [u8],
-    copy_offset: u64,
-) -> Result<(SplCheck, u64), Failure>
-where
-    D: BlockRead,
-    A: Authenticator,
-    C: Clock,
-    W: WatchdogService,
-{
+/// Where an SPL lies in its copy, from its first sector (IVT and boot data), checked as the ROM
+/// would before loading it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SplLayout {
+    /// Bytes the ROM loads from the IVT on (the boot data's size minus the IVT offset).
+    pub len: u64,
+    /// Offset of the CSF the IVT names, if any.
+    pub csf: Option<u64>,
+}
+
+/// The SPL layout of a copy whose first sector is `sector`, for a layout whose FIT starts at
+/// `fit_offset`: the IVT (no DCD, entry inside the image), the boot data in the first sector
+/// (start = `IVT.self` minus 0 or 0x400, no plugin, the image covering its own IVT and boot
+/// data and ending before the FIT), the CSF pointer inside the image.
+pub fn spl_layout(sector: &Sector, fit_offset: u64) -> Result<SplLayout, Failure> {
     let err = |e: ParseError| Failure::spl(Fault::Parse(e));
-    let mut sector: Sector = [0; SECTOR_SIZE as usize];
-    read(hw, timings, copy_offset, &mut sector).map_err(Failure::spl)?;
-    let ivt = Ivt::parse(&sector).map_err(err)?;
+    let invalid = |s, field, at, why| err(ParseError::new(s, field, at, ErrorKind::Invalid(why)));
+    let ivt = Ivt::parse(sector).map_err(err)?;
     let self_addr = ivt.self_addr();
+    if ivt.dcd() != 0 {
+        return Err(invalid(
+            Structure::Ivt,
+            "dcd",
+            0x0C,
+            "an i.MX 8M boot image has no DCD",
+        ));
+    }
     // The boot data, which sizes what the ROM loads: imx8mimage puts it right after the IVT;
     // it must lie in the first sector.
     let bd_off = match ivt.boot_data() {
@@ -452,87 +458,127 @@ where
         }
         a => ivt
             .offset_of(a)
-            .filter(|&o| o + imx_hab::ivt::BOOT_DATA_SIZE as u64 <= size_of::<Sector>() as u64)
-            .ok_or(err(ParseError::new(
+            .filter(|&o| o + BOOT_DATA_SIZE as u64 <= SECTOR_SIZE)
+            .ok_or(invalid(
                 Structure::Ivt,
                 "boot_data",
                 0x10,
-                ErrorKind::Invalid("points outside the copy's first sector"),
-            )))?,
+                "points outside the copy's first sector",
+            ))?,
     };
     let bd = BootData::parse(&sector[bd_off as usize..]).map_err(|e| err(e.shifted(bd_off)))?;
     // start = self - ivt_offset: the ROM loads `size` bytes from `ivt_offset` before the IVT
-    // (0x400 on the 8M Mini's SD layout, 0 on the 8M Plus; imx8m-facts.md §2.1).
+    // (IVT_OFFSET_SD 0x400 on the 8M Mini's SD layout, 0 on the 8M Plus; imx8m-facts.md §2.1).
     let before_ivt = self_addr.wrapping_sub(bd.start());
-    if bd.start() > self_addr || before_ivt > MAX_IVT_OFFSET || bd.size() <= before_ivt {
-        return Err(err(ParseError::new(
+    if !IVT_OFFSETS.contains(&before_ivt) || bd.start() > self_addr {
+        return Err(invalid(
             Structure::BootData,
             "start",
             bd_off,
-            ErrorKind::Invalid(
-                "does not place the IVT 0 to 0x400 bytes into an image of this size",
-            ),
-        )));
+            "does not place the IVT 0 or 0x400 bytes into the image",
+        ));
     }
     if bd.plugin() != 0 {
-        return Err(err(ParseError::new(
+        return Err(invalid(
             Structure::BootData,
             "plugin",
             bd_off + 8,
-            ErrorKind::Invalid("plugin images are not supported"),
-        )));
+            "plugin images are not supported",
+        ));
     }
-    let spl_len = u64::from(bd.size() - before_ivt);
-    let fit_offset = ctx.board.media.fit_offset;
-    if spl_len > fit_offset {
+    let len = u64::from(bd.size()).saturating_sub(u64::from(before_ivt));
+    if len < bd_off + BOOT_DATA_SIZE as u64 {
+        return Err(invalid(
+            Structure::BootData,
+            "size",
+            bd_off + 4,
+            "the image does not even hold its IVT and boot data",
+        ));
+    }
+    if len > fit_offset {
         return Err(Failure::spl(Fault::TooLarge {
-            needed: spl_len,
+            needed: len,
             available: fit_offset,
         }));
     }
-    let csf_off = match ivt.csf() {
-        0 => None,
-        a => Some(
-            ivt.offset_of(a)
-                .filter(|&o| o < spl_len)
-                .ok_or(err(ParseError::new(
-                    Structure::Ivt,
-                    "csf",
-                    0x18,
-                    ErrorKind::Invalid("points outside the SPL image"),
-                )))?,
-        ),
-    };
-    if !hw.hab.can_authenticate_spl() {
-        return Ok((SplCheck::RomJudged, spl_len));
+    if ivt.offset_of(ivt.entry()).is_none_or(|o| o >= len) {
+        return Err(invalid(
+            Structure::Ivt,
+            "entry",
+            0x04,
+            "lies outside the SPL image",
+        ));
     }
+    let csf = match ivt.csf() {
+        0 => None,
+        a => Some(ivt.offset_of(a).filter(|&o| o < len).ok_or(invalid(
+            Structure::Ivt,
+            "csf",
+            0x18,
+            "points outside the SPL image",
+        ))?),
+    };
+    Ok(SplLayout { len, csf })
+}
+
+/// Whether an SPL claims a signature: its IVT names a CSF and the CSF slot (to the image's end)
+/// is not all zero. A partly zeroed CSF is a signature that fails, not an unsigned image.
+fn spl_signed(spl: &[u8], layout: &SplLayout) -> bool {
+    layout.csf.is_some_and(|o| {
+        spl.get(o as usize..)
+            .is_some_and(|c| c.iter().any(|&b| b != 0))
+    })
+}
+
+/// Checks the SPL half; returns how it was judged, its layout and the identity hash so far
+/// (over the SPL's bytes).
+fn check_spl<D, A, C, W>(
+    hw: &mut Hardware<'_, D, A, C, W>,
+    timings: &mut Timings,
+    ctx: &Context<'_>,
+    window: &mut [u8],
+    copy_offset: u64,
+) -> Result<(SplCheck, SplLayout, Sha256), Failure>
+where
+    D: BlockRead,
+    A: Authenticator,
+    C: Clock,
+    W: WatchdogService,
+{
+    let mut sector: Sector = [0; SECTOR_SIZE as usize];
+    read(hw, timings, copy_offset, &mut sector).map_err(Failure::spl)?;
+    let layout = spl_layout(&sector, ctx.board.media.fit_offset)?;
     // The SPL as the ROM loads it, read into the start of the window (the FIT is read over it
-    // afterwards).
-    let n = spl_len.next_multiple_of(SECTOR_SIZE) as usize;
+    // afterwards): hashed into the copy's identity, authenticated where the backend can.
+    let n = layout.len.next_multiple_of(SECTOR_SIZE) as usize;
     let available = window.len() as u64;
     let buf = window.get_mut(..n).ok_or(Failure::spl(Fault::TooLarge {
-        needed: spl_len,
+        needed: layout.len,
         available,
     }))?;
     read(hw, timings, copy_offset, buf).map_err(Failure::spl)?;
-    let spl = &buf[..spl_len as usize];
-    let signed = csf_off.is_some_and(|o| spl[o as usize..].iter().take(4).any(|&b| b != 0));
-    if !signed {
+    let spl = &buf[..layout.len as usize];
+    let mut identity = Sha256::new();
+    identity.update(spl);
+    if !spl_signed(spl, &layout) {
         return match ctx.security {
             Security::Closed => Err(Failure::spl(Fault::NotSigned)),
-            Security::Open => Ok((SplCheck::UnsignedOpen, spl_len)),
+            Security::Open => Ok((SplCheck::UnsignedOpen, layout, identity)),
         };
+    }
+    if !hw.hab.can_authenticate_spl() {
+        return Ok((SplCheck::RomJudged, layout, identity));
     }
     hw.watchdog.service();
     let t0 = hw.clock.ticks();
     let auth = hw.hab.authenticate_spl(spl);
     timings.auth_ticks += hw.clock.ticks().saturating_sub(t0);
     match auth {
-        None => Ok((SplCheck::RomJudged, spl_len)),
+        None => Ok((SplCheck::RomJudged, layout, identity)),
         Some(Err(e)) => Err(Failure::spl(Fault::Auth(e))),
         Some(Ok(a)) => {
             supported(ctx, &a).map_err(Failure::spl)?;
-            Ok((SplCheck::Authenticated, spl_len))
+            Ok((SplCheck::Authenticated, layout, identity))
         }
     }
 }
@@ -636,7 +682,8 @@ where
             ivt_offset,
             blob_len,
             window_offset: start,
-            image_len: total,
+            // The zero IVT belongs to the image: it is what says "unsigned".
+            image_len: ivt_offset + IVT_SIZE as u64,
         });
     }
 
@@ -676,12 +723,36 @@ where
     })
 }
 
-/// The identity [`Examined::fit_digest`] gives a signed FIT held as a file (the FIT through its
-/// CSF): what the cell records when a copy holding it boots. `None` when it is not a signed FIT.
-pub fn fit_identity(signed_fit: &[u8]) -> Option<[u8; 32]> {
-    let fit = SignedFit::parse(signed_fit).ok()?;
-    let end = usize::try_from(fit.signed_len()).ok()?;
-    Some(Sha256::digest(signed_fit.get(..end)?).into())
+/// The identity of a copy made of `spl` (the bytes the ROM loads, IVT first) and `fit` (the
+/// FIT through its CSF, or through its zero IVT when unsigned): SHA-256 of the two in that
+/// order. [`Examined::identity`] is this, computed over the bytes read.
+pub fn image_identity(spl: &[u8], fit: &[u8]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(spl);
+    h.update(fit);
+    h.finalize().into()
+}
+
+/// [`image_identity`] of a flash.bin file whose FIT lies at `fit_offset`; `None` when its SPL
+/// or FIT does not parse, or the file is too short.
+pub fn flash_bin_identity(flash_bin: &[u8], fit_offset: u64) -> Option<[u8; 32]> {
+    let sector: &Sector = flash_bin.first_chunk()?;
+    let spl = spl_layout(sector, fit_offset).ok()?;
+    let fit = flash_bin.get(usize::try_from(fit_offset).ok()?..)?;
+    let total = u64::from(imx_hab::fit::totalsize(fit).ok()?);
+    let ivt_offset = ivt_offset_for(total);
+    let signed = fit
+        .get(ivt_offset as usize..)
+        .is_some_and(|i| i.iter().take(IVT_SIZE).any(|&b| b != 0));
+    let fit_len = if signed {
+        SignedFit::parse(fit).ok()?.signed_len()
+    } else {
+        ivt_offset + IVT_SIZE as u64
+    };
+    Some(image_identity(
+        flash_bin.get(..spl.len as usize)?,
+        fit.get(..fit_len as usize)?,
+    ))
 }
 
 /// A FAILURE event with the ROM's closest reason and context.

@@ -81,12 +81,11 @@ fn authentic_primary_boots_slot_1_reading_it_once_and_nothing_else() {
     );
     assert_eq!(b.record.secondary, CopyReport::NotExamined);
     assert_eq!(b.record.sit.status, SitStatus::NotRead);
-    // The record names the booted image: the digest of its FIT through the CSF, the same
-    // identity `ubootctl` computes for a copy or an image file.
-    let fit_off = layout().fit_offset as usize;
+    // The record names the booted image: the digest of its SPL and its FIT through the CSF,
+    // the same identity `ubootctl` computes for a copy or an image file.
     assert_eq!(
         b.record.booted,
-        boot_core::examine::fit_identity(&p[fit_off..])
+        boot_core::examine::flash_bin_identity(&p, layout().fit_offset)
     );
     assert!(b.record.booted.is_some());
     // The copy's own IVT sector, the SPL as the ROM loads it (boot data size), the FIT header

@@ -369,12 +369,16 @@ pub fn run(
         (None, Some(p)) => outln!("running      unknown: no boot record ({p})"),
         (None, None) => outln!("running      nothing (the shim found nothing bootable)"),
     }
-    if let Some(d) = &st.booted_image {
-        outln!(
+    match &st.booted_image {
+        Some(d) => outln!(
             "booted image {}… ({} on the medium)",
             &d[..16],
             st.booted_image_on_medium
-        );
+        ),
+        None if st.running.is_some() => {
+            outln!("booted image unknown (a version-1 boot record names the slot only)")
+        }
+        None => {}
     }
     outln!("SIT          {}", st.sit);
     outln!("primary      {}", copy(&st.primary));

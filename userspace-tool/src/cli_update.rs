@@ -1,7 +1,7 @@
 //! `ubootctl update` and `ubootctl sync`: the AN12900 rule (design.md §7) on a real device,
 //! with a dry run, progress on a terminal and JSON event lines.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -80,13 +80,23 @@ fn running_slot(c: &Common<'_>) -> Result<(Running, String), Failure> {
              drop --running",
             g as u32, r as u32
         ))),
-        (_, Some((slot, booted))) => Ok((
-            Running {
-                slot: Some(slot),
-                booted,
-            },
-            at,
-        )),
+        (_, Some((slot, booted))) => {
+            if booted.is_none() {
+                // Said on stderr so that --json output stays one document per line.
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "ubootctl: note: the {at} is version 1 (an older shim): it names the slot \
+                     that booted, not the image; the slot rule applies alone"
+                );
+            }
+            Ok((
+                Running {
+                    slot: Some(slot),
+                    booted,
+                },
+                at,
+            ))
+        }
         (Some(g), None) => Ok((Some(g).into(), "--running".into())),
         (None, None) => Ok((
             Running::default(),
@@ -136,9 +146,21 @@ fn open(c: &Common<'_>) -> Result<Target, Failure> {
             c.board.name
         ))
     })?;
-    let lock = storage_lock::lock(device, &LockRoots::new(c.roots.clone(), c.lock_dir))
-        .map_err(lock_failure)?;
-    let dev = FileDevice::open(device).map_err(|e| match e {
+    // A dry run writes nothing: it shares the lock and opens read-only, so that it never
+    // blocks or is blocked by another dry run or a status.
+    let roots = LockRoots::new(c.roots.clone(), c.lock_dir);
+    let lock = if c.dry_run {
+        storage_lock::lock_shared(device, &roots)
+    } else {
+        storage_lock::lock(device, &roots)
+    }
+    .map_err(lock_failure)?;
+    let open = if c.dry_run {
+        FileDevice::open_read_only
+    } else {
+        FileDevice::open
+    };
+    let dev = open(device).map_err(|e| match e {
         OpenError::Busy { .. } => Failure::Refused(format!(
             "refused, nothing written: {e}: another process holds the device lock"
         )),

@@ -50,6 +50,14 @@ pub fn from_hash_file(path: &Path) -> Result<FuseValues, FuseError> {
             bytes.len()
         ))
     })?;
+    if hash == [0; 32] {
+        return Err(FuseError::NotProgrammed(format!(
+            "{} is all zero: an unprogrammed SRK hash, against which no image can be \
+             authenticated on a closed part (for an open part, give its fuses with --fuses or \
+             --ocotp)",
+            path.display()
+        )));
+    }
     // Only the hash is known: take the part as closed, so that nothing the ROM of a closed
     // part would refuse is accepted.
     Ok(FuseValues {
@@ -74,7 +82,8 @@ pub fn from_fuse_block(path: &Path) -> Result<FuseValues, FuseError> {
         ))
     })?;
     let fuses = Fuses::from_simulated_block(block);
-    if fuses.srk_hash == [0; 32] {
+    // Unprogrammed SRK fuses only matter on a closed part: an open one boots unsigned images.
+    if fuses.srk_hash == [0; 32] && fuses.is_closed() {
         return Err(FuseError::NotProgrammed(format!(
             "the SRK hash in {} is all zero: no image can be authenticated on this part",
             path.display()
@@ -109,7 +118,15 @@ pub fn from_ocotp(path: &Path) -> Result<FuseValues, FuseError> {
     }
     let mut hash = [0u8; 32];
     hash.copy_from_slice(&buf[SRK_HASH_OFFSET..SRK_HASH_OFFSET + 32]);
-    if hash == [0; 32] {
+    let closed = u32::from_le_bytes([
+        buf[SEC_CONFIG_OFFSET],
+        buf[SEC_CONFIG_OFFSET + 1],
+        buf[SEC_CONFIG_OFFSET + 2],
+        buf[SEC_CONFIG_OFFSET + 3],
+    ]) & Fuses::SEC_CONFIG_CLOSED
+        != 0;
+    // Unprogrammed SRK fuses only matter on a closed part: an open one boots unsigned images.
+    if hash == [0; 32] && closed {
         return Err(FuseError::NotProgrammed(format!(
             "the SRK hash fuses in {} are not programmed (all zero): no image can be authenticated on this part",
             path.display()

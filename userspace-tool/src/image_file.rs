@@ -14,11 +14,17 @@ use crate::exit::Failure;
 /// image is still recognised as such and refused). A FIFO, a device or a directory is a usage
 /// error, found without blocking (opened with `O_NONBLOCK`, checked with `fstat`).
 pub fn read_image(path: &Path, layout: &MediaLayout) -> Result<Vec<u8>, Failure> {
-    read_regular(
-        path,
-        layout.slot_size(layout.standard_first_sector) + 1,
-        "an image",
-    )
+    let slot = layout.slot_size(layout.standard_first_sector);
+    let bytes = read_regular(path, slot + 1, "an image")?;
+    if bytes.len() as u64 > slot {
+        let size = std::fs::metadata(path).map_or(bytes.len() as u64, |m| m.len());
+        return Err(Failure::Refused(format!(
+            "{}: {size:#x} bytes, larger than a boot copy's slot ({slot:#x} bytes): not a boot \
+             image for this layout",
+            path.display()
+        )));
+    }
+    Ok(bytes)
 }
 
 /// Reads at most `limit` bytes of the regular file at `path` (`what` names it in the error).

@@ -17,8 +17,8 @@ use boot_core::boot::timing::Timings;
 use boot_core::boot::{self, Hardware, Memory, Outcome};
 use boot_core::cell::{RomInfo, SitReport};
 use boot_core::examine::{
-    Context, Examined, ExaminedFit, Failure, Security, SplCheck, Warnings, examine_copy,
-    examine_fit,
+    Context, Examined, ExaminedFit, Failure, Fault, Part, Security, SplCheck, Warnings,
+    examine_copy, examine_fit,
 };
 use boot_core::platform::{BlockRead, Clock, MediaError, WatchdogService};
 use boot_core::policy::{CopyVerdict, Decision, Reason, SitVerdict, Slot};
@@ -88,8 +88,10 @@ pub struct CopyInfo {
     pub spl: SplCheck,
     /// What was accepted without a signature (open part).
     pub warnings: Warnings,
+    /// Bytes of the SPL the ROM loads, from the copy's start.
+    pub spl_len: u64,
     /// The image's identity, as the shim records it for the copy it boots.
-    pub fit_digest: [u8; 32],
+    pub identity: [u8; 32],
 }
 
 impl CopyInfo {
@@ -100,7 +102,8 @@ impl CopyInfo {
             extent: e.image_len,
             spl: e.spl,
             warnings: e.warnings,
-            fit_digest: e.fit_digest,
+            spl_len: e.spl_len,
+            identity: e.identity,
         }
     }
 }
@@ -146,9 +149,19 @@ fn with_shim<D: BlockRead, R>(
 /// (`boot_core::examine::examine_copy`). `bytes` is the slot or the file; what follows the
 /// image in the slot is read as zeros.
 pub fn judge_flash_bin(bytes: &[u8], board: &Board, fuses: &Fuses) -> Result<CopyInfo, Failure> {
-    let mut disk = Snapshot::padded(bytes, slot_bytes(&board.media));
+    let slot = slot_bytes(&board.media);
+    if bytes.len() as u64 > slot {
+        return Err(Failure {
+            part: Part::Fit,
+            fault: Fault::TooLarge {
+                needed: bytes.len() as u64,
+                available: slot,
+            },
+        });
+    }
+    let mut disk = Snapshot::padded(bytes, slot);
     let ctx = context(board, fuses);
-    with_shim(&mut disk, board, fuses, |hw, mem| {
+    let info = with_shim(&mut disk, board, fuses, |hw, mem| {
         examine_copy(
             hw,
             &mut Timings::default(),
@@ -159,6 +172,61 @@ pub fn judge_flash_bin(bytes: &[u8], board: &Board, fuses: &Fuses) -> Result<Cop
         )
         .map(|e| CopyInfo::of(&e))
     })
+    // A missing signature stays the answer on a closed part; other failures of a short file are
+    // reported where the file ends.
+    .map_err(|f| match f.fault {
+        Fault::NotSigned => f,
+        _ => truncation(bytes, board).unwrap_or(f),
+    })?;
+    // Every byte that makes the image must come from the file: a truncated file would
+    // otherwise borrow whatever the slot holds after it.
+    for (part, end) in [(Part::Spl, info.spl_len), (Part::Fit, info.extent)] {
+        if end > bytes.len() as u64 {
+            return Err(Failure {
+                part,
+                fault: Fault::TooLarge {
+                    needed: end,
+                    available: bytes.len() as u64,
+                },
+            });
+        }
+    }
+    Ok(info)
+}
+
+/// When `bytes` ends before what its own headers say the ROM or the shim reads (the SPL's boot
+/// data size, the FIT header, the FIT's IVT), that is the failure to report: the judgement of a
+/// file saw zeros there.
+fn truncation(bytes: &[u8], board: &Board) -> Option<Failure> {
+    let len = bytes.len() as u64;
+    let short = |part, needed: u64| {
+        (len < needed).then_some(Failure {
+            part,
+            fault: Fault::TooLarge {
+                needed,
+                available: len,
+            },
+        })
+    };
+    // Only a file that starts as a boot image can be a cut one.
+    if !imx_hab::ivt::Ivt::has_header(bytes) {
+        return None;
+    }
+    let Some(sector) = bytes.first_chunk::<{ SECTOR_SIZE as usize }>() else {
+        return short(Part::Spl, SECTOR_SIZE);
+    };
+    let fit_offset = board.media.fit_offset;
+    if let Ok(spl) = boot_core::examine::spl_layout(sector, fit_offset)
+        && let Some(f) = short(Part::Spl, spl.len)
+    {
+        return Some(f);
+    }
+    if let Some(f) = short(Part::Fit, fit_offset + SECTOR_SIZE) {
+        return Some(f);
+    }
+    let total = u64::from(imx_hab::fit::totalsize(&bytes[fit_offset as usize..]).ok()?);
+    let ivt_end = fit_offset + imx_hab::image::ivt_offset_for(total) + 0x20;
+    short(Part::Fit, ivt_end)
 }
 
 /// Judges a signed FIT given on its own, as the shim judges a copy's FIT

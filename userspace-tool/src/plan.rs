@@ -163,7 +163,7 @@ pub enum PlanKind {
 }
 
 /// What is running: the slot and, from a version-2 boot record, the image's identity
-/// (`boot_core::examine::Examined::fit_digest`). Without the identity (a version-1 record or
+/// (`boot_core::examine::Examined::identity`). Without the identity (a version-1 record or
 /// `--running`) the slot rule of AN12900 applies alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Running {
@@ -200,8 +200,7 @@ pub fn booted_image(state: &MediaState, booted: Option<&[u8; 32]>) -> BootedImag
     let Some(id) = booted else {
         return BootedImage::Unknown;
     };
-    let holds =
-        |c: &crate::media::CopyState| c.judgement.as_ref().is_ok_and(|i| &i.fit_digest == id);
+    let holds = |c: &crate::media::CopyState| c.judgement.as_ref().is_ok_and(|i| &i.identity == id);
     match (
         holds(&state.primary),
         holds(&state.secondary) && state.fallback_ok(),
@@ -509,7 +508,7 @@ fn update_steps(
         }
         Slot::Primary if primary_ok && booted == BootedImage::Lost => {
             // Only the running image itself may be written back: it restores the tested image.
-            if running_id != Some(image.info().fit_digest) {
+            if running_id != Some(image.info().identity) {
                 return Err(Refusal::BootedImageLost);
             }
             if !state.fallback_ok() {

@@ -40,6 +40,24 @@ use rustix::fs::{FlockOperation, OFlags, flock, major, minor};
 
 use crate::sysblock::{self, DevNum, SysRoots};
 
+/// `flock` without blocking, retried for up to [`BUSY_GRACE`]: a lock just released can stay
+/// held for a moment by a child that another thread of the same process forked before its
+/// `exec` closed the descriptor (a multi-threaded test run; the CLI itself is single-threaded).
+fn flock_briefly(file: &File, op: FlockOperation) -> rustix::io::Result<()> {
+    let t0 = std::time::Instant::now();
+    loop {
+        match flock(file, op) {
+            Err(e) if e == rustix::io::Errno::WOULDBLOCK && t0.elapsed() < BUSY_GRACE => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            r => return r,
+        }
+    }
+}
+
+/// How long a busy lock is retried before it counts as held by another run.
+const BUSY_GRACE: std::time::Duration = std::time::Duration::from_millis(300);
+
 /// The default directory of the lock files.
 pub const LOCK_DIR: &str = "/run/ubootctl/locks";
 
@@ -501,7 +519,7 @@ impl Storage {
                 LockMode::Exclusive => FlockOperation::NonBlockingLockExclusive,
                 LockMode::Shared => FlockOperation::NonBlockingLockShared,
             };
-            match flock(&file, op) {
+            match flock_briefly(&file, op) {
                 Ok(()) => {}
                 Err(e) if e == rustix::io::Errno::WOULDBLOCK => {
                     let mut text = String::new();

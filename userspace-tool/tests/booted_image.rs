@@ -121,3 +121,17 @@ fn an_update_when_the_booted_image_is_in_neither_copy_is_refused() {
     assert_eq!(update(&mut dev, 0, running).unwrap(), [Region::Primary]);
     assert!(holds(&dev, 0x8400, 0) && holds(&dev, 0x20_8400, 2));
 }
+
+#[test]
+fn a_shim_only_update_is_an_untested_image_too() {
+    // Same FIT as the booted v1, another SPL: sync before a reboot must not copy it.
+    let other_spl = medium::flash_bin_with_fit(9, &medium::signed_fit_with(1, medium::LOAD, 0));
+    let (mut dev, running) = booted_v1();
+    let new = NewImage::check(other_spl, board(), &fuses()).unwrap();
+    let p = plan_update(&state(&dev), &new, running, board()).unwrap();
+    execute(&mut dev, &p, &ExecOptions::default(), &mut NoProgress).unwrap();
+    assert_eq!(
+        plan_sync(&state(&dev), running, board()).unwrap_err(),
+        Refusal::PrimaryNotBooted
+    );
+}

@@ -415,3 +415,51 @@ fn a_partition_as_the_device_is_refused_naming_the_disk() {
         assert!(text(&o).contains(disk), "{}", text(&o));
     }
 }
+
+#[test]
+fn fuse_sources_at_their_edges() {
+    let c = card(8 << 20, both_v1());
+    let dir = tempfile::tempdir().unwrap();
+    let zeros = dir.path().join("zero-hash.bin");
+    std::fs::write(&zeros, [0u8; 32]).unwrap();
+    let v = |fuse_args: &[&str], image: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_ubootctl"))
+            .args(["verify", s(image), "--board", "qemu-imx8mp"])
+            .args(fuse_args)
+            .output()
+            .unwrap()
+    };
+    // An all-zero SRK hash file: a closed part against which nothing authenticates (exit 1).
+    let o = v(&["--srk-hash", s(&zeros)], &c.new);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("all zero"), "{}", text(&o));
+    // An open part with unprogrammed SRK fuses boots unsigned images: accepted with warnings.
+    let block = dir.path().join("open-blank.bin");
+    std::fs::write(&block, [0u8; 64]).unwrap();
+    let mut unsigned = image(1).to_vec();
+    let word = |at: usize| u32::from_le_bytes(unsigned[at..at + 4].try_into().unwrap()) as usize;
+    let csf = word(0x18) - word(0x14);
+    unsigned[csf..csf + 0x2000].fill(0);
+    let fit_ivt = board().media.fit_offset as usize + 0x56000;
+    unsigned.truncate(fit_ivt + 0x20);
+    unsigned[fit_ivt..].fill(0);
+    let img = dir.path().join("unsigned.bin");
+    std::fs::write(&img, &unsigned).unwrap();
+    let o = v(&["--fuses", s(&block), "--json"], &img);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("unsigned SPL accepted"), "{}", text(&o));
+    assert!(text(&o).contains("unsigned FIT accepted"), "{}", text(&o));
+    // The same image on a closed part with the same blank fuses: refused as not programmed.
+    let mut closed = [0u8; 64];
+    closed[32..36].copy_from_slice(&(1u32 << 25).to_le_bytes());
+    std::fs::write(&block, closed).unwrap();
+    assert_eq!(v(&["--fuses", s(&block)], &img).status.code(), Some(1));
+    // An image larger than a slot: refused by verify as by update, with its real size.
+    let big = dir.path().join("big.bin");
+    let mut b = image(1).to_vec();
+    b.resize(3 << 20, 0);
+    std::fs::write(&big, b).unwrap();
+    let o = v(&["--srk-hash", s(&c.fuses)], &big);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("0x300000 bytes"), "{}", text(&o));
+}

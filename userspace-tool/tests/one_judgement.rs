@@ -78,6 +78,94 @@ fn an_ecdsa_image_is_refused_for_the_8m_mini_naming_board_and_algorithm() {
     );
 }
 
+/// The fuses of an open part with the test SRK hash.
+fn open_part() -> imx_hab::hab::Fuses {
+    imx_hab::hab::Fuses {
+        sec_config: 0,
+        ..fuses()
+    }
+}
+
+/// An unsigned SPL (CSF slot zeroed) with the word at `at` set to `value`.
+fn spl_with(at: usize, value: u32) -> Vec<u8> {
+    let mut fb = image(1).to_vec();
+    let csf = spl_csf_offset(&fb);
+    fb[csf..csf + 0x2000].fill(0);
+    fb[at..at + 4].copy_from_slice(&value.to_le_bytes());
+    fb
+}
+
+#[test]
+fn the_spl_structure_is_checked_as_the_rom_would_even_unsigned_on_an_open_part() {
+    let word = |fb: &[u8], at: usize| u32::from_le_bytes(fb[at..at + 4].try_into().unwrap());
+    let fb = image(1).to_vec();
+    let self_addr = word(&fb, 0x14);
+    // The unsigned SPL itself is accepted on an open part (with the warning).
+    let csf = spl_csf_offset(&fb);
+    let mut unsigned = fb.clone();
+    unsigned[csf..csf + 0x2000].fill(0);
+    assert!(judge_flash_bin(&unsigned, board(), &open_part()).is_ok());
+    for (what, at, value, field) in [
+        ("boot data size 1", 0x24, 1, "size"),
+        ("boot data size 0x40 (entry past it)", 0x24, 0x40, "entry"),
+        ("IVT 0x10 into the image", 0x20, self_addr - 0x10, "start"),
+        ("entry outside the image", 0x04, 0x4000_0000, "entry"),
+        ("a DCD", 0x0C, self_addr + 0x100, "dcd"),
+    ] {
+        let f = judge_flash_bin(&spl_with(at, value), board(), &open_part()).unwrap_err();
+        assert_eq!(f.part, Part::Spl, "{what}: {f}");
+        assert!(f.to_string().contains(field), "{what}: {f}");
+    }
+}
+
+#[test]
+fn a_partly_zeroed_spl_csf_is_a_failing_signature_not_an_unsigned_spl() {
+    let mut fb = image(1).to_vec();
+    let csf = spl_csf_offset(&fb);
+    fb[csf..csf + 4].fill(0);
+    for fuses in [fuses(), open_part()] {
+        let f = judge_flash_bin(&fb, board(), &fuses).unwrap_err();
+        assert_eq!(f.part, Part::Spl, "{f}");
+        assert_ne!(f.class(), FailureClass::NotSigned, "{f}");
+    }
+}
+
+#[test]
+fn a_truncated_image_file_is_refused_where_it_ends() {
+    let fb = image(1);
+    let info = judge_flash_bin(fb, board(), &fuses()).unwrap();
+    let fit_ivt = 0x57C00 + 0x56000 + 0x10;
+    for cut in [
+        0x100,
+        0x200,
+        info.spl_len as usize - 1,
+        0x57C00 + 0x100,
+        fit_ivt,
+    ] {
+        let f = judge_flash_bin(&fb[..cut], board(), &open_part()).unwrap_err();
+        assert!(
+            f.to_string().contains(&format!("{cut:#x} are available")),
+            "cut {cut:#x}: {f}"
+        );
+    }
+    // Cut inside the CSF: refused too (whatever the zeros make of it).
+    assert!(judge_flash_bin(&fb[..info.extent as usize - 1], board(), &open_part()).is_err());
+    // Too large for a slot.
+    let mut big = fb.to_vec();
+    big.resize((2 << 20) + 1, 0);
+    assert!(judge_flash_bin(&big, board(), &fuses()).is_err());
+}
+
+#[test]
+fn a_shim_only_update_changes_the_identity() {
+    // Same FIT, another SPL: a different image to the booted-image rule.
+    let other_spl = medium::flash_bin_with_fit(9, &medium::signed_fit_with(1, medium::LOAD, 0));
+    let a = judge_flash_bin(image(1), board(), &fuses()).unwrap();
+    let b = judge_flash_bin(&other_spl, board(), &fuses()).unwrap();
+    assert_ne!(a.identity, b.identity);
+    assert_eq!(a.identity, medium::identity(image(1)));
+}
+
 /// The shim's boot flow over `dev` (its own code, its own window), as the firmware runs it.
 fn shim_verdict(dev: &MemDevice) -> CopyReport {
     struct Disk<'a>(&'a [u8]);

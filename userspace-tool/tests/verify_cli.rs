@@ -175,8 +175,22 @@ fn fuses_are_read_from_an_ocotp_nvmem_image() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("fuses from OCOTP"));
-    // Unprogrammed SRK fuses: nothing can be authentic (refused, exit 1).
+    // Unprogrammed SRK fuses on an open part: a signed image fails at the SRK hash (exit 1).
     std::fs::write(&p, vec![0u8; 0x100]).unwrap();
+    let out = ubootctl(&[
+        "verify",
+        "--board",
+        "qemu-imx8mp",
+        s(&signed_bin("ecc-p256")),
+        "--ocotp",
+        s(&p),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("srk-hash"));
+    // Unprogrammed SRK fuses on a closed part: nothing can be authentic (refused, exit 1).
+    let mut closed = vec![0u8; 0x100];
+    closed[0x1C..0x20].copy_from_slice(&(1u32 << 25).to_le_bytes());
+    std::fs::write(&p, closed).unwrap();
     let out = ubootctl(&[
         "verify",
         "--board",

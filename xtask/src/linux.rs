@@ -1114,7 +1114,7 @@ pub const SMOKE_SCRIPT: &str = "#!/bin/sh\nubootctl status --json --device \"$E2
 
 /// The boot cell the shim writes after booting the primary (slot 1, primary authentic, SIT
 /// not read, secondary not examined) whose FIT has identity `booted`
-/// (`boot_core::examine::fit_identity`).
+/// (`boot_core::examine::flash_bin_identity`).
 pub fn primary_ok_cell(booted: [u8; 32]) -> [u8; boot_core::cell::CELL_SIZE] {
     use boot_core::cell::{BootRecord, CopyReport, RomInfo, ShimVersion, SitReport, SitStatus};
     use boot_core::policy::Reason;
@@ -1159,9 +1159,8 @@ pub fn smoke(opts: &SmokeOptions, log: &mut dyn FnMut(&str)) -> Result<SmokeRepo
         .with_context(|| format!("creating {}", opts.work.display()))?;
     let disk = opts.work.join("sd.img");
     let v1 = kit.flash_bin(1)?;
-    let fit = &v1[boards::AN12900_LAYOUT.fit_offset as usize..];
-    let booted = boot_core::examine::fit_identity(fit)
-        .ok_or_else(|| Error::msg("the simulation kit's flash.bin has no signed FIT"))?;
+    let booted = boot_core::examine::flash_bin_identity(&v1, boards::AN12900_LAYOUT.fit_offset)
+        .ok_or_else(|| Error::msg("the simulation kit's flash.bin does not parse"))?;
     crate::disk::build_disk(&disk, &crate::disk::DiskSpec::new(v1.clone(), v1))?;
     let cell = opts.work.join("cell.bin");
     std::fs::write(&cell, primary_ok_cell(booted))?;

@@ -169,7 +169,7 @@ where
     );
     let booted = match (decision.slot, &primary, &secondary) {
         (Some(Slot::Primary), Ok(e), _) | (Some(Slot::Secondary), _, Some(Ok(e))) => {
-            Some(e.fit_digest)
+            Some(e.identity)
         }
         _ => None,
     };
@@ -237,14 +237,14 @@ fn log_copy(console: &mut dyn Write, slot: Slot, offset: u64, r: &Result<Examine
     if let Ok(b) = r
         && (b.warnings.unsigned_spl || b.warnings.unsigned_fit)
     {
+        let what = match (b.warnings.unsigned_spl, b.warnings.unsigned_fit) {
+            (true, true) => "SPL and FIT",
+            (true, false) => "SPL",
+            _ => "FIT",
+        };
         let _ = writeln!(
             console,
-            "shim: {name}: WARNING: unsigned {} accepted because the part is open",
-            if b.warnings.unsigned_spl {
-                "SPL"
-            } else {
-                "FIT"
-            }
+            "shim: {name}: WARNING: unsigned {what} accepted because the part is open"
         );
     }
 }

@@ -94,10 +94,10 @@ pub fn flash_bin_with_fit(version: u8, fit: &[u8]) -> Vec<u8> {
     test_images::flash_bin(&spl(version), board().media.fit_offset, fit)
 }
 
-/// The identity the shim records for a copy holding `flash_bin` (the FIT's digest).
+/// The identity the shim records for a copy holding `flash_bin` (SPL then FIT).
 pub fn identity(flash_bin: &[u8]) -> [u8; 32] {
-    boot_core::examine::fit_identity(&flash_bin[board().media.fit_offset as usize..])
-        .expect("a signed FIT")
+    boot_core::examine::flash_bin_identity(flash_bin, board().media.fit_offset)
+        .expect("a flash.bin")
 }
 
 /// The authentic flash.bin of `version` (cached).
