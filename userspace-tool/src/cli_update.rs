@@ -42,8 +42,8 @@ pub struct Common<'a> {
     pub roots: SysRoots,
     /// The directory of the per-storage lock files.
     pub lock_dir: &'a Path,
-    /// For tests only: a pause before every step, so that a test can send a signal or close
-    /// the output in the middle of a copy.
+    /// For tests only: a pause after every step's announcement, before its I/O, so that a test
+    /// can send a signal, close the output or cut the power in the middle of a copy.
     pub step_delay: Option<Duration>,
 }
 
@@ -360,10 +360,12 @@ struct Run {
 
 impl Progress for Run {
     fn event(&mut self, event: &Event<'_>) {
+        (self.report)(event);
+        // After the step is announced and before it runs: a test that acts on the announcement
+        // (a signal, a power cut) lands before the step's I/O.
         if let (Event::Step { .. }, Some(d)) = (event, self.step_delay) {
             std::thread::sleep(d);
         }
-        (self.report)(event)
     }
 
     /// A signal or a failed write to standard output stops the run, but only here, between

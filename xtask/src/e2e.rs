@@ -742,7 +742,9 @@ fn scenario_c(rig: &Rig) -> Result<u32> {
         let disk = rig.disk(&format!("c{}-sd.img", n + 1), &rig.v1, &rig.v1)?;
         let mut m = Machine::start(rig, &disk, rig.work.join(format!("c{}-1.uart.log", n + 1)))?;
         check_boot(m.boot()?, 1, 1)?;
-        let cmd = ubootctl("update /v2.bin", " --json");
+        // The pause after each step's announcement makes the cut land before that step's I/O
+        // (without it the guest can run a few small steps ahead of the harness's QMP stop).
+        let cmd = ubootctl("update /v2.bin", " --json --test-step-delay-ms 400");
         m.send(&cmd)?;
         let mut cut_at = None;
         while cut_at.is_none() {
