@@ -304,8 +304,10 @@ pub struct Examined {
     pub image_len: u64,
     /// The handoff, computed once over the authenticated bytes in the window.
     pub plan: Plan,
-    /// The copy's identity ([`image_identity`]): SHA-256 of its SPL as the ROM loads it followed
-    /// by its FIT through the CSF. The shim records it in the cell for the copy it boots;
+    /// The copy's identity ([`image_identity`] over [`identity_parts`]): SHA-256 of its SPL's
+    /// CSF followed by its FIT's IVT and CSF (the whole SPL / FIT where unsigned). A CSF holds
+    /// the signatures and the digests of what they sign, so it identifies the signed bytes
+    /// without hashing them again. The shim records it in the cell for the copy it boots;
     /// `ubootctl` finds which copy on the medium holds it.
     pub identity: [u8; 32],
 }
@@ -351,7 +353,8 @@ where
     let fit = examine_fit(hw, timings, ctx, window, window_base, copy_offset)?;
     warnings.unsigned_fit = !fit.signed;
     let start = fit.window_offset;
-    identity.update(&window[start..start + fit.image_len as usize]);
+    let fit_part = fit_identity_range(fit.signed, fit.ivt_offset, fit.image_len);
+    identity.update(&window[start + fit_part.start..start + fit_part.end]);
     Ok(Examined {
         spl,
         warnings,
@@ -558,9 +561,10 @@ where
     }))?;
     read(hw, timings, copy_offset, buf).map_err(Failure::spl)?;
     let spl = &buf[..layout.len as usize];
+    let signed = spl_signed(spl, &layout);
     let mut identity = Sha256::new();
-    identity.update(spl);
-    if !spl_signed(spl, &layout) {
+    identity.update(&spl[spl_identity_range(signed, &layout)]);
+    if !signed {
         return match ctx.security {
             Security::Closed => Err(Failure::spl(Fault::NotSigned)),
             Security::Open => Ok((SplCheck::UnsignedOpen, layout, identity)),
@@ -723,36 +727,59 @@ where
     })
 }
 
-/// The identity of a copy made of `spl` (the bytes the ROM loads, IVT first) and `fit` (the
-/// FIT through its CSF, or through its zero IVT when unsigned): SHA-256 of the two in that
-/// order. [`Examined::identity`] is this, computed over the bytes read.
-pub fn image_identity(spl: &[u8], fit: &[u8]) -> [u8; 32] {
+/// The part of an SPL of `layout` that goes into its copy's identity: its CSF when `signed`,
+/// the whole SPL when not.
+fn spl_identity_range(signed: bool, layout: &SplLayout) -> core::ops::Range<usize> {
+    match (signed, layout.csf) {
+        (true, Some(csf)) => csf as usize..layout.len as usize,
+        _ => 0..layout.len as usize,
+    }
+}
+
+/// The part of a FIT (relative to its start) that goes into its copy's identity: its IVT and
+/// CSF (`ivt_offset..image_len`) when `signed`, the whole FIT through its zero IVT when not.
+fn fit_identity_range(signed: bool, ivt_offset: u64, image_len: u64) -> core::ops::Range<usize> {
+    if signed {
+        ivt_offset as usize..image_len as usize
+    } else {
+        0..image_len as usize
+    }
+}
+
+/// SHA-256 of a copy's identity parts in order: [`identity_parts`] of its SPL, then of its FIT.
+/// [`Examined::identity`] is this, computed over the bytes read.
+pub fn image_identity(spl_part: &[u8], fit_part: &[u8]) -> [u8; 32] {
     let mut h = Sha256::new();
-    h.update(spl);
-    h.update(fit);
+    h.update(spl_part);
+    h.update(fit_part);
     h.finalize().into()
 }
 
-/// [`image_identity`] of a flash.bin file whose FIT lies at `fit_offset`; `None` when its SPL
-/// or FIT does not parse, or the file is too short.
-pub fn flash_bin_identity(flash_bin: &[u8], fit_offset: u64) -> Option<[u8; 32]> {
+/// The identity parts of a flash.bin file whose FIT lies at `fit_offset` (see
+/// [`Examined::identity`]); `None` when its SPL or FIT does not parse or the file is short.
+pub fn identity_parts(flash_bin: &[u8], fit_offset: u64) -> Option<(&[u8], &[u8])> {
     let sector: &Sector = flash_bin.first_chunk()?;
-    let spl = spl_layout(sector, fit_offset).ok()?;
+    let layout = spl_layout(sector, fit_offset).ok()?;
+    let spl = flash_bin.get(..layout.len as usize)?;
+    let spl_part = spl.get(spl_identity_range(spl_signed(spl, &layout), &layout))?;
     let fit = flash_bin.get(usize::try_from(fit_offset).ok()?..)?;
     let total = u64::from(imx_hab::fit::totalsize(fit).ok()?);
     let ivt_offset = ivt_offset_for(total);
     let signed = fit
         .get(ivt_offset as usize..)
         .is_some_and(|i| i.iter().take(IVT_SIZE).any(|&b| b != 0));
-    let fit_len = if signed {
+    let image_len = if signed {
         SignedFit::parse(fit).ok()?.signed_len()
     } else {
         ivt_offset + IVT_SIZE as u64
     };
-    Some(image_identity(
-        flash_bin.get(..spl.len as usize)?,
-        fit.get(..fit_len as usize)?,
-    ))
+    let fit_part = fit.get(fit_identity_range(signed, ivt_offset, image_len))?;
+    Some((spl_part, fit_part))
+}
+
+/// [`image_identity`] of a flash.bin file ([`identity_parts`]).
+pub fn flash_bin_identity(flash_bin: &[u8], fit_offset: u64) -> Option<[u8; 32]> {
+    identity_parts(flash_bin, fit_offset).map(|(s, f)| image_identity(s, f))
 }
 
 /// A FAILURE event with the ROM's closest reason and context.

@@ -302,11 +302,11 @@ where
     let layout = &board.media;
     let mut sector: Sector = [0; SECTOR_SIZE as usize];
     if let Err(e) = examine::read(hw, timings, layout.sit_offset(), &mut sector) {
-        let _ = writeln!(
-            hw.console,
-            "shim: SIT at sector {:#x}: {e:?}",
-            layout.sit_sector
-        );
+        let at = layout.sit_sector;
+        let _ = match e {
+            examine::Fault::Read(m) => writeln!(hw.console, "shim: SIT at sector {at:#x}: {m}"),
+            _ => writeln!(hw.console, "shim: SIT at sector {at:#x}: unreadable"),
+        };
         return SitReport {
             status: SitStatus::Unreadable,
             first_sector: 0,
