@@ -23,7 +23,7 @@
 //! | 0x2E | 2 | `rom.reserved` | 0 |
 //! | 0x30 | 4 | `shim_version` (u32) | `major << 16 \| minor << 8 \| patch` ([`ShimVersion`]) |
 //! | 0x34 | 8 | `reserved` | 0 |
-//! | 0x3C | 32 | `booted` | the booted copy's identity: SHA-256 of its SPL then its FIT through the CSF ([`crate::examine::Examined::identity`]); all zero exactly when nothing was booted (version 1: absent, the CRC is here) |
+//! | 0x3C | 32 | `booted` | the booted copy's identity: SHA-256 of its SPL's CSF then its FIT's IVT and CSF ([`crate::examine::Examined::identity`]); all zero exactly when nothing was booted (version 1: absent, the CRC is here) |
 //! | 0x5C | 4 | `crc` (u32) | CRC-32 (IEEE 802.3, reflected, poly 0xEDB88320, as zlib) over bytes 0x00..0x5C (version 1: over 0x00..0x3C, at 0x3C) |
 //!
 //! A copy verdict (`primary` at 0x10, `secondary` at 0x18), offsets relative to its start:
@@ -310,7 +310,7 @@ pub struct BootRecord {
     pub rom: RomInfo,
     /// The shim that wrote the record.
     pub shim_version: ShimVersion,
-    /// The booted image's identity (SHA-256 of its SPL, then its FIT through the CSF); `None` when
+    /// The booted image's identity ([`crate::examine::Examined::identity`]); `None` when
     /// nothing was booted or the record is version 1.
     pub booted: Option<[u8; 32]>,
 }
