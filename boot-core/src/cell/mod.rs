@@ -174,7 +174,7 @@ pub enum CopyReport {
     Rejected {
         /// Which check failed.
         class: FailureClass,
-        /// The HAB-style event of the failure ([`AuthFailure::event`]; the closest event the
+        /// The HAB-style event of the failure ([`imx_hab::hab::AuthFailure::event`]; the closest event the
         /// shim can name for its own classes).
         hab: EventSummary,
         /// The half of the copy that failed (`None` in a version-1 record).
