@@ -130,6 +130,14 @@ impl<'a> Sit<'a> {
                 let max = (device_bytes.saturating_sub(copy_len) / SECTOR_SIZE)
                     .saturating_sub(layout.image_sector);
                 let min = primary_len.div_ceil(SECTOR_SIZE);
+                if max < min {
+                    return Err(ParseError::invalid(
+                        Structure::Sit,
+                        "firstSectorNumber",
+                        12,
+                        "the device is too small for a secondary copy after the primary",
+                    ));
+                }
                 return Err(ParseError::new(
                     Structure::Sit,
                     "firstSectorNumber",
@@ -254,6 +262,16 @@ mod tests {
                 .validate(&L, 1 << 40, 1, 1)
                 .is_err()
         );
+    }
+
+    #[test]
+    fn a_device_too_small_for_any_secondary_says_so() {
+        let s = build_sector(0x1000);
+        let e = Sit::parse(&s)
+            .unwrap()
+            .validate(&L, 4 * MIB, 2 * MIB, 2 * MIB)
+            .unwrap_err();
+        assert!(e.to_string().contains("too small"), "{e}");
     }
 
     #[test]
