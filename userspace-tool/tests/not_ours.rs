@@ -199,8 +199,25 @@ fn running_contradicting_a_valid_record_is_a_usage_error() {
     let mem = dir.path().join("mem.bin");
     let record = boot_core::cell::BootRecord {
         reason: Some(boot_core::policy::Reason::PrimaryFailed),
-        primary: boot_core::cell::CopyReport::NotExamined,
-        secondary: boot_core::cell::CopyReport::NotExamined,
+        primary: boot_core::cell::CopyReport::Rejected {
+            class: boot_core::cell::FailureClass::ImageSignature,
+            hab: imx_hab::hab::EventSummary {
+                status: 0x33,
+                reason: 0x18,
+                context: 0xC0,
+                engine: 0,
+            },
+            part: Some(boot_core::examine::Part::Fit),
+        },
+        secondary: boot_core::cell::CopyReport::Authentic {
+            hab: imx_hab::hab::EventSummary {
+                status: 0xF0,
+                reason: 0,
+                context: 0,
+                engine: 0,
+            },
+            warnings: boot_core::examine::Warnings::default(),
+        },
         sit: boot_core::cell::SitReport {
             status: boot_core::cell::SitStatus::Valid,
             first_sector: 0x1000,

@@ -52,16 +52,32 @@ fn setup(layout: Layout<'_>, reason: Option<Reason>) -> Setup {
             primary: if reason == Reason::PrimaryOk {
                 ok
             } else {
-                CopyReport::NotExamined
+                CopyReport::Rejected {
+                    class: boot_core::cell::FailureClass::ImageSignature,
+                    hab: EventSummary {
+                        status: 0x33,
+                        reason: 0x18,
+                        context: 0xC0,
+                        engine: 0,
+                    },
+                    part: Some(boot_core::examine::Part::Fit),
+                }
             },
             secondary: if reason == Reason::PrimaryOk {
                 CopyReport::NotExamined
             } else {
                 ok
             },
-            sit: SitReport {
-                status: SitStatus::NotRead,
-                first_sector: 0,
+            sit: if reason == Reason::PrimaryOk {
+                SitReport {
+                    status: SitStatus::NotRead,
+                    first_sector: 0,
+                }
+            } else {
+                SitReport {
+                    status: SitStatus::Valid,
+                    first_sector: 0x1000,
+                }
             },
             rom: RomInfo::UNKNOWN,
             shim_version: ShimVersion::CURRENT,

@@ -316,6 +316,19 @@ fn decode_record(bytes: &[u8]) -> Result<BootRecord, CellError> {
     )?;
     zero(&raw.reserved, "reserved", offset_of!(RawCell, reserved))?;
 
+    let sit = SitReport {
+        status,
+        first_sector: raw.sit_first_sector.get(),
+    };
+    if !follows_the_table(reason, &primary, &secondary, sit.status) {
+        return Err(CellError::Value {
+            field: "reason",
+            offset: offset_of!(RawCell, reason),
+            found: reason_code,
+            expected: "a reason that the copy verdicts and the SIT status agree with (the \
+                       design.md §5 table: what the shim writes)",
+        });
+    }
     let expected = slot_word(slot_for_reason(reason));
     if raw.slot.get() != expected {
         return Err(CellError::SlotMismatch {
@@ -337,10 +350,7 @@ fn decode_record(bytes: &[u8]) -> Result<BootRecord, CellError> {
         reason,
         primary,
         secondary,
-        sit: SitReport {
-            status,
-            first_sector: raw.sit_first_sector.get(),
-        },
+        sit,
         rom: RomInfo {
             boot_stage: raw.rom_boot_stage.get(),
             log,
@@ -349,6 +359,45 @@ fn decode_record(bytes: &[u8]) -> Result<BootRecord, CellError> {
         shim_version: ShimVersion::from_u32(raw.shim_version.get()),
         booted,
     })
+}
+
+/// Whether a record's reason, copy verdicts and SIT status are what the shim's flow writes
+/// (design.md §5): the primary always examined once a decision is made, the SIT and the
+/// secondary only when the primary failed, the secondary only through a valid SIT.
+pub fn follows_the_table(
+    reason: Option<Reason>,
+    primary: &CopyReport,
+    secondary: &CopyReport,
+    sit: SitStatus,
+) -> bool {
+    use CopyReport::{Authentic, NotExamined, Rejected};
+    match reason {
+        None => {
+            matches!(primary, NotExamined)
+                && matches!(secondary, NotExamined)
+                && sit == SitStatus::NotRead
+        }
+        Some(Reason::PrimaryOk) => {
+            matches!(primary, Authentic { .. })
+                && matches!(secondary, NotExamined)
+                && sit == SitStatus::NotRead
+        }
+        Some(Reason::PrimaryFailed) => {
+            matches!(primary, Rejected { .. })
+                && matches!(secondary, Authentic { .. })
+                && sit == SitStatus::Valid
+        }
+        Some(Reason::NoFallbackTable) => {
+            matches!(primary, Rejected { .. })
+                && matches!(secondary, NotExamined)
+                && !matches!(sit, SitStatus::NotRead | SitStatus::Valid)
+        }
+        Some(Reason::BothFailed) => {
+            matches!(primary, Rejected { .. })
+                && matches!(secondary, Rejected { .. })
+                && sit == SitStatus::Valid
+        }
+    }
 }
 
 /// Field names and the offset of one copy verdict.

@@ -55,8 +55,9 @@
 //! - The CRC covers word 0 too: a slot word changed after the shim wrote the cell (by hand, or by
 //!   an AN12900-era tool) invalidates the record instead of contradicting it.
 //! - The record is valid only if magic, version, length and CRC match, every code is one this
-//!   version defines, every reserved byte is 0 and the slot word is the one the reason implies
-//!   ([`slot_for_reason`]). Otherwise [`decode`] returns the slot word alone with the
+//!   version defines, every reserved byte is 0, the reason agrees with the copy verdicts and the
+//!   SIT status as the decision table of design.md §5 has them (`decode::follows_the_table`),
+//!   and the slot word is the one the reason implies ([`slot_for_reason`]). Otherwise [`decode`] returns the slot word alone with the
 //!   [`CellError`] that disqualified the record, and `ubootctl` reports "no boot record"; it
 //!   never guesses from a partial record.
 //! - Any change to the layout or to a code table takes a new [`VERSION`]. Codes are never

@@ -215,9 +215,18 @@ fn every_code_round_trips() {
         assert_eq!(decode(&r.encode()).unwrap().record, Ok(r), "{class}");
     }
     for status in SitStatus::ALL {
+        // The reason each SIT status goes with in the decision table.
+        r.reason = Some(match status {
+            SitStatus::NotRead => Reason::PrimaryOk,
+            SitStatus::Valid => Reason::BothFailed,
+            _ => Reason::NoFallbackTable,
+        });
         r.sit.status = status;
+        let r = fit_table(r);
+        assert_eq!(r.sit.status, status);
         assert_eq!(decode(&r.encode()).unwrap().record, Ok(r), "{status:?}");
     }
+    let mut r = sample();
     for log in RomLog::ALL {
         for persist in [None, Some(false), Some(true)] {
             r.rom.log = log;
@@ -233,14 +242,38 @@ fn every_code_round_trips() {
         Some(Reason::BothFailed),
     ] {
         r.reason = reason;
-        r.booted = slot_for_reason(reason).map(|_| [7; 32]);
+        let r = fit_table(r);
         let cell = decode(&r.encode()).unwrap();
         assert_eq!(cell.record, Ok(r));
         assert_eq!(cell.slot.slot(), Ok(slot_for_reason(reason)));
     }
-    r.primary = CopyReport::NotExamined;
-    r.secondary = CopyReport::NotExamined;
-    assert_eq!(decode(&r.encode()).unwrap().record, Ok(r));
+}
+
+/// Records the shim never writes are refused even with a right CRC: a reason the copy
+/// verdicts and the SIT status contradict.
+#[test]
+fn records_off_the_decision_table_are_refused() {
+    let ok = sample();
+    let mut cases = Vec::new();
+    let mut r = ok;
+    r.primary = CopyReport::Authentic {
+        hab: ev(status::SUCCESS, 0, 0, 0),
+        warnings: Warnings::default(),
+    };
+    cases.push(r); // primary-failed with an authentic primary
+    let mut r = ok;
+    r.sit.status = SitStatus::BadTag;
+    cases.push(r); // primary-failed through an invalid SIT
+    let mut r = fit_table(BootRecord {
+        reason: Some(Reason::PrimaryOk),
+        ..ok
+    });
+    r.secondary = ok.secondary;
+    cases.push(r); // primary-ok with the secondary examined
+    for r in cases {
+        let err = record_err(&r.encode());
+        assert_eq!((err.field(), err.offset()), ("reason", 0x0C), "{err}");
+    }
 }
 
 #[test]
@@ -591,8 +624,11 @@ fn the_booted_digest_follows_the_slot() {
     r.booted = None;
     let err = record_err(&r.encode());
     assert_eq!((err.field(), err.offset()), ("booted", 0x3C), "{err}");
-    let mut r = sample();
-    r.reason = Some(Reason::BothFailed);
+    let mut r = fit_table(BootRecord {
+        reason: Some(Reason::BothFailed),
+        ..sample()
+    });
+    r.booted = Some([1; 32]);
     let err = record_err(&r.encode());
     assert_eq!((err.field(), err.offset()), ("booted", 0x3C), "{err}");
 }
@@ -635,6 +671,57 @@ fn any_copy() -> impl Strategy<Value = CopyReport> {
     ]
 }
 
+/// `r` made to follow the decision table for its reason (`decode::follows_the_table`),
+/// keeping whatever verdict details already fit.
+fn fit_table(mut r: BootRecord) -> BootRecord {
+    let authentic = |c: CopyReport| match c {
+        CopyReport::Authentic { .. } => c,
+        _ => CopyReport::Authentic {
+            hab: ev(status::SUCCESS, 0, 0, 0),
+            warnings: Warnings::default(),
+        },
+    };
+    let rejected = |c: CopyReport| match c {
+        CopyReport::Rejected { .. } => c,
+        _ => CopyReport::Rejected {
+            class: FailureClass::Structure,
+            hab: ev(status::FAILURE, 1, 2, 3),
+            part: Some(Part::Fit),
+        },
+    };
+    let (p, sec, sit) = match r.reason {
+        None => (
+            CopyReport::NotExamined,
+            CopyReport::NotExamined,
+            SitStatus::NotRead,
+        ),
+        Some(Reason::PrimaryOk) => (
+            authentic(r.primary),
+            CopyReport::NotExamined,
+            SitStatus::NotRead,
+        ),
+        Some(Reason::PrimaryFailed) => (
+            rejected(r.primary),
+            authentic(r.secondary),
+            SitStatus::Valid,
+        ),
+        Some(Reason::NoFallbackTable) => (
+            rejected(r.primary),
+            CopyReport::NotExamined,
+            match r.sit.status {
+                SitStatus::NotRead | SitStatus::Valid => SitStatus::BadTag,
+                other => other,
+            },
+        ),
+        Some(Reason::BothFailed) => (rejected(r.primary), rejected(r.secondary), SitStatus::Valid),
+    };
+    r.primary = p;
+    r.secondary = sec;
+    r.sit.status = sit;
+    r.booted = slot_for_reason(r.reason).map(|_| [0x5A; 32]);
+    r
+}
+
 fn any_record() -> impl Strategy<Value = BootRecord> {
     (
         prop::sample::select(vec![
@@ -669,10 +756,11 @@ fn any_record() -> impl Strategy<Value = BootRecord> {
                         persist_secondary: persist,
                     },
                     shim_version: ShimVersion::from_u32(v),
-                    booted: slot_for_reason(reason).map(|_| [0x5A; 32]),
+                    booted: None,
                 }
             },
         )
+        .prop_map(fit_table)
 }
 
 proptest! {
