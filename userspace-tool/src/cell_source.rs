@@ -2,8 +2,7 @@
 //! page-aligned read-only mapping, or from a file laid out as physical memory (`--mem FILE`,
 //! byte offset = physical address), as tests and offline analysis use.
 
-use std::fs::File;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 
 use boot_core::cell::{self, CELL_SIZE, Cell};
@@ -11,9 +10,29 @@ use boot_core::cell::{self, CELL_SIZE, Cell};
 /// Default physical-memory device.
 pub const DEV_MEM: &str = "/dev/mem";
 
+/// Whether `path` can be physical memory: a regular file laid out as memory, or a character
+/// device (`/dev/mem`). A missing path is allowed (no record); a FIFO, a directory, a socket or
+/// a block device is a usage error, said without blocking.
+pub fn check(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::FileTypeExt;
+    match std::fs::metadata(path) {
+        Err(_) => Ok(()),
+        Ok(m) if m.is_file() || m.file_type().is_char_device() => Ok(()),
+        Ok(_) => Err(format!(
+            "--mem {}: not physical memory (a regular file laid out as memory, or /dev/mem)",
+            path.display()
+        )),
+    }
+}
+
 /// Reads `CELL_SIZE` bytes at physical address `addr` from `path` and decodes them.
 pub fn read(path: &Path, addr: u64) -> Result<Cell, String> {
-    let file = File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    // Non-blocking: a FIFO given as --mem must not hang the open (it is refused by `check`).
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
     let meta = file
         .metadata()
         .map_err(|e| format!("cannot stat {}: {e}", path.display()))?;

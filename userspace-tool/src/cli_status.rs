@@ -154,6 +154,8 @@ struct Facts<'a> {
     running: Option<Slot>,
     on_medium: BootedImage,
     foreign: &'a [String],
+    /// A partition table (not a partition) is among what the boot area overlaps.
+    table_in_the_way: bool,
     matches: bool,
 }
 
@@ -167,10 +169,16 @@ fn advice(f: &Facts<'_>) -> Vec<String> {
     let mut out = Vec::new();
     if !f.foreign.is_empty() {
         let end = st.secondary.offset + ubootctl::media::slot_bytes(&f.board.media);
+        let fix = if f.table_in_the_way {
+            "move the partition table's entry array out of the boot area (with sgdisk: \
+             `sgdisk -j 2 DEVICE` keeps it at its usual LBA 2) and make the first partition \
+             start at or after"
+        } else {
+            "re-partition so that the first partition starts at or after"
+        };
         out.push(format!(
             "the boot area overlaps what is not its own ({}): update and sync refuse to write \
-             there; re-partition so that the first partition starts at or after {end:#x} (the \
-             usual 8 MiB), then run `ubootctl status` again",
+             there; {fix} {end:#x} (the usual 8 MiB), then run `ubootctl status` again",
             f.foreign.join("; ")
         ));
         return out;
@@ -261,6 +269,7 @@ fn status(
             device.display()
         )));
     }
+    cell_source::check(mem).map_err(Failure::Usage)?;
     let cell = cell_source::read(mem, board.cell_addr);
     let (cell_slot, running, record_problem, boot_reason) = cell_facts(&cell);
     let booted = cell
@@ -270,8 +279,12 @@ fn status(
         .and_then(|r| r.booted);
     // A shared lock: an update in progress on the same storage (through any alias) is not
     // read half-written; that is an error of this run (exit 2), not a verdict on the device.
-    let _lock = storage_lock::lock_shared(device, &LockRoots::default())
-        .map_err(|e| Failure::Usage(format!("cannot read a consistent state: {e}")))?;
+    let _lock = storage_lock::lock_shared(device, &LockRoots::default()).map_err(|e| match e {
+        storage_lock::LockError::Busy { .. } => Failure::Refused(format!(
+            "refused: the state cannot be read while another run writes it: {e}"
+        )),
+        other => Failure::Usage(format!("cannot read a consistent state: {other}")),
+    })?;
     let dev = FileDevice::open_read_only(device).map_err(|e| Failure::Usage(e.to_string()))?;
     let state = MediaState::read(&dev, board, fuses)
         .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", device.display())))?;
@@ -288,8 +301,11 @@ fn status(
     let secondary = copy_status(&state.secondary);
     let matches = same_copy(&state.primary, &state.secondary);
     let on_medium = booted_image(&state, booted.as_ref());
-    let foreign: Vec<String> = state
-        .boot_area_conflicts(board)
+    let conflicts = state.boot_area_conflicts(board);
+    let table_in_the_way = conflicts
+        .iter()
+        .any(|(_, c)| matches!(c, ubootctl::partitions::Conflict::Table { .. }));
+    let foreign: Vec<String> = conflicts
         .into_iter()
         .map(|(what, c)| format!("{what}: {c}"))
         .collect();
@@ -299,6 +315,7 @@ fn status(
         running,
         on_medium,
         foreign: &foreign,
+        table_in_the_way,
         matches,
     });
     let healthy = actions.is_empty();

@@ -60,6 +60,7 @@ fn running_slot(c: &Common<'_>) -> Result<(Running, String), Failure> {
             )));
         }
     };
+    cell_source::check(c.mem).map_err(Failure::Usage)?;
     let at = format!(
         "boot record at {:#x} in {}",
         c.board.cell_addr,

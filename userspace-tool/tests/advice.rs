@@ -344,3 +344,39 @@ fn mbr(start: u64, len: u64) -> [u8; 512] {
     m[511] = 0xAA;
     m
 }
+
+#[test]
+fn a_gpt_entry_array_in_the_primary_slot_move_it_then_update() {
+    let b = Bench::new(Layout {
+        primary: Some(image(1)),
+        secondary: Some(image(1)),
+        sit: true,
+    });
+    b.booted(Reason::PrimaryOk, image(1));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&b.device)
+        .unwrap()
+        .set_len(16 << 20)
+        .unwrap();
+    let sgdisk = |args: &[&str]| {
+        let o = Command::new("sgdisk")
+            .args(args)
+            .arg(&b.device)
+            .output()
+            .expect("sgdisk (gdisk) is installed by .ci/setup");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    // The entry array at LBA 66 (0x8400): inside the primary slot; the partition at 8 MiB.
+    sgdisk(&["-j", "66", "-n", "1:16384:+4M"]);
+    let a = b.action("sgdisk -j 2");
+    assert!(a.contains("GPT"), "{a}");
+    sgdisk(&["-j", "2"]);
+    let (_, v) = b.status();
+    assert!(v.get("boot_area_conflicts").is_none(), "{v:#}");
+    // The array had overwritten the primary's start: the advice is now to write it again.
+    b.action("`ubootctl update IMAGE`");
+    let v1 = b.image(1);
+    b.ok(&["update", s(&v1)]);
+    b.healthy();
+}

@@ -294,6 +294,10 @@ fn another_run_on_the_same_storage_through_an_alias_is_a_refusal() {
     // Held on the file: an update on the file is refused (exit 1, nothing written).
     let guard = storage_lock::lock(&c.path, &LockRoots::default()).unwrap();
     refused(&c, &c.update(), &before, "another ubootctl");
+    // status cannot read a state being written: a refusal too (exit 1).
+    let st = c.run(&["status"]);
+    assert_eq!(st.status.code(), Some(1), "{}", text(&st));
+    assert!(text(&st).contains("another ubootctl"), "{}", text(&st));
     drop(guard);
     let Some(dev) = losetup(&c.path) else {
         eprintln!("skipped the loop-device half: the kernel refuses loop devices here");
@@ -371,6 +375,25 @@ fn fifos_devices_and_directories_are_usage_errors_without_blocking() {
             ],
             vec!["status", "--device", path, "--srk-hash", fuses],
             vec![
+                "status",
+                "--device",
+                s(&c.path),
+                "--mem",
+                path,
+                "--srk-hash",
+                fuses,
+            ],
+            vec![
+                "update",
+                s(&c.new),
+                "--device",
+                s(&c.path),
+                "--mem",
+                path,
+                "--srk-hash",
+                fuses,
+            ],
+            vec![
                 "update",
                 s(&c.new),
                 "--device",
@@ -381,6 +404,10 @@ fn fifos_devices_and_directories_are_usage_errors_without_blocking() {
                 fuses,
             ],
         ] {
+            // A character device is a valid --mem (it is how /dev/mem is read).
+            if args.contains(&"--mem") && path.starts_with("/dev/") {
+                continue;
+            }
             let mut args = args;
             args.extend(["--board", "qemu-imx8mp"]);
             let o = bounded(&args);
