@@ -36,9 +36,9 @@ use std::io::{self, Read};
 use std::os::unix::fs::{DirBuilderExt, FileExt, FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{FlockOperation, OFlags, flock, major, minor};
+use rustix::fs::{FlockOperation, OFlags, flock};
 
-use crate::sysblock::{self, DevNum, SysRoots};
+use crate::sysblock::{self, DevNum, SysRoots, devnum_of, read_devnum};
 
 /// `flock` without blocking, retried for up to [`BUSY_GRACE`]: a lock just released can stay
 /// held for a moment by a child that another thread of the same process forked before its
@@ -115,7 +115,7 @@ impl Key {
 
     fn of_file(meta: &Metadata) -> Key {
         Key::File {
-            dev: split(meta.dev()),
+            dev: devnum_of(meta.dev()),
             ino: meta.ino(),
         }
     }
@@ -128,10 +128,6 @@ impl fmt::Display for Key {
             Key::File { dev: (a, b), ino } => write!(f, "inode {ino} on device {a}:{b}"),
         }
     }
-}
-
-fn split(dev: u64) -> DevNum {
-    (major(dev), minor(dev))
 }
 
 /// What a path resolves to: the keys to lock, each with what it stands for.
@@ -237,22 +233,14 @@ impl std::error::Error for LockError {
 /// The whole disk under a block device node: `(devnum, kernel name)` of the disk when `name`
 /// is a partition (the parent sysfs directory with a `dev` file), else of `name` itself.
 fn whole_disk(roots: &SysRoots, name: &str, devnum: DevNum) -> (DevNum, String) {
-    let dir = roots.sys.join("class/block").join(name);
-    if dir.join("partition").exists()
-        && let Ok(real) = fs::canonicalize(&dir)
-        && let Some(parent) = real.parent()
-        && let Some(dn) = read_devnum(parent)
+    if sysblock::class_dir(roots, name).join("partition").exists()
+        && let Some(parent) = sysblock::parent_disk_dir(roots, name)
+        && let Some(dn) = read_devnum(&parent)
         && let Some(pname) = parent.file_name()
     {
         return (dn, pname.to_string_lossy().into_owned());
     }
     (devnum, name.to_owned())
-}
-
-fn read_devnum(dir: &Path) -> Option<DevNum> {
-    let s = fs::read_to_string(dir.join("dev")).ok()?;
-    let (a, b) = s.trim().split_once(':')?;
-    Some((a.parse().ok()?, b.parse().ok()?))
 }
 
 /// A loop device's backing file (sysfs `loop/backing_file`), when `dir` is a bound loop device.
@@ -300,7 +288,7 @@ fn base(path: &Path, meta: &Metadata, roots: &SysRoots) -> Option<Base> {
     let devnum = id
         .as_ref()
         .and_then(|i| i.devnum)
-        .or_else(|| block.then(|| split(meta.rdev())));
+        .or_else(|| block.then(|| devnum_of(meta.rdev())));
     let name = id.and_then(|i| i.name);
     Some(match (devnum, &name) {
         (Some(dn), Some(n)) => {

@@ -22,6 +22,7 @@
 //! | `/proc/self/mountinfo` (else `/proc/mounts`) | mounts, by `MAJ:MIN` and by source |
 //! | `/proc/swaps` | active swap areas |
 
+use rustix::fs::{major, minor};
 use std::fmt;
 use std::fs;
 use std::io::{self, Write};
@@ -103,7 +104,7 @@ pub fn identify(path: &Path, roots: &SysRoots) -> io::Result<Identity> {
     let ft = meta.file_type();
     if ft.is_block_device() {
         let rdev = meta.rdev();
-        let devnum = (major(rdev), minor(rdev));
+        let devnum = devnum_of(rdev);
         let link = roots
             .sys
             .join("dev/block")
@@ -143,21 +144,18 @@ pub fn identify(path: &Path, roots: &SysRoots) -> io::Result<Identity> {
     })
 }
 
-/// `gnu_dev_major`.
-fn major(dev: u64) -> u32 {
-    (((dev >> 32) & 0xFFFF_F000) | ((dev >> 8) & 0xFFF)) as u32
+/// A `st_rdev` as `(major, minor)` (`gnu_dev_major`, `gnu_dev_minor`).
+pub(crate) fn devnum_of(rdev: u64) -> DevNum {
+    (major(rdev), minor(rdev))
 }
 
-/// `gnu_dev_minor`.
-fn minor(dev: u64) -> u32 {
-    (((dev >> 12) & 0xFFFF_FF00) | (dev & 0xFF)) as u32
-}
-
-fn class_dir(roots: &SysRoots, name: &str) -> PathBuf {
+/// The sysfs directory of the block device `name` (`/sys/class/block/NAME`).
+pub(crate) fn class_dir(roots: &SysRoots, name: &str) -> PathBuf {
     roots.sys.join("class/block").join(name)
 }
 
-fn read_devnum(dir: &Path) -> Option<DevNum> {
+/// The device number in `dir/dev`.
+pub(crate) fn read_devnum(dir: &Path) -> Option<DevNum> {
     let s = fs::read_to_string(dir.join("dev")).ok()?;
     let (a, b) = s.trim().split_once(':')?;
     Some((a.parse().ok()?, b.parse().ok()?))
@@ -266,13 +264,15 @@ impl fmt::Display for CheckError {
 /// The whole disk of a partition: the parent directory of its sysfs directory, when that
 /// parent is a block device (has a `dev` file).
 fn parent_disk(roots: &SysRoots, name: &str) -> Option<String> {
+    let parent = parent_disk_dir(roots, name)?;
+    parent.file_name().map(|n| n.to_string_lossy().into_owned())
+}
+
+/// The sysfs directory of the disk a partition `name` belongs to (see [`parent_disk`]).
+pub(crate) fn parent_disk_dir(roots: &SysRoots, name: &str) -> Option<PathBuf> {
     let real = fs::canonicalize(class_dir(roots, name)).ok()?;
     let parent = real.parent()?;
-    parent
-        .join("dev")
-        .exists()
-        .then(|| parent.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .flatten()
+    parent.join("dev").exists().then(|| parent.to_path_buf())
 }
 
 /// The target and its partitions: `(kernel name, device number)`.
