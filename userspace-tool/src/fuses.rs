@@ -118,25 +118,18 @@ pub fn from_ocotp(path: &Path) -> Result<FuseValues, FuseError> {
     }
     let mut hash = [0u8; 32];
     hash.copy_from_slice(&buf[SRK_HASH_OFFSET..SRK_HASH_OFFSET + 32]);
-    let closed = u32::from_le_bytes([
-        buf[SEC_CONFIG_OFFSET],
-        buf[SEC_CONFIG_OFFSET + 1],
-        buf[SEC_CONFIG_OFFSET + 2],
-        buf[SEC_CONFIG_OFFSET + 3],
-    ]) & Fuses::SEC_CONFIG_CLOSED
-        != 0;
-    // Unprogrammed SRK fuses only matter on a closed part: an open one boots unsigned images.
-    if hash == [0; 32] && closed {
-        return Err(FuseError::NotProgrammed(format!(
-            "the SRK hash fuses in {} are not programmed (all zero): no image can be authenticated on this part",
-            path.display()
-        )));
-    }
     let word = |at: usize| {
         buf.get(at..at + 4)
             .map_or(0, |w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
     };
     let sec_config = word(SEC_CONFIG_OFFSET);
+    // Unprogrammed SRK fuses only matter on a closed part: an open one boots unsigned images.
+    if hash == [0; 32] && sec_config & Fuses::SEC_CONFIG_CLOSED != 0 {
+        return Err(FuseError::NotProgrammed(format!(
+            "the SRK hash fuses in {} are not programmed (all zero): no image can be authenticated on this part",
+            path.display()
+        )));
+    }
     if buf.len() < SRK_REVOKE_OFFSET + 4 {
         return Err(unavailable(format!(
             "only {} bytes readable, SRK_REVOKE ends at {:#x}",

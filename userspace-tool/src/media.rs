@@ -25,6 +25,7 @@ use boot_core::policy::{CopyVerdict, Decision, Reason, SitVerdict, Slot};
 use imx_hab::ParseError;
 use imx_hab::hab::Fuses;
 use imx_hab::hab::software::SoftwareHab;
+use imx_hab::ivt::IVT_SIZE;
 use imx_hab::sit::SecondaryArea;
 use sha2::{Digest, Sha256};
 
@@ -159,25 +160,13 @@ pub fn judge_flash_bin(bytes: &[u8], board: &Board, fuses: &Fuses) -> Result<Cop
             },
         });
     }
-    let mut disk = Snapshot::padded(bytes, slot);
-    let ctx = context(board, fuses);
-    let info = with_shim(&mut disk, board, fuses, |hw, mem| {
-        examine_copy(
-            hw,
-            &mut Timings::default(),
-            &ctx,
-            mem.window,
-            mem.window_base,
-            0,
-        )
-        .map(|e| CopyInfo::of(&e))
-    })
-    // A missing signature stays the answer on a closed part; other failures of a short file are
-    // reported where the file ends.
-    .map_err(|f| match f.fault {
-        Fault::NotSigned => f,
-        _ => truncation(bytes, board).unwrap_or(f),
-    })?;
+    let info = examine_at(&mut Snapshot::padded(bytes, slot), board, fuses, 0)
+        // A missing signature stays the answer on a closed part; other failures of a short file are
+        // reported where the file ends.
+        .map_err(|f| match f.fault {
+            Fault::NotSigned => f,
+            _ => truncation(bytes, board).unwrap_or(f),
+        })?;
     // Every byte that makes the image must come from the file: a truncated file would
     // otherwise borrow whatever the slot holds after it.
     for (part, end) in [(Part::Spl, info.spl_len), (Part::Fit, info.extent)] {
@@ -225,7 +214,7 @@ fn truncation(bytes: &[u8], board: &Board) -> Option<Failure> {
         return Some(f);
     }
     let total = u64::from(imx_hab::fit::totalsize(&bytes[fit_offset as usize..]).ok()?);
-    let ivt_end = fit_offset + imx_hab::image::ivt_offset_for(total) + 0x20;
+    let ivt_end = fit_offset + imx_hab::image::ivt_offset_for(total) + IVT_SIZE as u64;
     short(Part::Fit, ivt_end)
 }
 

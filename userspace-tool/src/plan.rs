@@ -670,7 +670,6 @@ pub fn plan_sync(
         steps: Vec::new(),
         notes: Vec::new(),
     };
-    check_ours(state, board, &plan)?;
     sync_steps(state, board, &mut plan);
     check_ours(state, board, &plan)?;
     Ok(plan)
