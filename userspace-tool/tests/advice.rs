@@ -8,13 +8,8 @@ mod medium;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use boot_core::cell::{
-    BootRecord, CELL_SIZE, CopyReport, RomInfo, ShimVersion, SitReport, SitStatus,
-};
-use boot_core::examine::Warnings;
 use boot_core::policy::Reason;
-use imx_hab::hab::EventSummary;
-use medium::{Layout, board, identity, image, pki, tampered, write_layout};
+use medium::{Layout, image, pki, tampered, write_layout};
 use serde_json::Value;
 use ubootctl::blockdev::{BlockDevice, FileDevice};
 
@@ -34,7 +29,7 @@ impl Bench {
         let fuses = dir.path().join("srk.bin");
         std::fs::write(&fuses, pki(0).srk_hash().unwrap()).unwrap();
         let mem = dir.path().join("mem.bin");
-        std::fs::write(&mem, vec![0u8; board().cell_addr as usize + CELL_SIZE]).unwrap();
+        std::fs::write(&mem, medium::mem_image(None)).unwrap();
         Bench {
             dir,
             device,
@@ -45,53 +40,8 @@ impl Bench {
 
     /// The cell of a boot of `reason` whose booted copy held `booted` (a flash.bin).
     fn booted(&self, reason: Reason, booted: &[u8]) {
-        let ok = CopyReport::Authentic {
-            hab: EventSummary {
-                status: 0xF0,
-                reason: 0,
-                context: 0,
-                engine: 0,
-            },
-            warnings: Warnings::default(),
-        };
-        let primary_ok = reason == Reason::PrimaryOk;
-        let record = BootRecord {
-            reason: Some(reason),
-            primary: if primary_ok {
-                ok
-            } else {
-                CopyReport::Rejected {
-                    class: boot_core::cell::FailureClass::ImageSignature,
-                    hab: EventSummary {
-                        status: 0x33,
-                        reason: 0x18,
-                        context: 0xC0,
-                        engine: 0,
-                    },
-                    part: Some(boot_core::examine::Part::Fit),
-                }
-            },
-            secondary: if primary_ok {
-                CopyReport::NotExamined
-            } else {
-                ok
-            },
-            sit: SitReport {
-                status: if primary_ok {
-                    SitStatus::NotRead
-                } else {
-                    SitStatus::Valid
-                },
-                first_sector: if primary_ok { 0 } else { 0x1000 },
-            },
-            rom: RomInfo::UNKNOWN,
-            shim_version: ShimVersion::CURRENT,
-            booted: Some(identity(booted)),
-        };
-        let mut mem = std::fs::read(&self.mem).unwrap();
-        let at = board().cell_addr as usize;
-        mem[at..at + CELL_SIZE].copy_from_slice(&record.encode());
-        std::fs::write(&self.mem, mem).unwrap();
+        let record = medium::boot_record(reason, booted);
+        std::fs::write(&self.mem, medium::mem_image(Some(&record))).unwrap();
     }
 
     fn image(&self, v: u8) -> PathBuf {

@@ -197,38 +197,8 @@ fn running_contradicting_a_valid_record_is_a_usage_error() {
     let c = card(8 << 20, both_v1());
     let dir = tempfile::tempdir().unwrap();
     let mem = dir.path().join("mem.bin");
-    let record = boot_core::cell::BootRecord {
-        reason: Some(boot_core::policy::Reason::PrimaryFailed),
-        primary: boot_core::cell::CopyReport::Rejected {
-            class: boot_core::cell::FailureClass::ImageSignature,
-            hab: imx_hab::hab::EventSummary {
-                status: 0x33,
-                reason: 0x18,
-                context: 0xC0,
-                engine: 0,
-            },
-            part: Some(boot_core::examine::Part::Fit),
-        },
-        secondary: boot_core::cell::CopyReport::Authentic {
-            hab: imx_hab::hab::EventSummary {
-                status: 0xF0,
-                reason: 0,
-                context: 0,
-                engine: 0,
-            },
-            warnings: boot_core::examine::Warnings::default(),
-        },
-        sit: boot_core::cell::SitReport {
-            status: boot_core::cell::SitStatus::Valid,
-            first_sector: 0x1000,
-        },
-        rom: boot_core::cell::RomInfo::UNKNOWN,
-        shim_version: boot_core::cell::ShimVersion::CURRENT,
-        booted: Some(medium::identity(image(1))),
-    };
-    let mut m = vec![0u8; board().cell_addr as usize + boot_core::cell::CELL_SIZE];
-    m[board().cell_addr as usize..].copy_from_slice(&record.encode());
-    std::fs::write(&mem, m).unwrap();
+    let record = medium::boot_record(boot_core::policy::Reason::PrimaryFailed, image(1));
+    std::fs::write(&mem, medium::mem_image(Some(&record))).unwrap();
     let before = c.bytes();
     let o = Command::new(env!("CARGO_BIN_EXE_ubootctl"))
         .args(["update", s(&c.new), "--running", "1", "--mem", s(&mem)])

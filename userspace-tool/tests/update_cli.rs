@@ -6,12 +6,8 @@ mod medium;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use boot_core::cell::{
-    BootRecord, CELL_SIZE, CopyReport, RomInfo, ShimVersion, SitReport, SitStatus,
-};
 use boot_core::policy::Reason;
-use imx_hab::hab::EventSummary;
-use medium::{Layout, board, image, pki, tampered, write_layout};
+use medium::{Layout, image, pki, tampered, write_layout};
 use ubootctl::blockdev::FileDevice;
 
 struct Setup {
@@ -35,61 +31,18 @@ fn setup(layout: Layout<'_>, reason: Option<Reason>) -> Setup {
     }
     let fuses = dir.path().join("srk_fuse.bin");
     std::fs::write(&fuses, pki(0).srk_hash().unwrap()).unwrap();
-    let cell_addr = board().cell_addr as usize;
-    let mut mem = vec![0u8; cell_addr + CELL_SIZE];
-    if let Some(reason) = reason {
-        let ok = CopyReport::Authentic {
-            hab: EventSummary {
-                status: 0xF0,
-                reason: 0,
-                context: 0,
-                engine: 0,
-            },
-            warnings: boot_core::examine::Warnings::default(),
-        };
-        let record = BootRecord {
-            reason: Some(reason),
-            primary: if reason == Reason::PrimaryOk {
-                ok
-            } else {
-                CopyReport::Rejected {
-                    class: boot_core::cell::FailureClass::ImageSignature,
-                    hab: EventSummary {
-                        status: 0x33,
-                        reason: 0x18,
-                        context: 0xC0,
-                        engine: 0,
-                    },
-                    part: Some(boot_core::examine::Part::Fit),
-                }
-            },
-            secondary: if reason == Reason::PrimaryOk {
-                CopyReport::NotExamined
-            } else {
-                ok
-            },
-            sit: if reason == Reason::PrimaryOk {
-                SitReport {
-                    status: SitStatus::NotRead,
-                    first_sector: 0,
-                }
-            } else {
-                SitReport {
-                    status: SitStatus::Valid,
-                    first_sector: 0x1000,
-                }
-            },
-            rom: RomInfo::UNKNOWN,
-            shim_version: ShimVersion::CURRENT,
-            booted: if reason == Reason::PrimaryOk {
-                layout.primary
-            } else {
-                layout.secondary
-            }
-            .map(medium::identity),
-        };
-        mem[cell_addr..cell_addr + CELL_SIZE].copy_from_slice(&record.encode());
-    }
+    let mem = medium::mem_image(
+        reason
+            .map(|r| {
+                let booted = if r == Reason::PrimaryOk {
+                    layout.primary
+                } else {
+                    layout.secondary
+                };
+                medium::boot_record(r, booted.expect("the booted copy is on the medium"))
+            })
+            .as_ref(),
+    );
     let mem_path = dir.path().join("mem.bin");
     std::fs::write(&mem_path, mem).unwrap();
     let new = dir.path().join("new.bin");

@@ -100,6 +100,73 @@ pub fn identity(flash_bin: &[u8]) -> [u8; 32] {
         .expect("a flash.bin")
 }
 
+/// The boot record the shim writes after a boot of `reason` (`PrimaryOk` or `PrimaryFailed`)
+/// from a copy holding `booted`: the copy verdicts and SIT status of the decision table, and the
+/// copy's identity.
+pub fn boot_record(
+    reason: boot_core::policy::Reason,
+    booted: &[u8],
+) -> boot_core::cell::BootRecord {
+    use boot_core::cell::{
+        BootRecord, CopyReport, FailureClass, RomInfo, ShimVersion, SitReport, SitStatus,
+    };
+    use imx_hab::hab::EventSummary;
+    let ok = CopyReport::Authentic {
+        hab: EventSummary {
+            status: 0xF0,
+            reason: 0,
+            context: 0,
+            engine: 0,
+        },
+        warnings: boot_core::examine::Warnings::default(),
+    };
+    let failed = CopyReport::Rejected {
+        class: FailureClass::ImageSignature,
+        hab: EventSummary {
+            status: 0x33,
+            reason: 0x18,
+            context: 0xC0,
+            engine: 0,
+        },
+        part: Some(boot_core::examine::Part::Fit),
+    };
+    let primary_ok = reason == boot_core::policy::Reason::PrimaryOk;
+    BootRecord {
+        reason: Some(reason),
+        primary: if primary_ok { ok } else { failed },
+        secondary: if primary_ok {
+            CopyReport::NotExamined
+        } else {
+            ok
+        },
+        sit: if primary_ok {
+            SitReport {
+                status: SitStatus::NotRead,
+                first_sector: 0,
+            }
+        } else {
+            SitReport {
+                status: SitStatus::Valid,
+                first_sector: 0x1000,
+            }
+        },
+        rom: RomInfo::UNKNOWN,
+        shim_version: ShimVersion::CURRENT,
+        booted: Some(identity(booted)),
+    }
+}
+
+/// The bytes of a file laid out as physical memory (`--mem`) holding `record` at the board's
+/// cell address, or no record at all.
+pub fn mem_image(record: Option<&boot_core::cell::BootRecord>) -> Vec<u8> {
+    let at = board().cell_addr as usize;
+    let mut mem = vec![0u8; at + boot_core::cell::CELL_SIZE];
+    if let Some(r) = record {
+        mem[at..].copy_from_slice(&r.encode());
+    }
+    mem
+}
+
 /// The authentic flash.bin of `version` (cached).
 pub fn image(version: u8) -> &'static [u8] {
     static IMAGES: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
