@@ -291,19 +291,12 @@ pub struct Examined {
     pub warnings: Warnings,
     /// Bytes of the SPL the ROM loads (the boot data's size).
     pub spl_len: u64,
-    /// Address the FIT blob was read to and authenticated at.
-    pub load_address: u64,
-    /// Offset of the FIT's IVT in the blob.
-    pub ivt_offset: u64,
-    /// Bytes of the blob the shim reads (`ivt_offset + CSF_AREA`).
-    pub blob_len: u64,
-    /// Offset of the blob in the window.
-    pub window_offset: usize,
     /// Bytes of the copy that make it what it is: up to the end of the FIT's CSF (or the FIT,
     /// unsigned), relative to the copy's first byte.
     pub image_len: u64,
-    /// The handoff, computed once over the authenticated bytes in the window.
-    pub plan: Plan,
+    /// The FIT half: where it lies in the window, and the handoff computed once over its
+    /// authenticated bytes.
+    pub fit: ExaminedFit,
     /// The copy's identity ([`image_identity`] over [`identity_parts`]): SHA-256 of its SPL's
     /// CSF followed by its FIT's IVT and CSF (the whole SPL / FIT where unsigned). A CSF holds
     /// the signatures and the digests of what they sign, so it identifies the signed bytes
@@ -359,12 +352,8 @@ where
         spl,
         warnings,
         spl_len: spl_layout.len,
-        load_address: fit.load_address,
-        ivt_offset: fit.ivt_offset,
-        blob_len: fit.blob_len,
-        window_offset: fit.window_offset,
         image_len: ctx.board.media.fit_offset + fit.image_len,
-        plan: fit.plan,
+        fit,
         identity: identity.finalize().into(),
     })
 }

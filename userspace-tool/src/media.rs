@@ -98,8 +98,8 @@ pub struct CopyInfo {
 impl CopyInfo {
     fn of(e: &Examined) -> Self {
         CopyInfo {
-            load_address: e.load_address,
-            fit_len: e.blob_len,
+            load_address: e.fit.load_address,
+            fit_len: e.fit.blob_len,
             extent: e.image_len,
             spl: e.spl,
             warnings: e.warnings,

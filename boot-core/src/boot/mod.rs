@@ -226,7 +226,7 @@ fn log_copy(console: &mut dyn Write, slot: Slot, offset: u64, r: &Result<Examine
         Ok(b) => writeln!(
             console,
             "shim: {name} at {offset:#x}: authentic, FIT at {:#x} ({:#x} bytes), entry {:#x} ({})",
-            b.load_address, b.blob_len, b.plan.entry.address, b.plan.entry.image
+            b.fit.load_address, b.fit.blob_len, b.fit.plan.entry.address, b.fit.plan.entry.image
         ),
         Err(f) => writeln!(
             console,

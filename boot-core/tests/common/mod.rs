@@ -179,14 +179,15 @@ pub fn boot_with(disk: &mut MemDisk, fuses: Fuses) -> Booted {
     let bootable = o.bootable.as_ref().map(|b| {
         (
             b.slot,
-            b.examined.load_address,
+            b.examined.fit.load_address,
             b.examined
+                .fit
                 .plan
                 .copies
                 .iter()
                 .map(|c| (c.name.to_string(), c.src_offset, c.len, c.dest))
                 .collect(),
-            b.examined.plan.entry.address,
+            b.examined.fit.plan.entry.address,
         )
     });
     let (decision, record, timings) = (o.decision, o.record, o.timings);

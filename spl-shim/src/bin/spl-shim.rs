@@ -272,8 +272,8 @@ mod firmware {
         entry_ticks: u64,
         timings: &boot::timing::Timings,
     ) -> ! {
-        let blob = BOARD.memory.fit_window.start + b.examined.window_offset as u64;
-        for c in &b.examined.plan.copies {
+        let blob = BOARD.memory.fit_window.start + b.examined.fit.window_offset as u64;
+        for c in &b.examined.fit.plan.copies {
             let _ = writeln!(
                 console,
                 "shim: load {} {:#x}+{:#x} -> {:#x}",
@@ -284,7 +284,7 @@ mod firmware {
             );
         }
         let copies_started = clock.ticks();
-        for c in &b.examined.plan.copies {
+        for c in &b.examined.fit.plan.copies {
             // SAFETY: the plan checked every destination: inside one of the board's load
             // ranges (RAM), disjoint from the FIT blob, from the shim's image/BSS/stack and
             // from every other destination; the source lies inside the authenticated FIT in
@@ -303,10 +303,10 @@ mod firmware {
         let _ = writeln!(
             console,
             "shim: slot {} handoff to {:#x} ({}) at EL3",
-            b.slot as u32, b.examined.plan.entry.address, b.examined.plan.entry.image
+            b.slot as u32, b.examined.fit.plan.entry.address, b.examined.fit.plan.entry.image
         );
         console.flush();
-        let entry = b.examined.plan.entry.address;
+        let entry = b.examined.fit.plan.entry.address;
         // SAFETY: `entry` lies inside an image just copied (checked by the plan). Caches and
         // the MMU are off (never enabled by the shim), so the copies are visible to instruction
         // fetch once the barriers complete; the I-cache is invalidated in case a previous stage
