@@ -127,12 +127,16 @@ where
     let window = mem.window;
 
     hw.watchdog.service();
-    let mut examine = |hw: &mut Hardware<'_, D, A, C, W>, slot: Slot, offset: u64| {
-        let r = examine_copy(hw, &mut timings, &ctx, window, mem.window_base, offset);
-        log_copy(hw.console, slot, offset, &r);
-        r
-    };
-    let primary = examine(hw, Slot::Primary, layout.primary_offset());
+    let base = mem.window_base;
+    let primary = examine_logged(
+        hw,
+        &mut timings,
+        &ctx,
+        window,
+        base,
+        Slot::Primary,
+        layout.primary_offset(),
+    );
     let mut sit = SitReport {
         status: SitStatus::NotRead,
         first_sector: 0,
@@ -146,12 +150,15 @@ where
             let offset = layout
                 .secondary_offset(sit.first_sector)
                 .unwrap_or(u64::MAX);
-            let mut examine = |hw: &mut Hardware<'_, D, A, C, W>| {
-                let r = examine_copy(hw, &mut timings, &ctx, window, mem.window_base, offset);
-                log_copy(hw.console, Slot::Secondary, offset, &r);
-                r
-            };
-            secondary = Some(examine(hw));
+            secondary = Some(examine_logged(
+                hw,
+                &mut timings,
+                &ctx,
+                window,
+                base,
+                Slot::Secondary,
+                offset,
+            ));
         }
     }
     let verdict = |r: &Result<Examined, Failure>| match r {
@@ -214,6 +221,28 @@ where
         secondary_failure,
         timings,
     }
+}
+
+/// [`examine_copy`] of the copy at `offset` (`window` the FIT window, at physical `base`), its
+/// verdict printed on the console.
+fn examine_logged<D, A, C, W>(
+    hw: &mut Hardware<'_, D, A, C, W>,
+    timings: &mut Timings,
+    ctx: &Context<'_>,
+    window: &mut [u8],
+    base: u64,
+    slot: Slot,
+    offset: u64,
+) -> Result<Examined, Failure>
+where
+    D: BlockRead,
+    A: Authenticator,
+    C: Clock,
+    W: WatchdogService,
+{
+    let r = examine_copy(hw, timings, ctx, window, base, offset);
+    log_copy(hw.console, slot, offset, &r);
+    r
 }
 
 /// Prints one copy's verdict on the console.
