@@ -198,9 +198,8 @@ pub fn run(path: &Path, board: &Board, fuses: &FuseValues, json: bool) -> Result
                     SplCheck::Authenticated => verify_spl_image(&bytes, &fuses.fuses).ok(),
                     _ => None,
                 };
-                let spl_load = bytes
-                    .get(0x14..0x18)
-                    .map_or(0, |w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]));
+                // Accepted, so the IVT at offset 0 parses: where the ROM places the SPL.
+                let spl_load = imx_hab::ivt::Ivt::parse(&bytes).map_or(0, |i| i.self_addr());
                 let mut s = accepted(spl, spl_load.into(), spl_report);
                 s.warning = match info.spl {
                     SplCheck::UnsignedOpen => Some("unsigned SPL accepted: the part is open"),
