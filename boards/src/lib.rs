@@ -118,7 +118,7 @@ impl HabCapabilities {
 pub enum FuseSource {
     /// A 64-byte block in memory, planted by the simulator: bytes 0..32 the SRK hash exactly as
     /// `srktool` writes it, 32..36 the SEC_CONFIG word (LE, bit 25 = closed), 36..40 the SRK
-    /// revoke mask (LE).
+    /// revoke mask (LE), 40..48 the 64 anti-rollback fuse bits (LE; OCOTP GP1 on silicon).
     SimulatedBlock {
         /// Physical address of the 64-byte block.
         addr: u64,

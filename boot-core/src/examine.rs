@@ -34,6 +34,7 @@ use crate::boot::timing::{ClockMeter, Timings};
 use crate::boot::{CSF_AREA, Hardware};
 use crate::cell::FailureClass;
 use crate::platform::{BlockRead, Clock, MediaError, WatchdogService};
+use crate::rollback::{self, RollbackFuses};
 
 /// The IVT offsets a boot image may have: 0 (8M Plus, and images built that way) and
 /// IVT_OFFSET_SD 0x400 (8M Mini SD/eMMC; imx8m-facts.md §2.1).
@@ -63,6 +64,33 @@ impl Security {
         match self {
             Security::Closed => "closed",
             Security::Open => "open",
+        }
+    }
+}
+
+/// What the fuses make the judgement enforce beyond signatures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rules {
+    /// Closed or open (SEC_CONFIG).
+    pub security: Security,
+    /// The anti-rollback fuses: a FIT whose epoch is below their minimum is refused.
+    pub rollback: RollbackFuses,
+}
+
+impl Rules {
+    /// `security` with blank rollback fuses (minimum 0).
+    pub const fn new(security: Security) -> Self {
+        Rules {
+            security,
+            rollback: RollbackFuses::BLANK,
+        }
+    }
+
+    /// What `fuses` say: SEC_CONFIG and the rollback bits.
+    pub const fn of(fuses: &Fuses) -> Self {
+        Rules {
+            security: Security::of(fuses),
+            rollback: RollbackFuses(fuses.rollback),
         }
     }
 }
@@ -182,6 +210,13 @@ pub enum Fault {
     },
     /// Authentic, but the shim cannot hand off to it.
     Handoff(HandoffError),
+    /// Authentic, but its security epoch is below the minimum in the rollback fuses.
+    Rollback {
+        /// The FIT's `rollback-index` (0 when absent).
+        epoch: u32,
+        /// The fuses' minimum.
+        minimum: u32,
+    },
 }
 
 /// A copy that is not bootable: in which part, and why.
@@ -221,6 +256,7 @@ impl Failure {
             Fault::Algorithm { .. } => FailureClass::Algorithm,
             Fault::Handoff(HandoffError::Fit(_) | HandoffError::NoEntry) => FailureClass::Structure,
             Fault::Handoff(_) => FailureClass::LoadAddress,
+            Fault::Rollback { .. } => FailureClass::Rollback,
         }
     }
 
@@ -237,6 +273,9 @@ impl Failure {
             Fault::NotSigned => (reason::INV_CSF, context::AUTHENTICATE),
             Fault::Algorithm { .. } => (reason::UNS_ALGORITHM, context::AUTHENTICATE),
             Fault::LoadAddress { .. } | Fault::Handoff(_) => (reason::INV_ADDRESS, context::TARGET),
+            // Not a HAB failure: the signature holds. The closest ROM reason is an invalid
+            // index (a value outside what is allowed).
+            Fault::Rollback { .. } => (reason::INV_INDEX, context::AUTHENTICATE),
         };
         failure_event(r, c)
     }
@@ -278,6 +317,11 @@ impl fmt::Display for Failure {
                 f,
                 "{part}: authentic, but the shim cannot hand off to it: {e}"
             ),
+            Fault::Rollback { epoch, minimum } => write!(
+                f,
+                "{part}: authentic, but its security epoch {epoch} is below the minimum {minimum} \
+                 in the rollback fuses (a rolled-back image)"
+            ),
         }
     }
 }
@@ -312,6 +356,8 @@ pub struct Context<'a> {
     pub board: &'a Board,
     /// Closed or open.
     pub security: Security,
+    /// The anti-rollback fuses.
+    pub rollback: RollbackFuses,
     /// Bytes of the copy's slot (what it may occupy).
     pub slot_bytes: u64,
     /// Memory the running shim occupies: no image may be copied over it (empty on the host).
@@ -375,6 +421,8 @@ pub struct ExaminedFit {
     pub image_len: u64,
     /// The handoff over the authenticated bytes.
     pub plan: Plan,
+    /// The security epoch (the default configuration's `rollback-index`, 0 when absent).
+    pub epoch: u32,
 }
 
 /// The FIT half of [`examine_copy`] alone: the FIT of the copy at `copy_offset` (at the
@@ -399,7 +447,14 @@ where
     let blob_region = Region::new(fit.load_address, fit.blob_len);
     let plan = handoff::plan(fit_bytes, blob_region, ctx.shim, &ctx.board.memory)
         .map_err(|e| Failure::fit(Fault::Handoff(e)))?;
+    // Only now, over authenticated bytes: an unauthenticated epoch proves nothing.
+    let epoch = rollback::epoch(plan.rollback_index);
+    let minimum = ctx.rollback.minimum();
+    if epoch < minimum {
+        return Err(Failure::fit(Fault::Rollback { epoch, minimum }));
+    }
     Ok(ExaminedFit {
+        epoch,
         signed: fit.signed,
         load_address: fit.load_address,
         ivt_offset: fit.ivt_offset,

@@ -2,7 +2,7 @@
 //! (design.md §2, §5).
 //!
 //! [`examine`] judges a copy as the ROM and then the shim would (SPL, then FIT); [`policy`]
-//! holds the boot decision table; [`boot`] the boot flow over the [`platform`] traits; [`cell`]
+//! holds the boot decision table; [`rollback`] the security epoch against the fuse minimum; [`boot`] the boot flow over the [`platform`] traits; [`cell`]
 //! the boot record the shim leaves for Linux (design.md §6). Pure logic: no hardware, no
 //! allocator, no `unsafe`.
 #![cfg_attr(not(test), no_std)]
@@ -13,3 +13,4 @@ pub mod cell;
 pub mod examine;
 pub mod platform;
 pub mod policy;
+pub mod rollback;

@@ -103,6 +103,9 @@ pub struct FitConfig<'a> {
     pub kernel: Option<&'a str>,
     /// `fdt` image name (first of the list).
     pub fdt: Option<&'a str>,
+    /// `rollback-index` (one 32-bit cell; the name Rockchip's U-Boot uses): the image's
+    /// security epoch, covered by the FIT's signature. `None` when absent (epoch 0).
+    pub rollback_index: Option<u32>,
     loadables: Option<&'a [u8]>,
 }
 
@@ -294,6 +297,7 @@ impl<'a> Fit<'a> {
             firmware: string(&node, "firmware")?,
             kernel: string(&node, "kernel")?,
             fdt: fdt_first,
+            rollback_index: u32_cell(&node, "rollback-index")?,
             loadables,
         };
         if let Some(l) = loadables
@@ -333,6 +337,22 @@ fn string<'a>(node: &FdtNode<'a>, name: &'static str) -> Result<Option<&'a str>>
             .value_as::<&str>()
             .map(Some)
             .map_err(|_| ParseError::invalid(Structure::FitImage, name, 0, "is not a string")),
+    }
+}
+
+/// A property that must be exactly one 32-bit cell (a configuration's `rollback-index`).
+fn u32_cell(node: &FdtNode<'_>, name: &'static str) -> Result<Option<u32>> {
+    match node.property(name) {
+        None => Ok(None),
+        Some(p) => match <[u8; 4]>::try_from(p.value()) {
+            Ok(b) => Ok(Some(u32::from_be_bytes(b))),
+            Err(_) => Err(ParseError::invalid(
+                Structure::FitConfig,
+                name,
+                0,
+                "is not one 32-bit cell",
+            )),
+        },
     }
 }
 

@@ -112,6 +112,16 @@ fn prop<T: dtoolkit::ToPropertyValue>(name: &str, v: T) -> DeviceTreeProperty {
 
 /// A FIT with embedded data: `firmware` + `loadables` in the default configuration.
 pub fn fit(images: &[Img], firmware: Option<&str>, loadables: &[&str]) -> Vec<u8> {
+    fit_with_epoch(images, firmware, loadables, None)
+}
+
+/// [`fit`] whose default configuration carries `rollback-index = <epoch>` when given.
+pub fn fit_with_epoch(
+    images: &[Img],
+    firmware: Option<&str>,
+    loadables: &[&str],
+    epoch: Option<u32>,
+) -> Vec<u8> {
     let mut images_node = DeviceTreeNode::builder("images").unwrap();
     for i in images {
         let mut n = DeviceTreeNode::builder(i.name)
@@ -129,6 +139,9 @@ pub fn fit(images: &[Img], firmware: Option<&str>, loadables: &[&str]) -> Vec<u8
         images_node = images_node.child(n.build());
     }
     let mut conf = DeviceTreeNode::builder("conf-1").unwrap();
+    if let Some(e) = epoch {
+        conf = conf.property(prop("rollback-index", e));
+    }
     if let Some(f) = firmware {
         conf = conf.property(prop("firmware", f));
     }
@@ -156,12 +169,18 @@ pub fn fit(images: &[Img], firmware: Option<&str>, loadables: &[&str]) -> Vec<u8
 
 /// The standard test FIT: a payload (firmware, entry) and a data loadable without entry.
 pub fn standard_fit(version: u8) -> Vec<u8> {
+    standard_fit_epoch(version, None)
+}
+
+/// [`standard_fit`] with a `rollback-index` (security epoch) when given.
+pub fn standard_fit_epoch(version: u8, epoch: Option<u32>) -> Vec<u8> {
     let mut payload = Img::new("payload", 24 * 1024, 0x4020_0000).entry(0x4020_0000);
     payload.data[0] = version;
-    fit(
+    fit_with_epoch(
         &[payload, Img::new("blob", 4096, 0x4040_0000)],
         Some("payload"),
         &["blob"],
+        epoch,
     )
 }
 

@@ -226,6 +226,7 @@ fn revoked_srk_is_rejected_and_other_revocations_are_not() {
             srk_hash: hash,
             sec_config: Fuses::SEC_CONFIG_CLOSED,
             srk_revoke_mask: 1 << index,
+            rollback: 0,
         };
         let e = verify(&b, 0x4400_0000, &revoked).unwrap_err();
         assert_eq!(e.check(), "srk-key", "{set}: {e}");

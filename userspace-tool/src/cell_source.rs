@@ -27,6 +27,22 @@ pub fn check(path: &Path) -> Result<(), String> {
 
 /// Reads `CELL_SIZE` bytes at physical address `addr` from `path` and decodes them.
 pub fn read(path: &Path, addr: u64) -> Result<Cell, String> {
+    let mut buf = [0u8; CELL_SIZE];
+    read_phys(path, addr, &mut buf, "the cell")?;
+    cell::decode(&buf).map_err(|e| format!("cell at {addr:#x}: {e}"))
+}
+
+/// The page-aligned window of physical memory that covers `len` bytes at `addr`.
+fn window(addr: u64, len: usize) -> (u64, usize, usize) {
+    let page = 4096u64;
+    let base = addr & !(page - 1);
+    let within = (addr - base) as usize;
+    (base, within, (within + len).next_multiple_of(page as usize))
+}
+
+/// Reads `buf.len()` bytes at physical address `addr` (`what` names them in errors) from a
+/// file laid out as memory or from a memory device, through a read-only mapping.
+pub fn read_phys(path: &Path, addr: u64, buf: &mut [u8], what: &str) -> Result<(), String> {
     // Non-blocking: a FIFO given as --mem must not hang the open (it is refused by `check`).
     let file = std::fs::OpenOptions::new()
         .read(true)
@@ -36,26 +52,53 @@ pub fn read(path: &Path, addr: u64) -> Result<Cell, String> {
     let meta = file
         .metadata()
         .map_err(|e| format!("cannot stat {}: {e}", path.display()))?;
-    let mut buf = [0u8; CELL_SIZE];
     if meta.is_file() {
-        file.read_exact_at(&mut buf, addr).map_err(|e| {
+        return file.read_exact_at(buf, addr).map_err(|e| {
             format!(
-                "cannot read the cell at {addr:#x} from {} ({} bytes): {e}",
+                "cannot read {what} at {addr:#x} from {} ({} bytes): {e}",
                 path.display(),
                 meta.len()
             )
-        })?;
-    } else {
-        let page = 4096u64;
-        let base = addr & !(page - 1);
-        let within = (addr - base) as usize;
-        let len = (within + CELL_SIZE).next_multiple_of(page as usize);
-        // SAFETY: a read-only shared mapping of physical memory the kernel lets us map; nothing
-        // in this process writes through it, and it is dropped before returning. Another agent
-        // (the firmware, long gone) could change it, which only makes the copy stale.
-        let map = unsafe { memmap2::MmapOptions::new().offset(base).len(len).map(&file) }
-            .map_err(|e| format!("cannot map {:#x} from {}: {e}", base, path.display()))?;
-        buf.copy_from_slice(&map[within..within + CELL_SIZE]);
+        });
     }
-    cell::decode(&buf).map_err(|e| format!("cell at {addr:#x}: {e}"))
+    let (base, within, len) = window(addr, buf.len());
+    // SAFETY: a read-only shared mapping of physical memory the kernel lets us map; nothing
+    // in this process writes through it, and it is dropped before returning. Another agent
+    // (the firmware, long gone) could change it, which only makes the copy stale.
+    let map = unsafe { memmap2::MmapOptions::new().offset(base).len(len).map(&file) }
+        .map_err(|e| format!("cannot map {:#x} from {}: {e}", base, path.display()))?;
+    buf.copy_from_slice(&map[within..within + buf.len()]);
+    Ok(())
+}
+
+/// Writes `bytes` at physical address `addr` of a memory device (`/dev/mem`) through a
+/// writable shared mapping, then reads them back through it.
+pub fn write_phys(path: &Path, addr: u64, bytes: &[u8]) -> Result<(), String> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(|e| format!("cannot open {} for writing: {e}", path.display()))?;
+    let (base, within, len) = window(addr, bytes.len());
+    // SAFETY: a shared mapping of the physical memory the caller names (the board's fuse block,
+    // which nothing else uses while Linux runs); this process writes only `bytes` through it,
+    // and it is dropped before returning.
+    let mut map = unsafe {
+        memmap2::MmapOptions::new()
+            .offset(base)
+            .len(len)
+            .map_mut(&file)
+    }
+    .map_err(|e| format!("cannot map {:#x} of {} writable: {e}", base, path.display()))?;
+    map[within..within + bytes.len()].copy_from_slice(bytes);
+    map.flush()
+        .map_err(|e| format!("cannot flush {:#x} of {}: {e}", addr, path.display()))?;
+    if &map[within..within + bytes.len()] != bytes {
+        return Err(format!(
+            "{:#x} of {} did not keep what was written",
+            addr,
+            path.display()
+        ));
+    }
+    Ok(())
 }

@@ -7,7 +7,7 @@ use boards::Board;
 use boot_core::cell::{Cell, SlotWord, reason_name};
 use boot_core::examine::Security;
 use boot_core::policy::{CopyVerdict, Slot};
-use imx_hab::hab::Fuses;
+use boot_core::rollback::RollbackFuses;
 use serde::Serialize;
 use ubootctl::blockdev::FileDevice;
 use ubootctl::media::{CopyState, MediaState};
@@ -17,6 +17,7 @@ use ubootctl::sysblock::{self, SysRoots, Unsafe};
 
 use crate::cell_source;
 use crate::exit::Failure;
+use crate::fuses::FuseValues;
 use crate::output::outln;
 
 /// Default boot medium: uSDHC2 is `mmc1` in the i.MX 8M device trees' aliases, so the user
@@ -42,6 +43,24 @@ pub struct CopyStatus {
     /// Accepted only because the part is open (unsigned SPL or FIT).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<&'static str>,
+    /// Its security epoch (the FIT's `rollback-index`), when bootable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<u32>,
+}
+
+/// The anti-rollback state (design.md §5.3).
+#[derive(Debug, Serialize)]
+pub struct RollbackStatus {
+    /// The minimum in the fuses (burned bits); `None` when the fuses were not read
+    /// (`--srk-hash`).
+    pub minimum: Option<u32>,
+    /// The rollback fuse bits, hex; `None` when not read.
+    pub fuses: Option<String>,
+    /// The minimum the shim enforced at this boot, from the boot record (version 3).
+    pub enforced_at_boot: Option<u8>,
+    /// The minimum `ubootctl commit` would advance to now; `None` when it would refuse or
+    /// there is nothing to burn.
+    pub commit_would_advance_to: Option<u32>,
 }
 
 /// The whole status.
@@ -88,6 +107,8 @@ pub struct Status {
     pub boot_area_conflicts: Vec<String>,
     /// What to do, when not healthy.
     pub actions: Vec<String>,
+    /// Anti-rollback: the fuse minimum, what the shim enforced, what a commit would do.
+    pub rollback: RollbackStatus,
 }
 
 fn copy_status(c: &CopyState) -> CopyStatus {
@@ -108,6 +129,7 @@ fn copy_status(c: &CopyState) -> CopyStatus {
         class: failure.map(|e| e.class().name()),
         part: failure.map(|e| e.part.name()),
         warnings,
+        epoch: c.judgement.as_ref().ok().map(|i| i.epoch),
     }
 }
 
@@ -254,9 +276,10 @@ fn advice(f: &Facts<'_>) -> Vec<String> {
 fn status(
     device: &Path,
     board: &'static Board,
-    fuses: &Fuses,
+    values: &FuseValues,
     mem: &Path,
 ) -> Result<Status, Failure> {
+    let fuses = &values.fuses;
     // A partition is not a boot medium: the boot area lies before the partitions, on the disk.
     let roots = SysRoots::default();
     if let Ok(id) = sysblock::identify(device, &roots)
@@ -272,11 +295,9 @@ fn status(
     cell_source::check(mem).map_err(Failure::Usage)?;
     let cell = cell_source::read(mem, board.cell_addr);
     let (cell_slot, running, record_problem, boot_reason) = cell_facts(&cell);
-    let booted = cell
-        .as_ref()
-        .ok()
-        .and_then(|c| c.record.as_ref().ok())
-        .and_then(|r| r.booted);
+    let record = cell.as_ref().ok().and_then(|c| c.record.as_ref().ok());
+    let booted = record.and_then(|r| r.booted);
+    let enforced_at_boot = record.and_then(|r| r.rollback_minimum);
     // A shared lock: an update in progress on the same storage (through any alias) is not
     // read half-written; that is an error of this run (exit 2), not a verdict on the device.
     let _lock = storage_lock::lock_shared(device, &LockRoots::default()).map_err(|e| match e {
@@ -319,6 +340,22 @@ fn status(
         matches,
     });
     let healthy = actions.is_empty();
+    let rollback_fuses = RollbackFuses(fuses.rollback);
+    let rollback = RollbackStatus {
+        minimum: values.rollback_known.then(|| rollback_fuses.minimum()),
+        fuses: values
+            .rollback_known
+            .then(|| format!("{:#018x}", rollback_fuses.0)),
+        enforced_at_boot,
+        commit_would_advance_to: if values.rollback_known {
+            ubootctl::commit::plan_commit(&state, booted.as_ref(), rollback_fuses)
+                .ok()
+                .filter(|p| !p.is_noop())
+                .map(|p| p.target)
+        } else {
+            None
+        },
+    };
     Ok(Status {
         board: board.name,
         security: Security::of(fuses).name(),
@@ -348,6 +385,7 @@ fn status(
         healthy,
         boot_area_conflicts: foreign,
         actions,
+        rollback,
     })
 }
 
@@ -355,7 +393,7 @@ fn status(
 pub fn run(
     device: &Path,
     board: &'static Board,
-    fuses: &Fuses,
+    fuses: &FuseValues,
     mem: &Path,
     json: bool,
 ) -> Result<bool, Failure> {
@@ -367,11 +405,13 @@ pub fn run(
         );
         return Ok(st.healthy);
     }
+    let epoch = |c: &CopyStatus| c.epoch.map_or(String::new(), |e| format!(", epoch {e}"));
     let copy = |c: &CopyStatus| match &c.problem {
-        None if c.warnings.is_empty() => format!("authentic (at {:#x})", c.offset),
+        None if c.warnings.is_empty() => format!("authentic (at {:#x}{})", c.offset, epoch(c)),
         None => format!(
-            "accepted (at {:#x}), WARNING: {}",
+            "accepted (at {:#x}{}), WARNING: {}",
             c.offset,
+            epoch(c),
             c.warnings.join("; ")
         ),
         Some(p) => format!("NOT authentic (at {:#x}): {p}", c.offset),
@@ -408,6 +448,21 @@ pub fn run(
             ""
         }
     );
+    let rb = &st.rollback;
+    let mut line = match rb.minimum {
+        Some(m) => format!(
+            "minimum epoch {m} (fuses {})",
+            rb.fuses.as_deref().unwrap_or("?")
+        ),
+        None => "minimum epoch unknown (the fuses were not read: --srk-hash)".to_owned(),
+    };
+    if let Some(e) = rb.enforced_at_boot {
+        line.push_str(&format!("; the shim enforced {e} at this boot"));
+    }
+    if let Some(t) = rb.commit_would_advance_to {
+        line.push_str(&format!("; `ubootctl commit` would raise it to {t}"));
+    }
+    outln!("rollback     {line}");
     outln!(
         "next boot    {}",
         match st.next_boot {

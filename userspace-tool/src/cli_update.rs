@@ -49,7 +49,7 @@ pub struct Common<'a> {
 
 /// The running slot: `--running` when given, else the cell's slot when its boot record is
 /// valid. A cell without a valid record is never guessed from.
-fn running_slot(c: &Common<'_>) -> Result<(Running, String), Failure> {
+pub(crate) fn running_slot(c: &Common<'_>) -> Result<(Running, String), Failure> {
     let given = match c.running {
         None => None,
         Some(1) => Some(Slot::Primary),
@@ -113,20 +113,20 @@ fn running_slot(c: &Common<'_>) -> Result<(Running, String), Failure> {
 }
 
 /// The target, checked and opened.
-struct Target {
+pub(crate) struct Target {
     /// Held for the whole command: one lock per storage (the disk under a partition, the file
     /// under a loop device and the other way round).
     _lock: StorageGuard,
-    dev: FileDevice,
+    pub(crate) dev: FileDevice,
     /// The board with the media layout of the target's medium.
-    board: Board,
+    pub(crate) board: Board,
     /// `force_ro` of an eMMC boot partition.
     force_ro: Option<PathBuf>,
 }
 
 /// Refuses a partition and a device in use (exit 1), then opens the device (locked, claimed
 /// exclusively) and picks the layout of its medium.
-fn open(c: &Common<'_>) -> Result<Target, Failure> {
+pub(crate) fn open(c: &Common<'_>) -> Result<Target, Failure> {
     let device = c.device;
     let id = sysblock::identify(device, &c.roots).map_err(|e| Failure::io("open", device, e))?;
     match sysblock::check_writable(&id, &c.roots) {

@@ -1,5 +1,6 @@
 //! Where the fuse values come from: a `--srk-hash` file (the part is then taken as closed), a
-//! `--fuses` simulated fuse block, or the OCOTP nvmem device.
+//! `--fuses` simulated fuse block (a 64-byte file, or physical memory such as `/dev/mem` with
+//! the block at the board's fuse address), or the OCOTP nvmem device.
 //!
 //! OCOTP nvmem layout (imx8m-facts.md §11, Linux `drivers/nvmem/imx-ocotp.c`): byte offset =
 //! (bank × 4 + word) × 4, so SEC_CONFIG (bank 1 word 3) is at 0x1C and the SRK hash (bank 6
@@ -8,6 +9,8 @@
 
 use std::path::{Path, PathBuf};
 
+use boards::{Board, FuseSource};
+use boot_core::rollback;
 use imx_hab::hab::Fuses;
 
 /// Default OCOTP nvmem device of an i.MX 8M running Linux.
@@ -26,6 +29,21 @@ pub struct FuseValues {
     pub fuses: Fuses,
     /// Human-readable source.
     pub source: String,
+    /// Whether the rollback fuses were read (not from an SRK hash file alone).
+    pub rollback_known: bool,
+    /// Where the rollback fuses can be burned (`ubootctl commit`).
+    pub store: Option<Store>,
+}
+
+/// Where `commit` burns the rollback fuses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Store {
+    /// The OCOTP nvmem device.
+    Ocotp(PathBuf),
+    /// A 64-byte simulated fuse block file.
+    BlockFile(PathBuf),
+    /// The simulated block in physical memory at this address.
+    Memory(PathBuf, u64),
 }
 
 /// Why fuse values could not be had.
@@ -66,11 +84,32 @@ pub fn from_hash_file(path: &Path) -> Result<FuseValues, FuseError> {
             ..Fuses::open_with(hash)
         },
         source: format!("SRK hash file {} (part taken as closed)", path.display()),
+        rollback_known: false,
+        store: None,
     })
 }
 
-/// Reads a 64-byte simulated fuse block (the qemu-imx8mp contract, `boards::FuseSource`).
-pub fn from_fuse_block(path: &Path) -> Result<FuseValues, FuseError> {
+/// Reads a 64-byte simulated fuse block (the qemu-imx8mp contract, `boards::FuseSource`): a
+/// file, or physical memory (a character device) with the block at `board`'s fuse address.
+pub fn from_fuse_block(path: &Path, board: &Board) -> Result<FuseValues, FuseError> {
+    use std::os::unix::fs::FileTypeExt;
+    if std::fs::metadata(path).is_ok_and(|m| m.file_type().is_char_device()) {
+        let FuseSource::SimulatedBlock { addr } = board.fuses else {
+            return Err(FuseError::HashFile(format!(
+                "--fuses {}: board {} has no simulated fuse block in memory (its fuses are                  OCOTP: use --ocotp)",
+                path.display(),
+                board.name
+            )));
+        };
+        let mut block = [0u8; 64];
+        crate::cell_source::read_phys(path, addr, &mut block, "the fuse block")
+            .map_err(FuseError::HashFile)?;
+        return block_values(
+            &block,
+            format!("fuse block at {addr:#x} in {}", path.display()),
+            Store::Memory(path.to_owned(), addr),
+        );
+    }
     let bytes = crate::image_file::read_regular(path, 65, "a fuse block")
         .map_err(|e| FuseError::HashFile(e.to_string()))?;
     let block: &[u8; 64] = bytes.as_slice().try_into().map_err(|_| {
@@ -81,17 +120,26 @@ pub fn from_fuse_block(path: &Path) -> Result<FuseValues, FuseError> {
             bytes.len()
         ))
     })?;
+    block_values(
+        block,
+        format!("fuse block {}", path.display()),
+        Store::BlockFile(path.to_owned()),
+    )
+}
+
+fn block_values(block: &[u8; 64], source: String, store: Store) -> Result<FuseValues, FuseError> {
     let fuses = Fuses::from_simulated_block(block);
     // Unprogrammed SRK fuses only matter on a closed part: an open one boots unsigned images.
     if fuses.srk_hash == [0; 32] && fuses.is_closed() {
         return Err(FuseError::NotProgrammed(format!(
-            "the SRK hash in {} is all zero: no image can be authenticated on this part",
-            path.display()
+            "the SRK hash in the {source} is all zero: no image can be authenticated on this part"
         )));
     }
     Ok(FuseValues {
         fuses,
-        source: format!("fuse block {}", path.display()),
+        source,
+        rollback_known: true,
+        store: Some(store),
     })
 }
 
@@ -137,13 +185,24 @@ pub fn from_ocotp(path: &Path) -> Result<FuseValues, FuseError> {
             SRK_REVOKE_OFFSET + 4
         )));
     }
+    if buf.len() < rollback::OCOTP_NVMEM_OFFSET + 8 {
+        return Err(unavailable(format!(
+            "only {} bytes readable, the rollback fuses (GP1) end at {:#x}",
+            buf.len(),
+            rollback::OCOTP_NVMEM_OFFSET + 8
+        )));
+    }
     Ok(FuseValues {
         fuses: Fuses {
             srk_hash: hash,
             sec_config,
             srk_revoke_mask: word(SRK_REVOKE_OFFSET) & 0xF,
+            rollback: u64::from(word(rollback::OCOTP_NVMEM_OFFSET))
+                | u64::from(word(rollback::OCOTP_NVMEM_OFFSET + 4)) << 32,
         },
         source: format!("OCOTP {}", path.display()),
+        rollback_known: true,
+        store: Some(Store::Ocotp(path.to_owned())),
     })
 }
 
@@ -153,10 +212,11 @@ pub fn load(
     srk_hash: Option<&PathBuf>,
     fuse_block: Option<&PathBuf>,
     ocotp: &Path,
+    board: &Board,
 ) -> Result<FuseValues, FuseError> {
     match (srk_hash, fuse_block) {
         (Some(p), _) => from_hash_file(p),
-        (None, Some(p)) => from_fuse_block(p),
+        (None, Some(p)) => from_fuse_block(p, board),
         (None, None) => from_ocotp(ocotp),
     }
 }

@@ -8,6 +8,7 @@
 //! | [`blockdev`] | the [`blockdev::BlockDevice`] trait, an in-memory device, [`blockdev::FileDevice`] for regular files and Linux block devices (locked, synchronous writes, cache-bypassing read-back) |
 //! | [`media`] | the medium's state: SIT, primary and secondary verdicts, and [`media::predict`], the shim's next-boot decision |
 //! | [`plan`] | the update and sync plans (pure): which bytes go where, in which order, and why |
+//! | [`commit`] | the anti-rollback commit rule (pure) and the fuse stores it burns through |
 //! | [`exec`] | runs a plan on a device, reports progress, verifies every copy it writes by SHA-256 |
 //! | [`sysblock`] | what sysfs and procfs say about the target: partition, mounted, eMMC boot partition and its `force_ro` guard |
 //!
@@ -17,6 +18,7 @@
 #![deny(unsafe_code)]
 
 pub mod blockdev;
+pub mod commit;
 pub mod exec;
 pub mod media;
 pub mod partitions;

@@ -7,6 +7,7 @@
 //! between two copies.
 
 mod cell_source;
+mod cli_commit;
 mod cli_status;
 mod cli_update;
 mod exit;
@@ -256,6 +257,38 @@ const SYNC_AFTER: &str = concat!(
 "
 );
 
+const COMMIT_LONG: &str = "\
+Advance the anti-rollback minimum: burn rollback fuse bits so that no image whose security
+epoch (its FIT's signed `rollback-index`) is below the running image's boots again.
+
+The minimum is the number of burned bits (OCOTP GP1 on silicon, the simulated block's bytes
+0x28..0x30 in QEMU); the shim refuses a copy below it and falls back. `commit` advances it only
+when (1) the boot record's booted-image identity is the image in the primary, so the new image
+has booted, and (2) the secondary holds the same image behind a valid SIT (run `sync` first).
+It advances to the lower of the two copies' epochs, so every bootable copy still boots whatever
+subset of the bits a power cut lets land. Nothing on the medium is written.
+
+Fuses are irreversible: without --dry-run, --yes is required.";
+
+const COMMIT_AFTER: &str = concat!(
+    exit_status!(
+        "the minimum is the running image's epoch (burned now, or already)",
+        "refused, nothing burned: no boot record with an image identity, the running image is
+     not the primary's, the secondary differs, a copy is not authentic"
+    ),
+    "
+FILES
+  /sys/bus/nvmem/devices/imx-ocotp0/nvmem
+                            OCOTP: GP1 (bank 14 words 0-1) at 0xE0, LOCK word at 0x0 (--ocotp)
+  /dev/mem                  the boot cell (--mem); with --fuses /dev/mem, the simulated fuse
+                            block at the board's fuse address
+",
+    "\nEXAMPLES
+  ubootctl commit --device /dev/mmcblk2 --dry-run
+  ubootctl commit --device /dev/mmcblk2 --yes
+"
+);
+
 /// Inspect, verify and safely update HAB-signed U-Boot images for i.MX 8M redundant boot.
 #[derive(Debug, Parser)]
 #[command(
@@ -333,6 +366,15 @@ enum Command {
         #[command(flatten)]
         target: Target,
     },
+    /// Advance the anti-rollback minimum (burn fuses) once the new image booted from both copies.
+    #[command(long_about = COMMIT_LONG, after_long_help = COMMIT_AFTER)]
+    Commit {
+        #[command(flatten)]
+        target: Target,
+        /// Burn the fuses (irreversible); without it only --dry-run runs [default: off].
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 /// Where the fuse values (SRK hash, SEC_CONFIG, SRK revocations) come from.
@@ -343,7 +385,8 @@ struct FuseArgs {
     #[arg(long, value_name = "FILE", conflicts_with = "fuses")]
     srk_hash: Option<PathBuf>,
     /// A 64-byte simulated fuse block (qemu-imx8mp contract: SRK hash, SEC_CONFIG,
-    /// revocation mask) instead of the OCOTP device.
+    /// revocation mask, rollback bits) instead of the OCOTP device: a file, or physical memory
+    /// (/dev/mem) holding it at the board's fuse address.
     #[arg(long, value_name = "FILE")]
     fuses: Option<PathBuf>,
     /// OCOTP nvmem device to read the fuses from when neither --srk-hash nor --fuses is given.
@@ -400,7 +443,7 @@ fn run_verify(
     board: &'static boards::Board,
     json: bool,
 ) -> Result<(), exit::Failure> {
-    let fuses = load_fuses(fuse_args)?;
+    let fuses = load_fuses(fuse_args, board)?;
     if verify::run(image, board, &fuses, json)? {
         Ok(())
     } else {
@@ -411,8 +454,8 @@ fn run_verify(
     }
 }
 
-fn load_fuses(a: &FuseArgs) -> Result<fuses::FuseValues, exit::Failure> {
-    fuses::load(a.srk_hash.as_ref(), a.fuses.as_ref(), &a.ocotp).map_err(|e| match e {
+fn load_fuses(a: &FuseArgs, board: &boards::Board) -> Result<fuses::FuseValues, exit::Failure> {
+    fuses::load(a.srk_hash.as_ref(), a.fuses.as_ref(), &a.ocotp, board).map_err(|e| match e {
         fuses::FuseError::HashFile(m) | fuses::FuseError::Ocotp(m) => exit::Failure::Usage(m),
         fuses::FuseError::NotProgrammed(m) => exit::Failure::Refused(m),
     })
@@ -420,25 +463,28 @@ fn load_fuses(a: &FuseArgs) -> Result<fuses::FuseValues, exit::Failure> {
 
 fn with_target(
     t: &Target,
-    f: impl FnOnce(&cli_update::Common<'_>) -> Result<(), exit::Failure>,
+    f: impl FnOnce(&cli_update::Common<'_>, &fuses::FuseValues) -> Result<(), exit::Failure>,
 ) -> Result<(), exit::Failure> {
     let board = boards::by_name(&t.board).expect("clap restricts --board to known names");
-    let fuses = load_fuses(&t.fuses)?;
-    f(&cli_update::Common {
-        device: &t.device,
-        board,
-        fuses: fuses.fuses,
-        running: t.running,
-        mem: &t.mem,
-        dry_run: t.dry_run,
-        json: t.json,
-        roots: ubootctl::sysblock::SysRoots {
-            sys: t.sysfs_root.clone(),
-            proc: t.proc_root.clone(),
+    let fuses = load_fuses(&t.fuses, board)?;
+    f(
+        &cli_update::Common {
+            device: &t.device,
+            board,
+            fuses: fuses.fuses,
+            running: t.running,
+            mem: &t.mem,
+            dry_run: t.dry_run,
+            json: t.json,
+            roots: ubootctl::sysblock::SysRoots {
+                sys: t.sysfs_root.clone(),
+                proc: t.proc_root.clone(),
+            },
+            lock_dir: &t.lock_dir,
+            step_delay: t.test_step_delay_ms.map(std::time::Duration::from_millis),
         },
-        lock_dir: &t.lock_dir,
-        step_delay: t.test_step_delay_ms.map(std::time::Duration::from_millis),
-    })
+        &fuses,
+    )
 }
 
 fn main() -> ExitCode {
@@ -448,10 +494,29 @@ fn main() -> ExitCode {
             let board = boards::by_name(&board).expect("clap restricts --board to known names");
             inspect::run(&image, board, json)
         }
-        Command::Update { image, target } => {
-            with_target(&target, |c| cli_update::update(&image, c))
+        Command::Update { image, target } => with_target(&target, |c, f| {
+            if !f.rollback_known {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "ubootctl: note: the rollback fuses were not read ({}): the image's epoch is \
+                     not checked against the minimum here; the shim checks it at boot",
+                    f.source
+                );
+            }
+            cli_update::update(&image, c)
+        }),
+        Command::Sync { target } => with_target(&target, |c, _| cli_update::sync(c)),
+        Command::Commit { target, yes } => {
+            if target.running.is_some() {
+                Err(exit::Failure::Usage(
+                    "commit takes the running image from the boot record only (its image \
+                     identity): drop --running"
+                        .into(),
+                ))
+            } else {
+                with_target(&target, |c, f| cli_commit::commit(c, f, yes))
+            }
         }
-        Command::Sync { target } => with_target(&target, cli_update::sync),
         Command::Status {
             device,
             board,
@@ -460,8 +525,8 @@ fn main() -> ExitCode {
             json,
         } => {
             let board = boards::by_name(&board).expect("clap restricts --board to known names");
-            load_fuses(&fuses).and_then(|f| {
-                if cli_status::run(&device, board, &f.fuses, &mem, json)? {
+            load_fuses(&fuses, board).and_then(|f| {
+                if cli_status::run(&device, board, &f, &mem, json)? {
                     Ok(())
                 } else {
                     Err(exit::Failure::Refused(format!(

@@ -17,11 +17,12 @@ use boot_core::boot::timing::Timings;
 use boot_core::boot::{self, Hardware, Memory, Outcome};
 use boot_core::cell::{RomInfo, SitReport};
 use boot_core::examine::{
-    Context, Examined, ExaminedFit, Failure, Fault, Part, Security, SplCheck, Warnings,
+    Context, Examined, ExaminedFit, Failure, Fault, Part, Rules, Security, SplCheck, Warnings,
     examine_copy, examine_fit,
 };
 use boot_core::platform::{BlockRead, Clock, MediaError, WatchdogService};
 use boot_core::policy::{CopyVerdict, Decision, Reason, SitVerdict, Slot};
+use boot_core::rollback::RollbackFuses;
 use imx_hab::ParseError;
 use imx_hab::hab::Fuses;
 use imx_hab::hab::software::SoftwareHab;
@@ -93,6 +94,8 @@ pub struct CopyInfo {
     pub spl_len: u64,
     /// The image's identity, as the shim records it for the copy it boots.
     pub identity: [u8; 32],
+    /// Its security epoch (the FIT's `rollback-index`; 0 when absent).
+    pub epoch: u32,
 }
 
 impl CopyInfo {
@@ -105,6 +108,7 @@ impl CopyInfo {
             warnings: e.warnings,
             spl_len: e.spl_len,
             identity: e.identity,
+            epoch: e.fit.epoch,
         }
     }
 }
@@ -114,6 +118,7 @@ fn context<'a>(board: &'a Board, fuses: &Fuses) -> Context<'a> {
     Context {
         board,
         security: Security::of(fuses),
+        rollback: RollbackFuses(fuses.rollback),
         slot_bytes: slot_bytes(&board.media),
         shim: &[],
     }
@@ -408,9 +413,9 @@ impl MediaState {
                 (secondary_offset, &secondary_bytes[..]),
             ],
         );
-        let security = Security::of(fuses);
+        let rules = Rules::of(fuses);
         let outcome = with_shim(&mut disk, board, fuses, |hw, mem| {
-            boot::run(board, security, hw, mem, RomInfo::UNKNOWN)
+            boot::run(board, rules, hw, mem, RomInfo::UNKNOWN)
         });
         let examined = |slot| {
             outcome

@@ -8,7 +8,7 @@ mod medium;
 
 use boot_core::boot::{Hardware, Memory, run};
 use boot_core::cell::{CopyReport, FailureClass, RomInfo};
-use boot_core::examine::{Part, Security};
+use boot_core::examine::{Part, Rules};
 use boot_core::platform::{BlockRead, Clock, MediaError, WatchdogService};
 use boot_core::policy::Slot;
 use imx_hab::hab::software::SoftwareHab;
@@ -216,15 +216,9 @@ fn shim_verdict(dev: &MemDevice) -> CopyReport {
         window_base: board().memory.fit_window.start,
         shim: &[],
     };
-    run(
-        board(),
-        Security::of(&fuses()),
-        &mut hw,
-        mem,
-        RomInfo::UNKNOWN,
-    )
-    .record
-    .primary
+    run(board(), Rules::of(&fuses()), &mut hw, mem, RomInfo::UNKNOWN)
+        .record
+        .primary
 }
 
 /// The regions of a signed flash.bin, as byte ranges.

@@ -818,6 +818,7 @@ mod tests {
             rom: RomInfo::UNKNOWN,
             shim_version: ShimVersion::CURRENT,
             booted: Some([0x11; 32]),
+            rollback_minimum: Some(0),
         };
         let cell = decode(&record.encode()).unwrap();
         let lines = cell_lines(&cell);

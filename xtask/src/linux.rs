@@ -1138,6 +1138,7 @@ pub fn primary_ok_cell(booted: [u8; 32]) -> [u8; boot_core::cell::CELL_SIZE] {
         rom: RomInfo::UNKNOWN,
         shim_version: ShimVersion::CURRENT,
         booted: Some(booted),
+        rollback_minimum: Some(0),
     }
     .encode()
 }

@@ -52,6 +52,8 @@ pub struct SimFuses {
     pub sec_config: u32,
     /// SRK revoke mask: bit n = SRK n revoked.
     pub revoke_mask: u32,
+    /// The anti-rollback fuse bits (block bytes 0x28..0x30, LE; `boot_core::rollback`).
+    pub rollback: u64,
 }
 
 impl SimFuses {
@@ -61,16 +63,19 @@ impl SimFuses {
             srk_hash: pki.srk_hash()?,
             sec_config: Fuses::SEC_CONFIG_CLOSED,
             revoke_mask: 0,
+            rollback: 0,
         })
     }
 
     /// The 64-byte block: bytes 0..32 SRK hash, 32..36 SEC_CONFIG (LE), 36..40 revoke mask
-    /// (LE), the rest zero.
+    /// (LE), 40..48 the rollback bits (LE), the rest zero.
     pub fn to_block(&self) -> [u8; FUSE_BLOCK_SIZE] {
         let mut b = [0u8; FUSE_BLOCK_SIZE];
         b[..32].copy_from_slice(&self.srk_hash);
         b[32..36].copy_from_slice(&self.sec_config.to_le_bytes());
         b[36..40].copy_from_slice(&self.revoke_mask.to_le_bytes());
+        let at = boot_core::rollback::SIM_BLOCK_OFFSET;
+        b[at..at + 8].copy_from_slice(&self.rollback.to_le_bytes());
         b
     }
 
@@ -121,6 +126,13 @@ mod tests {
         assert_eq!(&b[32..36], &(1u32 << 25).to_le_bytes());
         assert_eq!(&b[36..40], &2u32.to_le_bytes());
         assert!(b[40..].iter().all(|&x| x == 0));
+        let f = SimFuses {
+            rollback: 0b111 << 30,
+            ..f
+        };
+        let b = f.to_block();
+        assert_eq!(&b[40..48], &(0b111u64 << 30).to_le_bytes());
+        assert_eq!(f.fuses().rollback, 0b111 << 30);
         let fuses = f.fuses();
         assert!(fuses.is_closed());
         assert!(fuses.is_revoked(1));

@@ -65,6 +65,8 @@ pub struct Plan {
     pub copies: heapless::Vec<ImageCopy, MAX_IMAGES>,
     /// The jump.
     pub entry: Entry,
+    /// The default configuration's `rollback-index` (the security epoch; `None` = 0).
+    pub rollback_index: Option<u32>,
 }
 
 /// An image node name as an error keeps it (owned, so a verdict outlives the FIT's bytes; a
@@ -233,7 +235,11 @@ pub fn plan<'a>(
             entry: entry.address,
         });
     }
-    Ok(Plan { copies, entry })
+    Ok(Plan {
+        copies,
+        entry,
+        rollback_index: config.rollback_index,
+    })
 }
 
 fn check_destination(

@@ -20,7 +20,7 @@ use imx_hab::hab::{Authenticator, EventSummary};
 use imx_hab::sit::{SecondaryArea, Sit};
 
 use crate::cell::{BootRecord, CopyReport, RomInfo, ShimVersion, SitReport, SitStatus};
-use crate::examine::{self, Context, Examined, Failure, Security, examine_copy};
+use crate::examine::{self, Context, Examined, Failure, Rules, examine_copy};
 use crate::platform::{BlockRead, Clock, WatchdogService};
 use crate::policy::{CopyVerdict, Decision, SitVerdict, Slot, decide};
 use timing::Timings;
@@ -105,7 +105,7 @@ pub fn copy_report(r: &Result<Examined, Failure>) -> CopyReport {
 /// bootable, the handoff plan over `mem.window`.
 pub fn run<D, A, C, W>(
     board: &Board,
-    security: Security,
+    rules: Rules,
     hw: &mut Hardware<'_, D, A, C, W>,
     mem: Memory<'_>,
     rom: RomInfo,
@@ -120,7 +120,8 @@ where
     let layout = &board.media;
     let ctx = Context {
         board,
-        security,
+        security: rules.security,
+        rollback: rules.rollback,
         slot_bytes: layout.slot_size(layout.standard_first_sector),
         shim: mem.shim,
     };
@@ -190,6 +191,7 @@ where
         rom,
         shim_version: ShimVersion::CURRENT,
         booted,
+        rollback_minimum: Some(rules.rollback.minimum() as u8),
     };
     let (mut bootable, mut primary_failure, mut secondary_failure) = (None, None, None);
     match primary {

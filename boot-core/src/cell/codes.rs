@@ -80,11 +80,14 @@ pub enum FailureClass {
     NotSigned = 15,
     /// `algorithm` (16): signed with a key type the board's ROM (authenticator) cannot verify.
     Algorithm = 16,
+    /// `rollback` (17): authentic, but the FIT's security epoch is below the minimum in the
+    /// rollback fuses (version 3).
+    Rollback = 17,
 }
 
 impl FailureClass {
     /// Every class, in code order.
-    pub const ALL: [FailureClass; 16] = [
+    pub const ALL: [FailureClass; 17] = [
         FailureClass::Structure,
         FailureClass::Ivt,
         FailureClass::Command,
@@ -101,6 +104,7 @@ impl FailureClass {
         FailureClass::HabRom,
         FailureClass::NotSigned,
         FailureClass::Algorithm,
+        FailureClass::Rollback,
     ];
 
     /// The stable code stored in the cell.
@@ -136,6 +140,7 @@ impl FailureClass {
             FailureClass::HabRom => "hab-rom",
             FailureClass::NotSigned => "not-signed",
             FailureClass::Algorithm => "algorithm",
+            FailureClass::Rollback => "rollback",
         }
     }
 

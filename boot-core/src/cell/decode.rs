@@ -314,6 +314,7 @@ fn decode_record(bytes: &[u8]) -> Result<BootRecord, CellError> {
         "rom.reserved",
         offset_of!(RawCell, rom_reserved),
     )?;
+    let rollback_minimum = decode_rollback(raw, version, &primary, &secondary)?;
     zero(&raw.reserved, "reserved", offset_of!(RawCell, reserved))?;
 
     let sit = SitReport {
@@ -358,7 +359,71 @@ fn decode_record(bytes: &[u8]) -> Result<BootRecord, CellError> {
         },
         shim_version: ShimVersion::from_u32(raw.shim_version.get()),
         booted,
+        rollback_minimum,
     })
+}
+
+/// The `rollback` bytes: reserved before version 3; a status, a minimum no larger than the
+/// fuses can hold, and read whenever a copy was rejected as `rollback`.
+fn decode_rollback(
+    raw: &RawCell,
+    version: u16,
+    primary: &CopyReport,
+    secondary: &CopyReport,
+) -> Result<Option<u8>, CellError> {
+    let status_at = offset_of!(RawCell, rollback_status);
+    let minimum_at = offset_of!(RawCell, rollback_minimum);
+    if version < 3 {
+        zero(
+            &[raw.rollback_status, raw.rollback_minimum],
+            "reserved",
+            status_at,
+        )?;
+        return Ok(None);
+    }
+    let minimum = match raw.rollback_status {
+        0 => {
+            only_zero(raw.rollback_minimum, "rollback.minimum", minimum_at)?;
+            None
+        }
+        1 if u32::from(raw.rollback_minimum) <= crate::rollback::FUSE_BITS => {
+            Some(raw.rollback_minimum)
+        }
+        1 => {
+            return Err(CellError::Value {
+                field: "rollback.minimum",
+                offset: minimum_at,
+                found: raw.rollback_minimum.into(),
+                expected: "0..=64 (burned rollback fuse bits)",
+            });
+        }
+        found => {
+            return Err(CellError::Value {
+                field: "rollback.status",
+                offset: status_at,
+                found: found.into(),
+                expected: "0 not read or 1 read",
+            });
+        }
+    };
+    let rolled_back = |c: &CopyReport| {
+        matches!(
+            c,
+            CopyReport::Rejected {
+                class: FailureClass::Rollback,
+                ..
+            }
+        )
+    };
+    if (rolled_back(primary) || rolled_back(secondary)) && minimum.is_none_or(|m| m == 0) {
+        return Err(CellError::Value {
+            field: "rollback.minimum",
+            offset: minimum_at,
+            found: raw.rollback_minimum.into(),
+            expected: "a minimum above 0, read from the fuses, when a copy was rejected as `rollback`",
+        });
+    }
+    Ok(minimum)
 }
 
 /// Whether a record's reason, copy verdicts and SIT status are what the shim's flow writes
@@ -487,7 +552,11 @@ fn decode_copy(raw: &RawCopy, names: &CopyFields, version: u16) -> Result<CopyRe
         }
         2 => {
             let class = FailureClass::from_code(raw.class)
-                .filter(|c| version >= 2 || c.code() <= FailureClass::HabRom.code())
+                .filter(|c| match version {
+                    1 => c.code() <= FailureClass::HabRom.code(),
+                    2 => c.code() <= FailureClass::Algorithm.code(),
+                    _ => true,
+                })
                 .ok_or_else(|| class_error("a failure class this version defines"))?;
             let part = match (version, raw.part) {
                 (1, 0) => None,

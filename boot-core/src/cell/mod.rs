@@ -9,7 +9,7 @@
 //! |---|---|---|---|
 //! | 0x00 | 4 | `slot` (u32) | 1 primary, 2 secondary, 0 nothing bootable; anything else is invalid |
 //! | 0x04 | 4 | `magic` | bytes `"IRBR"` (u32 [`MAGIC`] = 0x5242_5249) |
-//! | 0x08 | 2 | `version` (u16) | [`VERSION`] = 2 (version 1 is still read, see below) |
+//! | 0x08 | 2 | `version` (u16) | [`VERSION`] = 3 (versions 1 and 2 are still read, see below) |
 //! | 0x0A | 2 | `length` (u16) | bytes from offset 0 through the CRC: [`CELL_SIZE`] = 96 (version 1: 64) |
 //! | 0x0C | 4 | `reason` (u32) | [`Reason`] value (1 primary-ok, 2 primary-failed, 3 no-fallback-table, 4 both-failed); 0 = none (stopped before deciding) |
 //! | 0x10 | 8 | `primary` | copy verdict, table below |
@@ -22,7 +22,9 @@
 //! | 0x2D | 1 | `rom.persist_secondary` | SRC_GPR10 bit 30: 0 unknown, 1 clear, 2 set |
 //! | 0x2E | 2 | `rom.reserved` | 0 |
 //! | 0x30 | 4 | `shim_version` (u32) | `major << 16 \| minor << 8 \| patch` ([`ShimVersion`]) |
-//! | 0x34 | 8 | `reserved` | 0 |
+//! | 0x34 | 1 | `rollback.status` | 0 not read, 1 read: the shim read the rollback fuses (version 3; before: reserved, 0) |
+//! | 0x35 | 1 | `rollback.minimum` | the minimum security epoch the shim enforced: the number of burned rollback fuse bits, 0..=64 ([`crate::rollback`]); 0 when not read |
+//! | 0x36 | 6 | `reserved` | 0 |
 //! | 0x3C | 32 | `booted` | the booted copy's identity: SHA-256 of its SPL's CSF then its FIT's IVT and CSF ([`crate::examine::Examined::identity`]); all zero exactly when nothing was booted (version 1: absent, the CRC is here) |
 //! | 0x5C | 4 | `crc` (u32) | CRC-32 (IEEE 802.3, reflected, poly 0xEDB88320, as zlib) over bytes 0x00..0x5C (version 1: over 0x00..0x3C, at 0x3C) |
 //!
@@ -49,6 +51,7 @@
 //! | 4 | `srk-hash` | 9 | `image-signature` | 14 | `hab-rom` (ROM HAB API rejected it) |
 //! | 5 | `srk-key` | 10 | `coverage` | 15 | `not-signed` (closed part, no signature) |
 //! | | | | | 16 | `algorithm` (the board's ROM cannot verify the key type) |
+//! | | | | | 17 | `rollback` (authentic, epoch below the fuse minimum; version 3) |
 //!
 //! Rules a reader relies on:
 //!
@@ -63,12 +66,15 @@
 //! - Any change to the layout or to a code table takes a new [`VERSION`]. Codes are never
 //!   reused.
 //! - Compatibility: this reader accepts version 1 (written by shims before 0.2: 64 bytes, no
-//!   `booted` digest, `part` and `flags` reserved and 0, classes 1..=14 only) and version 2; it
-//!   writes version 2. A version-1 record says which slot booted but not which image: `ubootctl`
+//!   `booted` digest, `part` and `flags` reserved and 0, classes 1..=14 only), version 2 (the
+//!   `rollback` bytes reserved and 0, classes 1..=16) and version 3; it writes version 3.
+//!   A version-2 record says nothing about the rollback fuses (`rollback_minimum` is `None`). A version-1 record says which slot booted but not which image: `ubootctl`
 //!   then falls back to the slot rule and says so. A reader
 //!   of version 1 only reports a version-2 cell as "no boot record" (`CellError::Version`),
-//!   never misreads it. A later version must keep fields at their offsets, or be refused here.
-//! - The encoding is canonical: a version-2 record that decodes re-encodes to the same bytes.
+//!   never misreads it; a version-2 reader does the same with a version-3 cell. A later
+//!   version must keep fields at their offsets, or be refused here.
+//! - A copy rejected as `rollback` needs `rollback.status` 1 and a minimum above 0.
+//! - The encoding is canonical: a version-3 record that decodes re-encodes to the same bytes.
 
 use core::fmt;
 use core::mem::offset_of;
@@ -89,7 +95,7 @@ pub const V1_CRC_OFFSET: usize = offset_of!(RawCell, booted);
 /// The record's magic, bytes `"IRBR"` at offset 4 (read as a little-endian u32).
 pub const MAGIC: u32 = u32::from_le_bytes(*b"IRBR");
 /// The record layout version this module writes and accepts.
-pub const VERSION: u16 = 2;
+pub const VERSION: u16 = 3;
 /// The oldest record version this module still reads.
 pub const OLDEST_VERSION: u16 = 1;
 /// Offset of the CRC-32; it covers bytes `0..CRC_OFFSET`.
@@ -128,7 +134,9 @@ struct RawCell {
     rom_persist: u8,
     rom_reserved: [u8; 2],
     shim_version: U32,
-    reserved: [u8; 8],
+    rollback_status: u8,
+    rollback_minimum: u8,
+    reserved: [u8; 6],
     booted: [u8; 32],
     crc: U32,
 }
@@ -314,6 +322,9 @@ pub struct BootRecord {
     /// The booted image's identity ([`crate::examine::Examined::identity`]); `None` when
     /// nothing was booted or the record is version 1.
     pub booted: Option<[u8; 32]>,
+    /// The minimum security epoch the shim enforced (burned rollback fuse bits, 0..=64);
+    /// `None` when it did not read the fuses (stopped before, or a record before version 3).
+    pub rollback_minimum: Option<u8>,
 }
 
 impl BootRecord {
@@ -344,7 +355,9 @@ impl BootRecord {
             },
             rom_reserved: [0; 2],
             shim_version: U32::new(self.shim_version.to_u32()),
-            reserved: [0; 8],
+            rollback_status: u8::from(self.rollback_minimum.is_some()),
+            rollback_minimum: self.rollback_minimum.unwrap_or(0),
+            reserved: [0; 6],
             booted: self.booted.unwrap_or([0; 32]),
             crc: U32::new(0),
         };

@@ -54,6 +54,7 @@ fn sample() -> BootRecord {
             patch: 4,
         },
         booted: Some(core::array::from_fn(|i| 0xA0 + i as u8)),
+        rollback_minimum: Some(2),
     }
 }
 
@@ -91,7 +92,9 @@ fn layout_matches_the_documented_table() {
         (offset_of!(RawCell, rom_persist), 0x2D),
         (offset_of!(RawCell, rom_reserved), 0x2E),
         (offset_of!(RawCell, shim_version), 0x30),
-        (offset_of!(RawCell, reserved), 0x34),
+        (offset_of!(RawCell, rollback_status), 0x34),
+        (offset_of!(RawCell, rollback_minimum), 0x35),
+        (offset_of!(RawCell, reserved), 0x36),
         (offset_of!(RawCell, booted), 0x3C),
         (offset_of!(RawCell, crc), 0x5C),
         (offset_of!(RawCopy, outcome), 0),
@@ -126,21 +129,22 @@ fn golden_encoding_is_stable() {
     let expected: [u8; CELL_SIZE] = [
         0x02, 0x00, 0x00, 0x00, // slot 2
         b'I', b'R', b'B', b'R', // magic
-        0x02, 0x00, 0x60, 0x00, // version 2, length 96
+        0x03, 0x00, 0x60, 0x00, // version 3, length 96
         0x02, 0x00, 0x00, 0x00, // reason primary-failed
         0x02, 0x09, 0x33, 0x18, 0xDB, 0x1D, 0x02, 0x00, // primary: image-signature, FIT
         0x01, 0x00, 0xF0, 0x00, 0x00, 0x00, 0x00, 0x01, // secondary: authentic, unsigned SPL
         0x01, 0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x00, // SIT valid, 0x1000
         0x09, 0x00, 0x00, 0x00, 0x02, 0x02, 0x00, 0x00, // ROM: stage 9, 0x51, persist set
         0x04, 0x03, 0x02, 0x01, // shim 258.3.4
-        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, // reserved
+        0x01, 0x02, // rollback fuses read, minimum 2
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, // reserved
         0xA0, 0xA1, 0xA2, 0xA3, 0xA4, 0xA5, 0xA6, 0xA7, 0xA8, 0xA9, 0xAA, 0xAB, 0xAC, 0xAD, 0xAE,
         0xAF, 0xB0, 0xB1, 0xB2, 0xB3, 0xB4, 0xB5, 0xB6, 0xB7, 0xB8, 0xB9, 0xBA, 0xBB, 0xBC, 0xBD,
         0xBE, 0xBF, // booted: the image identity
-        0x96, 0x6F, 0x08, 0x4D, // CRC-32 0x4D086F96
+        0x4C, 0x4A, 0x5D, 0x25, // CRC-32 0x255D4A4C
     ];
     assert_eq!(sample().encode(), expected);
-    assert_eq!(crc32(&expected[..CRC_OFFSET]), 0x4D08_6F96);
+    assert_eq!(crc32(&expected[..CRC_OFFSET]), 0x255D_4A4C);
 }
 
 /// Compatibility (module docs): a version-1 record, as shims before 0.2 wrote it, still
@@ -170,6 +174,7 @@ fn version_1_records_still_read() {
         warnings: Warnings::default(),
     };
     want.booted = None;
+    want.rollback_minimum = None;
     assert_eq!(decode(&v1).unwrap().record, Ok(want));
     // Read from a 96-byte window (what ubootctl reads), whatever follows is ignored.
     let mut window = [0xEEu8; CELL_SIZE];
@@ -185,6 +190,56 @@ fn version_1_records_still_read() {
             "byte {at:#x}"
         );
     }
+}
+
+/// Compatibility: a version-2 record (the rollback bytes reserved) still reads, without a
+/// minimum; version 2 defines neither the rollback bytes nor the `rollback` class.
+#[test]
+fn version_2_records_still_read() {
+    let mut want = sample();
+    want.rollback_minimum = None;
+    let mut v2 = want.encode();
+    v2[8] = 2;
+    fix_crc(&mut v2);
+    assert_eq!(decode(&v2).unwrap().record, Ok(want));
+    for (at, value, field) in [
+        (0x34, 1u8, "reserved"),
+        (0x35, 2, "reserved"),
+        (0x11, FailureClass::Rollback.code(), "primary.class"),
+    ] {
+        let mut cell = v2;
+        cell[at] = value;
+        fix_crc(&mut cell);
+        let err = record_err(&cell);
+        assert_eq!(err.field(), field, "byte {at:#x}: {err}");
+    }
+}
+
+/// A copy rejected as `rollback` needs a minimum the shim read and that is above 0.
+#[test]
+fn rollback_rejection_needs_a_read_minimum() {
+    let mut r = sample();
+    r.primary = CopyReport::Rejected {
+        class: FailureClass::Rollback,
+        hab: ev(status::FAILURE, reason::INV_INDEX, context::AUTHENTICATE, 0),
+        part: Some(Part::Fit),
+    };
+    assert_eq!(decode(&r.encode()).unwrap().record, Ok(r));
+    for minimum in [None, Some(0)] {
+        let mut bad = r;
+        bad.rollback_minimum = minimum;
+        let err = record_err(&bad.encode());
+        assert_eq!(
+            (err.field(), err.offset()),
+            ("rollback.minimum", 0x35),
+            "{minimum:?}: {err}"
+        );
+    }
+    // Not read means a zero minimum byte.
+    let mut cell = sample().encode();
+    cell[0x34] = 0;
+    fix_crc(&mut cell);
+    assert_eq!(record_err(&cell).field(), "rollback.minimum");
 }
 
 #[test]
@@ -288,6 +343,10 @@ fn every_single_bit_flip_invalidates_the_record_but_the_slot_word_still_reads() 
         let err = decoded.record.unwrap_err();
         let byte = bit / 8;
         let expected_field = match byte {
+            // Version 3 with bit 0 flipped is version 2, same length: only the CRC tells; with
+            // bit 1 flipped, version 1, whose length is 64.
+            8 if bit % 8 == 0 => "crc",
+            8 if bit % 8 == 1 => "length",
             4..=7 => "magic",
             8..=9 => "version",
             10..=11 => "length",
@@ -317,10 +376,10 @@ fn wrong_magic_version_or_length_is_no_record() {
     assert_eq!((err.field(), err.offset()), ("magic", 4));
 
     let mut cell = good;
-    cell[8..10].copy_from_slice(&3u16.to_le_bytes());
+    cell[8..10].copy_from_slice(&4u16.to_le_bytes());
     fix_crc(&mut cell);
     let err = record_err(&cell);
-    assert_eq!(err, CellError::Version { found: 3 });
+    assert_eq!(err, CellError::Version { found: 4 });
     assert_eq!((err.field(), err.offset()), ("version", 8));
 
     let mut cell = good;
@@ -425,7 +484,7 @@ fn unknown_codes_and_reserved_bytes_name_field_and_offset() {
         (0x0C, 9, "reason", 0x0C),
         (0x10, 3, "primary.outcome", 0x10),
         (0x11, 0, "primary.class", 0x11),
-        (0x11, 17, "primary.class", 0x11),
+        (0x11, 18, "primary.class", 0x11),
         (0x16, 3, "primary.part", 0x16),
         (0x17, 1, "primary.flags", 0x17),
         (0x19, 4, "secondary.class", 0x19),
@@ -436,6 +495,8 @@ fn unknown_codes_and_reserved_bytes_name_field_and_offset() {
         (0x2C, 4, "rom.log", 0x2C),
         (0x2D, 3, "rom.persist_secondary", 0x2D),
         (0x2F, 1, "rom.reserved", 0x2F),
+        (0x34, 2, "rollback.status", 0x34),
+        (0x35, 65, "rollback.minimum", 0x35),
         (0x3B, 1, "reserved", 0x3B),
     ];
     for &(at, value, field, offset) in cases {
@@ -504,6 +565,7 @@ fn failure_classes_have_stable_codes_and_names() {
         "hab-rom",
         "not-signed",
         "algorithm",
+        "rollback",
     ];
     for (i, (class, name)) in FailureClass::ALL.into_iter().zip(names).enumerate() {
         assert_eq!(class.code() as usize, i + 1);
@@ -512,7 +574,7 @@ fn failure_classes_have_stable_codes_and_names() {
         assert_eq!(FailureClass::from_name(name), Some(class));
     }
     assert_eq!(FailureClass::from_code(0), None);
-    assert_eq!(FailureClass::from_code(17), None);
+    assert_eq!(FailureClass::from_code(18), None);
     for (i, s) in SitStatus::ALL.into_iter().enumerate() {
         assert_eq!(s.code() as usize, i);
         assert_eq!(SitStatus::from_code(s.code()), Some(s));
@@ -719,6 +781,18 @@ fn fit_table(mut r: BootRecord) -> BootRecord {
     r.secondary = sec;
     r.sit.status = sit;
     r.booted = slot_for_reason(r.reason).map(|_| [0x5A; 32]);
+    let rolled_back = |c: &CopyReport| {
+        matches!(
+            c,
+            CopyReport::Rejected {
+                class: FailureClass::Rollback,
+                ..
+            }
+        )
+    };
+    if rolled_back(&r.primary) || rolled_back(&r.secondary) {
+        r.rollback_minimum = Some(r.rollback_minimum.unwrap_or(0).max(1));
+    }
     r
 }
 
@@ -739,9 +813,10 @@ fn any_record() -> impl Strategy<Value = BootRecord> {
         prop::sample::select(RomLog::ALL.to_vec()),
         prop::sample::select(vec![None, Some(false), Some(true)]),
         any::<u32>(),
+        prop::option::of(0u8..=64),
     )
         .prop_map(
-            |(reason, primary, secondary, status, first_sector, stage, log, persist, v)| {
+            |(reason, primary, secondary, status, first_sector, stage, log, persist, v, min)| {
                 BootRecord {
                     reason,
                     primary,
@@ -757,6 +832,7 @@ fn any_record() -> impl Strategy<Value = BootRecord> {
                     },
                     shim_version: ShimVersion::from_u32(v),
                     booted: None,
+                    rollback_minimum: min,
                 }
             },
         )
@@ -825,7 +901,9 @@ proptest! {
             Err(e) => prop_assert!(
                 e.offset() <= at
                     || e.field() == "reason" && at < 4
-                    || (0x10..0x30).contains(&at) && at / 8 == e.offset() / 8,
+                    || (0x10..0x30).contains(&at) && at / 8 == e.offset() / 8
+                    // A class changed to or from `rollback` is checked against the minimum.
+                    || e.field() == "rollback.minimum" && (0x10..0x20).contains(&at),
                 "byte {at:#x}: {e}"
             ),
         }

@@ -1,12 +1,13 @@
 //! Test media for the boot flow: signed FITs with the test-key signer, flash.bin copies, an
 //! in-memory disk, and fake clock / watchdog.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use boards::{Board, Region};
 use boot_core::boot::{Hardware, Memory, Outcome, run};
 use boot_core::cell::RomInfo;
-use boot_core::examine::Security;
+use boot_core::examine::{Rules, Security};
 use boot_core::platform::{BlockRead, Clock, MediaError, WatchdogService};
+use boot_core::rollback::RollbackFuses;
 use imx_hab::hab::Fuses;
 use imx_hab::hab::software::SoftwareHab;
 use imx_hab::sign::Pki;
@@ -18,7 +19,7 @@ pub const WINDOW_LEN: usize = 4 << 20;
 /// Where the tests pretend the shim runs (the qemu board's SHIM region).
 pub const SHIM: &[Region] = &[Region::new(0x0091_0000, 0x6_0000)];
 
-pub use test_images::{Img, filler, fit, signed, standard_fit};
+pub use test_images::{Img, filler, fit, signed, standard_fit, standard_fit_epoch};
 
 pub fn pki() -> &'static Pki {
     test_images::pki("boot-flow tests")
@@ -151,6 +152,11 @@ pub fn boot(disk: &mut MemDisk) -> Booted {
 }
 
 pub fn boot_with(disk: &mut MemDisk, fuses: Fuses) -> Booted {
+    boot_rules(disk, fuses, RollbackFuses::BLANK)
+}
+
+/// Boots over `disk` with `fuses` and the rollback fuses `rollback`.
+pub fn boot_rules(disk: &mut MemDisk, fuses: Fuses, rollback: RollbackFuses) -> Booted {
     let mut hab = SoftwareHab { fuses };
     let clock = StepClock::default();
     let mut wd = CountingWatchdog::default();
@@ -166,7 +172,10 @@ pub fn boot_with(disk: &mut MemDisk, fuses: Fuses) -> Booted {
         };
         run(
             BOARD,
-            Security::of(&fuses),
+            Rules {
+                rollback,
+                ..Rules::of(&fuses)
+            },
             &mut hw,
             Memory {
                 window: &mut window,

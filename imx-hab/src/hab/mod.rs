@@ -23,6 +23,9 @@ pub struct Fuses {
     pub sec_config: u32,
     /// SRK revocation mask: bit n set = SRK n revoked.
     pub srk_revoke_mask: u32,
+    /// The 64 anti-rollback fuse bits (OCOTP GP1; block bytes 0x28..0x30). HAB ignores them;
+    /// `boot_core::rollback` gives them their meaning.
+    pub rollback: u64,
 }
 
 impl Fuses {
@@ -35,6 +38,7 @@ impl Fuses {
             srk_hash,
             sec_config: 0,
             srk_revoke_mask: 0,
+            rollback: 0,
         }
     }
 
@@ -60,6 +64,7 @@ impl Fuses {
             srk_hash,
             sec_config: word(32),
             srk_revoke_mask: word(36),
+            rollback: u64::from(word(40)) | u64::from(word(44)) << 32,
         }
     }
 }

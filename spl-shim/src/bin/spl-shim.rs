@@ -14,8 +14,9 @@ mod firmware {
     use boards::{FuseSource, HabBackend, Region};
     use boot_core::boot::{self, Bootable, Hardware, Memory};
     use boot_core::cell::{BootRecord, CELL_SIZE, RomInfo, ShimVersion, reason_name};
-    use boot_core::examine::Security;
+    use boot_core::examine::{Rules, Security};
     use boot_core::platform::{BlockRead, CellStore, Clock, MediaError, WatchdogService};
+    use boot_core::rollback::RollbackFuses;
     use spl_shim::arch;
     use spl_shim::hw::BOARD;
     use spl_shim::hw::timer::GenericTimer;
@@ -72,14 +73,14 @@ mod firmware {
     }
 
     /// The 64-byte simulated fuse block (`FuseSource::SimulatedBlock`, qemu-imx8mp contract).
-    fn simulated_fuses(addr: u64) -> imx_hab::hab::Fuses {
+    fn simulated_block(addr: u64) -> [u8; 64] {
         let mut block = [0u8; 64];
         for (i, b) in block.iter_mut().enumerate() {
             // SAFETY: the board places the block in OCRAM (0x900000, planted by QEMU's loader),
             // readable and outside anything the shim writes.
             *b = unsafe { ((addr as usize + i) as *const u8).read_volatile() };
         }
-        imx_hab::hab::Fuses::from_simulated_block(&block)
+        block
     }
 
     /// The watchdog as the boot flow services it, plus the card reads it must not starve.
@@ -164,6 +165,7 @@ mod firmware {
                 rom: RomInfo::UNKNOWN,
                 shim_version: ShimVersion::CURRENT,
                 booted: None,
+                rollback_minimum: None,
             };
             OcramCell.store(&record.encode());
             let _ = writeln!(console, "shim: nothing bootable: no boot medium; halting");
@@ -202,27 +204,35 @@ mod firmware {
         };
         let outcome = match (BOARD.hab, BOARD.fuses) {
             (HabBackend::Software, FuseSource::SimulatedBlock { addr }) => {
-                let fuses = simulated_fuses(addr);
+                let block = simulated_block(addr);
+                let fuses = imx_hab::hab::Fuses::from_simulated_block(&block);
                 let mut hab = imx_hab::hab::software::SoftwareHab { fuses };
-                let security = Security::of(&fuses);
-                run_with(&mut hab, security, disk, clock, console, mem)
+                let rules = Rules::of(&fuses);
+                run_with(&mut hab, rules, disk, clock, console, mem)
             }
             (HabBackend::Rom { rvt_addr }, fuse_source) => {
-                let sec_config = match fuse_source {
-                    FuseSource::Ocotp { base } => spl_shim::hw::ocotp::sec_config(base),
-                    FuseSource::SimulatedBlock { addr } => simulated_fuses(addr).sec_config,
+                let (sec_config, rollback) = match fuse_source {
+                    FuseSource::Ocotp { base } => (
+                        spl_shim::hw::ocotp::sec_config(base),
+                        spl_shim::hw::ocotp::rollback(base),
+                    ),
+                    FuseSource::SimulatedBlock { addr } => {
+                        let f = imx_hab::hab::Fuses::from_simulated_block(&simulated_block(addr));
+                        (f.sec_config, RollbackFuses(f.rollback))
+                    }
                 };
                 let security = if sec_config & imx_hab::hab::Fuses::SEC_CONFIG_CLOSED != 0 {
                     Security::Closed
                 } else {
                     Security::Open
                 };
+                let rules = Rules { security, rollback };
                 // SAFETY: on this board the RVT at `rvt_addr` is the HAB ROM's
                 // (imx8m-facts.md §4.1), readable, and nothing else calls the HAB API.
                 let mut hab = unsafe {
                     imx_hab::hab::rom::RomHab::new(rvt_addr as usize, imx_hab::hab::rom::CID_UBOOT)
                 };
-                run_with(&mut hab, security, disk, clock, console, mem)
+                run_with(&mut hab, rules, disk, clock, console, mem)
             }
             (HabBackend::Software, FuseSource::Ocotp { .. }) => {
                 let _ = writeln!(
@@ -238,7 +248,7 @@ mod firmware {
     /// The boot flow with one HAB backend.
     fn run_with<A: imx_hab::hab::Authenticator>(
         hab: &mut A,
-        security: Security,
+        rules: Rules,
         disk: &mut Serviced<'_>,
         clock: &GenericTimer,
         console: &mut Uart,
@@ -251,7 +261,13 @@ mod firmware {
             watchdog: &mut NoService,
             console,
         };
-        boot::run(BOARD, security, &mut hw, mem, RomInfo::UNKNOWN)
+        let _ = writeln!(
+            hw.console,
+            "shim: {} part, rollback minimum {}",
+            rules.security.name(),
+            rules.rollback.minimum()
+        );
+        boot::run(BOARD, rules, &mut hw, mem, RomInfo::UNKNOWN)
     }
 
     /// The disk wrapper services the real watchdog on every read; the flow's own service calls

@@ -153,6 +153,7 @@ pub fn boot_record(
         rom: RomInfo::UNKNOWN,
         shim_version: ShimVersion::CURRENT,
         booted: Some(identity(booted)),
+        rollback_minimum: Some(0),
     }
 }
 
