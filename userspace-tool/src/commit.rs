@@ -292,12 +292,13 @@ pub fn burn(store: &mut dyn FuseStore, plan: &CommitPlan) -> Result<RollbackFuse
     if after.0 & want.0 != want.0 {
         return Err(format!(
             "read back {:#018x} from {}, expected at least {:#018x}: the burn did not take \
-             (the minimum is now {}; the device still boots every copy at epoch {} or more)",
+             (the minimum is now {}: every copy at epoch {} or more still boots; run the \
+             command again)",
             after.0,
             store.describe(),
             want.0,
             after.minimum(),
-            plan.target
+            after.minimum()
         ));
     }
     Ok(after)

@@ -178,6 +178,33 @@ pub fn image(version: u8) -> &'static [u8] {
     })[version as usize]
 }
 
+/// A flash.bin of `version` whose FIT's default configuration carries `rollback-index =
+/// <epoch>` (the test-images standard FIT, signed with `pki(0)`; cached).
+pub fn epoch_image(version: u8, epoch: u32) -> Vec<u8> {
+    static IMAGES: OnceLock<std::sync::Mutex<std::collections::HashMap<(u8, u32), Vec<u8>>>> =
+        OnceLock::new();
+    let cache = IMAGES.get_or_init(Default::default);
+    if let Some(i) = cache.lock().unwrap().get(&(version, epoch)) {
+        return i.clone();
+    }
+    let fit = test_images::standard_fit_epoch(version, Some(epoch));
+    let signed = sign_fit(&fit, LOAD, pki(0), &options()).expect("signing");
+    let img = flash_bin_with_fit(version, &signed);
+    cache.lock().unwrap().insert((version, epoch), img.clone());
+    img
+}
+
+/// The 64-byte simulated fuse block of a closed part with `pki(0)`'s SRK hash and the
+/// rollback bits `rollback` (bytes 0x28..0x30).
+pub fn fuse_block(rollback: u64) -> [u8; 64] {
+    let mut b = [0u8; 64];
+    b[..32].copy_from_slice(&pki(0).srk_hash().expect("SRK hash"));
+    b[32..36].copy_from_slice(&Fuses::SEC_CONFIG_CLOSED.to_le_bytes());
+    let at = boot_core::rollback::SIM_BLOCK_OFFSET;
+    b[at..at + 8].copy_from_slice(&rollback.to_le_bytes());
+    b
+}
+
 /// `image(version)` with one FIT payload byte flipped: parses, is not authentic.
 pub fn tampered(version: u8) -> Vec<u8> {
     let mut v = image(version).to_vec();
