@@ -181,8 +181,8 @@ pub fn image(version: u8) -> &'static [u8] {
 /// A flash.bin of `version` whose FIT's default configuration carries `rollback-index =
 /// <epoch>` (the test-images standard FIT, signed with `pki(0)`; cached).
 pub fn epoch_image(version: u8, epoch: u32) -> Vec<u8> {
-    static IMAGES: OnceLock<std::sync::Mutex<std::collections::HashMap<(u8, u32), Vec<u8>>>> =
-        OnceLock::new();
+    type Cache = std::sync::Mutex<std::collections::HashMap<(u8, u32), Vec<u8>>>;
+    static IMAGES: OnceLock<Cache> = OnceLock::new();
     let cache = IMAGES.get_or_init(Default::default);
     if let Some(i) = cache.lock().unwrap().get(&(version, epoch)) {
         return i.clone();
