@@ -214,3 +214,46 @@ fn a_4_gib_sdhc_card_boots_both_copies() {
     let out = boot(&s);
     assert_booted(&out, 2, 2);
 }
+
+/// Anti-rollback in the shim (design.md §5.3; the one boot that shows the firmware reads the
+/// rollback fuses and enforces them): fuses with minimum 2, an authentic epoch-1 primary and an
+/// epoch-2 secondary. The shim refuses the primary after authenticating it, boots the
+/// secondary, and records why (class `rollback`, the FIT, minimum 2) in the cell.
+#[test]
+fn an_epoch_1_primary_under_minimum_2_boots_the_epoch_2_secondary() {
+    let k = kit();
+    let s = scenario(|spec| {
+        spec.primary = Some(k.flash_bin_epoch(&k.payload, 1, Some(1)).unwrap());
+        spec.secondary = Some(k.flash_bin_epoch(&k.payload, 2, Some(2)).unwrap());
+    });
+    xtask::pki::SimFuses {
+        rollback: 0b11,
+        ..k.fuses
+    }
+    .write(&s.fuses)
+    .unwrap();
+    let out = boot(&s);
+    assert_booted(&out, 2, 2);
+    assert!(
+        out.uart_has("shim: closed part, rollback minimum 2"),
+        "{}",
+        out.uart
+    );
+    assert!(
+        out.uart_has("security epoch 1 is below the minimum 2"),
+        "{}",
+        out.uart
+    );
+    let r = record(&out);
+    assert_eq!(r.reason, Some(Reason::PrimaryFailed));
+    assert_eq!(class(&r.primary), Some(FailureClass::Rollback));
+    assert!(matches!(
+        r.primary,
+        CopyReport::Rejected {
+            part: Some(boot_core::examine::Part::Fit),
+            ..
+        }
+    ));
+    assert!(matches!(r.secondary, CopyReport::Authentic { .. }));
+    assert_eq!(r.rollback_minimum, Some(2));
+}

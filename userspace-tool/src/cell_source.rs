@@ -72,7 +72,8 @@ pub fn read_phys(path: &Path, addr: u64, buf: &mut [u8], what: &str) -> Result<(
 }
 
 /// Writes `bytes` at physical address `addr` of a memory device (`/dev/mem`) through a
-/// writable shared mapping, then reads them back through it.
+/// writable shared mapping, then reads them back through it (the caller reads back again
+/// through a new mapping).
 pub fn write_phys(path: &Path, addr: u64, bytes: &[u8]) -> Result<(), String> {
     let file = std::fs::OpenOptions::new()
         .read(true)
@@ -90,9 +91,9 @@ pub fn write_phys(path: &Path, addr: u64, bytes: &[u8]) -> Result<(), String> {
             .map_mut(&file)
     }
     .map_err(|e| format!("cannot map {:#x} of {} writable: {e}", base, path.display()))?;
+    // A device mapping of /dev/mem is not page cache: the stores reach memory directly, and
+    // msync(2) on it fails (EINVAL), so there is nothing to flush.
     map[within..within + bytes.len()].copy_from_slice(bytes);
-    map.flush()
-        .map_err(|e| format!("cannot flush {:#x} of {}: {e}", addr, path.display()))?;
     if &map[within..within + bytes.len()] != bytes {
         return Err(format!(
             "{:#x} of {} did not keep what was written",

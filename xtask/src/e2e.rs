@@ -99,11 +99,13 @@ pub enum Scenario {
     B,
     /// Power cuts during the update, restart, completion.
     C,
+    /// Anti-rollback: update to epoch 2, reboot, commit, a downgrade refused by both.
+    D,
 }
 
 impl Scenario {
     /// All scenarios, in order.
-    pub const ALL: [Scenario; 3] = [Scenario::A, Scenario::B, Scenario::C];
+    pub const ALL: [Scenario; 4] = [Scenario::A, Scenario::B, Scenario::C, Scenario::D];
 
     /// `a`, `b` or `c`.
     pub fn name(self) -> &'static str {
@@ -111,6 +113,7 @@ impl Scenario {
             Scenario::A => "a",
             Scenario::B => "b",
             Scenario::C => "c",
+            Scenario::D => "d",
         }
     }
 }
@@ -122,7 +125,8 @@ impl FromStr for Scenario {
             "a" => Ok(Scenario::A),
             "b" => Ok(Scenario::B),
             "c" => Ok(Scenario::C),
-            _ => Err(format!("unknown scenario {s:?} (a, b or c)")),
+            "d" => Ok(Scenario::D),
+            _ => Err(format!("unknown scenario {s:?} (a, b, c or d)")),
         }
     }
 }
@@ -145,9 +149,11 @@ pub struct E2eOptions {
 pub struct Rig {
     /// Shim, PKI, fuses.
     pub kit: SimKit,
-    /// flash.bin of version 1 (stand-in payload).
+    /// flash.bin of version 1 at security epoch 1 (stand-in payload); also `/v1.bin` in the
+    /// initramfs.
     pub v1: Vec<u8>,
-    /// flash.bin of version 2 (stand-in payload); also `/v2.bin` in the initramfs.
+    /// flash.bin of version 2 at security epoch 2 (stand-in payload); also `/v2.bin` in the
+    /// initramfs.
     pub v2: Vec<u8>,
     /// The fuse block file.
     pub fuses: PathBuf,
@@ -177,12 +183,12 @@ pub struct E2eReport {
 }
 
 /// Prints one transcript line.
-fn say(s: impl AsRef<str>) {
+pub(crate) fn say(s: impl AsRef<str>) {
     println!("{}", s.as_ref());
 }
 
 /// `expected` vs `found` as an error unless `ok`.
-fn check(
+pub(crate) fn check(
     ok: bool,
     what: &str,
     expected: impl std::fmt::Display,
@@ -210,14 +216,15 @@ impl Rig {
         let kit = SimKit::build(crate::pki::DEFAULT_SEED.as_bytes())?;
         let elf = crate::firmware::build_test_firmware("linux-stand-in")?;
         let stand_in = crate::sim::read_payload(&elf)?;
-        let v1 = kit.flash_bin_with_payload(&stand_in, 1)?;
-        let v2 = kit.flash_bin_with_payload(&stand_in, 2)?;
+        let v1 = kit.flash_bin_epoch(&stand_in, 1, Some(1))?;
+        let v2 = kit.flash_bin_epoch(&stand_in, 2, Some(2))?;
         std::fs::create_dir_all(&opts.work)
             .with_context(|| format!("creating {}", opts.work.display()))?;
         let fuses = opts.work.join("fuses.bin");
         kit.write_fuses(&fuses)?;
         let initrd = opts.work.join("initrd.cpio.gz");
         let mut spec = InitSpec::new(COMMAND_LOOP);
+        spec.files.push(("v1.bin".into(), v1.clone()));
         spec.files.push(("v2.bin".into(), v2.clone()));
         spec.files
             .push(("srk_hash.bin".into(), kit.pki.srk_hash()?.to_vec()));
@@ -263,7 +270,7 @@ impl Rig {
     }
 
     /// A fresh SD image `name` with `primary` and `secondary`.
-    fn disk(&self, name: &str, primary: &[u8], secondary: &[u8]) -> Result<PathBuf> {
+    pub(crate) fn disk(&self, name: &str, primary: &[u8], secondary: &[u8]) -> Result<PathBuf> {
         let disk = self.work.join(name);
         build_disk(&disk, &DiskSpec::new(primary.to_vec(), secondary.to_vec()))?;
         Ok(disk)
@@ -271,7 +278,12 @@ impl Rig {
 
     /// The contract plus the three preloaded blobs.
     fn config(&self, disk: &Path) -> SimConfig {
-        let mut c = self.kit.sim_config(&self.fuses, disk);
+        self.config_with(disk, &self.fuses)
+    }
+
+    /// [`Rig::config`] with another fuse block.
+    fn config_with(&self, disk: &Path, fuses: &Path) -> SimConfig {
+        let mut c = self.kit.sim_config(fuses, disk);
         c.extra_args
             .extend(loader_args(&self.artifacts.kernel, KERNEL_ADDR));
         c.extra_args.extend(loader_args(&self.dtb, DTB_ADDR));
@@ -305,6 +317,26 @@ impl Machine {
     pub fn start(rig: &Rig, disk: &Path, log: PathBuf) -> Result<Machine> {
         let q = Qemu::start(&rig.config(disk))?;
         Ok(Machine { q, log, boots: 0 })
+    }
+
+    /// [`Machine::start`] with the fuse block `fuses` instead of the rig's.
+    pub fn start_with_fuses(rig: &Rig, disk: &Path, fuses: &Path, log: PathBuf) -> Result<Machine> {
+        let q = Qemu::start(&rig.config_with(disk, fuses))?;
+        Ok(Machine { q, log, boots: 0 })
+    }
+
+    /// Reads `len` bytes of guest physical memory over QMP (the guest keeps running).
+    pub fn read_physical(&mut self, addr: u64, len: usize) -> Result<Vec<u8>> {
+        let r = self
+            .q
+            .qmp_session()
+            .and_then(|q| q.read_physical(addr, len));
+        r.map_err(|e| self.fail(format!("reading {len} bytes at {addr:#x} over QMP: {e}")))
+    }
+
+    /// The UART so far.
+    pub fn uart(&self) -> String {
+        self.q.uart()
     }
 
     fn save_log(&self) {
@@ -494,7 +526,7 @@ fn json_bool(v: &serde_json::Value, path: &[&str]) -> Option<bool> {
     path.iter().try_fold(v, |v, k| v.get(k))?.as_bool()
 }
 
-fn check_boot(b: Boot, version: u32, slot: u32) -> Result<()> {
+pub(crate) fn check_boot(b: Boot, version: u32, slot: u32) -> Result<()> {
     check(
         b.version == version && b.slot == slot && b.cell_slot == slot,
         "boot",
@@ -560,7 +592,7 @@ fn check_status(st: &serde_json::Value, rc: i32, w: Want) -> Result<()> {
 }
 
 /// Checks the copy on `disk` begins with `image`.
-fn check_copy(disk: &Path, copy: ImageCopy, image: &[u8], name: &str) -> Result<()> {
+pub(crate) fn check_copy(disk: &Path, copy: ImageCopy, image: &[u8], name: &str) -> Result<()> {
     let bytes = read_copy(disk, copy)?;
     check(
         bytes.starts_with(image),
@@ -829,6 +861,7 @@ pub fn run(opts: &E2eOptions) -> Result<E2eReport> {
             Scenario::A => scenario_a(&rig),
             Scenario::B => scenario_b(&rig),
             Scenario::C => scenario_c(&rig),
+            Scenario::D => crate::e2e_rollback::scenario_d(&rig),
         }
         .map_err(|e| e.context(format!("scenario {} failed", s.name())))?;
         report.boots += boots;
@@ -855,7 +888,8 @@ mod tests {
     #[test]
     fn scenarios_parse() {
         assert_eq!("B".parse::<Scenario>(), Ok(Scenario::B));
-        assert!("d".parse::<Scenario>().is_err());
+        assert_eq!("d".parse::<Scenario>(), Ok(Scenario::D));
+        assert!("e".parse::<Scenario>().is_err());
     }
 
     #[test]

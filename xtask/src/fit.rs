@@ -59,6 +59,8 @@ pub struct FitConfig {
     pub firmware: String,
     /// `loadables` image names, in order.
     pub loadables: Vec<String>,
+    /// `rollback-index`: the security epoch (design.md §5.3); absent when `None` (epoch 0).
+    pub rollback_index: Option<u32>,
 }
 
 fn prop<T: dtoolkit::ToPropertyValue>(name: &str, v: T) -> Result<DeviceTreeProperty> {
@@ -72,7 +74,7 @@ fn node(name: &str) -> Result<DeviceTreeNodeBuilder> {
 /// Builds a FIT with embedded data: `/description`, `#address-cells = <1>`, `/images/<name>`
 /// for every image (`description`, `data`, `type`, `arch`, `os`, `compression = "none"`,
 /// `load`, optional `entry`), and `/configurations` with `default = "conf-1"` holding
-/// `firmware` and `loadables`. Image names must be unique and the configuration must name
+/// `firmware`, `loadables` and, when given, `rollback-index`. Image names must be unique and the configuration must name
 /// existing images.
 pub fn build_fit(description: &str, images: &[FitImage], config: &FitConfig) -> Result<Vec<u8>> {
     for (i, img) in images.iter().enumerate() {
@@ -106,6 +108,9 @@ pub fn build_fit(description: &str, images: &[FitImage], config: &FitConfig) -> 
     if !config.loadables.is_empty() {
         let names: Vec<&str> = config.loadables.iter().map(String::as_str).collect();
         conf = conf.property(prop("loadables", names)?);
+    }
+    if let Some(epoch) = config.rollback_index {
+        conf = conf.property(prop("rollback-index", epoch)?);
     }
     let mut tree = DeviceTree::new();
     tree.root.add_property(prop("description", description)?);
@@ -141,11 +146,13 @@ mod tests {
         let config = FitConfig {
             firmware: "payload".into(),
             loadables: vec!["blob".into()],
+            rollback_index: Some(7),
         };
         let dtb = build_fit("test", &images, &config).unwrap();
         let fit = imx_hab::fit::Fit::parse(&dtb).unwrap();
         let conf = fit.default_config().unwrap();
         assert_eq!(conf.firmware, Some("payload"));
+        assert_eq!(conf.rollback_index, Some(7));
         assert_eq!(conf.loadables().collect::<Vec<_>>(), ["blob"]);
         let p = fit.image_by_name("payload").unwrap();
         assert_eq!((p.load, p.entry), (Some(0x4020_0000), Some(0x4020_0000)));
@@ -161,6 +168,7 @@ mod tests {
         let config = FitConfig {
             firmware: "b".into(),
             loadables: vec![],
+            rollback_index: None,
         };
         assert!(build_fit("x", &images, &config).is_err());
     }

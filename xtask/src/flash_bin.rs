@@ -239,6 +239,7 @@ mod tests {
             &FitConfig {
                 firmware: "payload".into(),
                 loadables: vec!["blob".into()],
+                rollback_index: None,
             },
         )
         .unwrap()
@@ -341,6 +342,7 @@ mod tests {
             &FitConfig {
                 firmware: "payload".into(),
                 loadables: vec![],
+                rollback_index: None,
             },
         )
         .unwrap();

@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 pub mod demo;
 pub mod disk;
 pub mod e2e;
+pub mod e2e_rollback;
 pub mod figures;
 pub mod firmware;
 pub mod fit;

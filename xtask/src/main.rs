@@ -61,6 +61,14 @@ enum Task {
         /// (default: 1 2). One version puts it in both slots.
         #[arg(long = "version", num_args = 1)]
         versions: Vec<u32>,
+        /// Security epoch (`rollback-index` in the FIT's default configuration) per version,
+        /// in the order of --version; one value applies to every version (default: no
+        /// `rollback-index`, epoch 0).
+        #[arg(long = "epoch", num_args = 1)]
+        epochs: Vec<u32>,
+        /// Minimum epoch burned into fuses.bin's rollback bits (its lowest N bits; 0..=64).
+        #[arg(long, default_value_t = 0)]
+        rollback_min: u32,
         /// Payload (flat binary, or ELF linked at 0x40200000) for the FIT; give twice for
         /// different primary/secondary payloads. Default: test-firmware's test-payload if it
         /// exists, else a tiny placeholder.
@@ -139,7 +147,7 @@ enum Task {
         /// Only fetch the cache and build ubootctl.
         #[arg(long, conflicts_with = "smoke")]
         prepare: bool,
-        /// Run only these scenarios (a, b, c; repeatable); default all.
+        /// Run only these scenarios (a, b, c, d; repeatable); default all.
         #[arg(long, conflicts_with_all = ["smoke", "prepare"])]
         scenario: Vec<xtask::e2e::Scenario>,
         /// Echo the UART live (prefix `uart| `).
@@ -495,6 +503,8 @@ fn image(
     pki_dir: Option<PathBuf>,
     seed: &str,
     versions: Vec<u32>,
+    epochs: Vec<u32>,
+    rollback_min: u32,
     payloads: Vec<PathBuf>,
     elf: Option<PathBuf>,
     disk_mib: u64,
@@ -526,11 +536,15 @@ fn image(
             .map(|p| Ok((xtask::sim::read_payload(p)?, p.display().to_string())))
             .collect::<xtask::Result<_>>()?
     };
-    let kit = SimKit::new(elf, pki, payloads[0].0.clone())?;
+    let mut kit = SimKit::new(elf, pki, payloads[0].0.clone())?;
+    let rollback = boot_core::rollback::RollbackFuses::BLANK
+        .burn_for(rollback_min)
+        .map_err(|e| xtask::Error::msg(format!("--rollback-min {rollback_min}: {e}")))?;
+    kit.fuses.rollback = rollback;
     let fuses = out.join("fuses.bin");
     kit.write_fuses(&fuses)?;
     println!(
-        "fuses     {} (closed, SRK hash of the PKI)",
+        "fuses     {} (closed, SRK hash of the PKI, rollback minimum {rollback_min})",
         fuses.display()
     );
     let versions = if versions.is_empty() {
@@ -538,15 +552,24 @@ fn image(
     } else {
         versions
     };
+    if epochs.len() > 1 && epochs.len() != versions.len() {
+        return Err(xtask::Error::msg(format!(
+            "--epoch given {} times for {} versions: give one per --version, or one for all",
+            epochs.len(),
+            versions.len()
+        )));
+    }
     let mut bins = Vec::new();
     for (i, v) in versions.iter().enumerate() {
         let (payload, what) = &payloads[i.min(payloads.len() - 1)];
-        let fb = kit.flash_bin_with_payload(payload, *v)?;
+        let epoch = epochs.get(i).or(epochs.first()).copied();
+        let fb = kit.flash_bin_epoch(payload, *v, epoch)?;
         let path = out.join(format!("flash-v{v}.bin"));
         std::fs::write(&path, &fb).with_context(|| format!("writing {}", path.display()))?;
         println!(
-            "flash.bin {} (version {v}, {} bytes, payload {what})",
+            "flash.bin {} (version {v}, epoch {}, {} bytes, payload {what})",
             path.display(),
+            epoch.map_or("none (0)".into(), |e| e.to_string()),
             fb.len()
         );
         bins.push(fb);
@@ -779,6 +802,8 @@ fn main() -> ExitCode {
             pki,
             seed,
             versions,
+            epochs,
+            rollback_min,
             payloads,
             elf,
             disk_mib,
@@ -789,6 +814,8 @@ fn main() -> ExitCode {
             pki,
             &seed,
             versions,
+            epochs,
+            rollback_min,
             payloads,
             elf,
             disk_mib,

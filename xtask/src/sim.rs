@@ -63,8 +63,8 @@ pub fn version_blob(version: u32) -> Vec<u8> {
     b
 }
 
-/// The simulation FIT (module docs), unsigned.
-pub fn sim_fit(payload: &[u8], version: u32) -> Result<Vec<u8>> {
+/// The simulation FIT (module docs), unsigned, with `rollback-index = <epoch>` when given.
+pub fn sim_fit(payload: &[u8], version: u32, epoch: Option<u32>) -> Result<Vec<u8>> {
     build_fit(
         &format!("imx-redundant-boot simulation image, version {version}"),
         &[
@@ -74,6 +74,7 @@ pub fn sim_fit(payload: &[u8], version: u32) -> Result<Vec<u8>> {
         &FitConfig {
             firmware: "payload".into(),
             loadables: vec!["blob".into()],
+            rollback_index: epoch,
         },
     )
 }
@@ -191,8 +192,19 @@ impl SimKit {
     /// flash.bin of image `version` with another payload (its version field patched, see
     /// [`patch_payload_version`]).
     pub fn flash_bin_with_payload(&self, payload: &[u8], version: u32) -> Result<Vec<u8>> {
+        self.flash_bin_epoch(payload, version, None)
+    }
+
+    /// [`flash_bin_with_payload`](Self::flash_bin_with_payload) whose FIT carries the security
+    /// epoch `epoch` (`rollback-index`; none: epoch 0).
+    pub fn flash_bin_epoch(
+        &self,
+        payload: &[u8],
+        version: u32,
+        epoch: Option<u32>,
+    ) -> Result<Vec<u8>> {
         let payload = patch_payload_version(payload, &version.to_string())?;
-        let fit = sim_fit(&payload, version)?;
+        let fit = sim_fit(&payload, version, epoch)?;
         crate::flash_bin::build_flash_bin(&self.shim, &fit, &self.pki, &self.options)
     }
 
