@@ -22,6 +22,7 @@
 //! | a | v1/v1: status says slot 1, both authentic; `update /v2.bin`; `reboot -f` → the shim boots v2 from the primary, the secondary holds v1 |
 //! | b | primary corrupted: the shim boots slot 2; status degraded (exit 1); `update` writes the primary only; reboot → slot 1 with v2 |
 //! | c | power cut (QEMU SIGKILLed, guest paused first) at points chosen from `update --json` events; restart on the same SD: before the commit the secondary (v1) boots, from the commit on the primary (v2), and `ubootctl status` agrees with the shim; `update` completes; reboot → slot 1 with v2 |
+//! | d | anti-rollback (module [`crate::e2e_rollback`]): minimum 1, update to epoch 2, reboot, sync, `commit` through `/dev/mem` (minimum 2), the fuses persisted across QEMU runs; `update` of epoch 1 refused, and an epoch-1 primary written on the host refused by the shim |
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
