@@ -88,7 +88,7 @@ pub fn commit(c: &Common<'_>, fuses: &FuseValues, yes: bool) -> Result<(), Failu
     })?;
     // Shared lock, read-only: nothing on the medium is written, and no update can change the
     // copies between the check and the burn.
-    let t = cli_update::open(c)?;
+    let t = cli_update::open_to_read(c)?;
     let (running, why) = cli_update::running_slot(c)?;
     let state = MediaState::read(&t.dev, &t.board, &c.fuses)
         .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", c.device.display())))?;

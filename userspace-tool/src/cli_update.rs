@@ -176,6 +176,41 @@ pub(crate) fn open(c: &Common<'_>) -> Result<Target, Failure> {
     })
 }
 
+/// Opens the target to read it only (`commit`): a partition is refused as for the writers, but
+/// a device in use (a mounted root file system on the same disk) is fine, as for `status`; the
+/// storage lock is shared, so no writer changes the copies meanwhile.
+pub(crate) fn open_to_read(c: &Common<'_>) -> Result<Target, Failure> {
+    let device = c.device;
+    let id = sysblock::identify(device, &c.roots).map_err(|e| Failure::io("open", device, e))?;
+    if let Ok(Err(why @ sysblock::Unsafe::Partition { .. })) =
+        sysblock::check_writable(&id, &c.roots)
+    {
+        return Err(Failure::Refused(format!("refused, nothing burned: {why}")));
+    }
+    let medium = if id.is_boot_partition() {
+        Medium::BootPartition
+    } else {
+        Medium::UserArea
+    };
+    let board = media::board_for(c.board, medium).ok_or_else(|| {
+        Failure::Refused(format!(
+            "refused: {} is an eMMC boot partition, and where the ROM reads a boot partition is \
+             not known for board {}",
+            device.display(),
+            c.board.name
+        ))
+    })?;
+    let roots = LockRoots::new(c.roots.clone(), c.lock_dir);
+    let lock = storage_lock::lock_shared(device, &roots).map_err(lock_failure)?;
+    let dev = FileDevice::open_read_only(device).map_err(|e| Failure::Usage(e.to_string()))?;
+    Ok(Target {
+        _lock: lock,
+        dev,
+        board,
+        force_ro: None,
+    })
+}
+
 /// A lock that could not be taken: another `ubootctl` on the same storage is a refusal
 /// (exit 1, nothing written); anything else is an I/O or usage error (exit 2).
 pub fn lock_failure(e: LockError) -> Failure {

@@ -102,8 +102,12 @@ pub fn from_fuse_block(path: &Path, board: &Board) -> Result<FuseValues, FuseErr
             )));
         };
         let mut block = [0u8; 64];
-        crate::cell_source::read_phys(path, addr, &mut block, "the fuse block")
-            .map_err(FuseError::HashFile)?;
+        crate::cell_source::read_phys(path, addr, &mut block, "the fuse block").map_err(|e| {
+            FuseError::HashFile(format!(
+                "--fuses {}: cannot read the fuse block at {addr:#x}: {e}",
+                path.display()
+            ))
+        })?;
         return block_values(
             &block,
             format!("fuse block at {addr:#x} in {}", path.display()),

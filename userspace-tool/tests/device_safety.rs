@@ -605,3 +605,53 @@ fn a_really_mounted_loop_device_is_refused_with_the_real_proc_and_sys() {
     drop(m);
     drop(lo);
 }
+
+/// `commit` writes no block of the medium: a disk whose partition is mounted (the usual root
+/// file system on the same eMMC) is read, not refused; a partition is still refused, as it is
+/// not where the ROM reads.
+#[test]
+fn commit_reads_a_disk_with_a_mounted_partition_and_refuses_a_partition() {
+    let f = Fake::new();
+    let disk = f.disk("mmcblk1", "179:0");
+    let part = f.partition("mmcblk1", "mmcblk1p1", 1, "179:1");
+    f.mountinfo(
+        "22 27 0:21 / /proc rw,relatime - proc proc rw\n40 1 179:1 / / rw - ext4 /dev/mmcblk1p1 rw\n",
+    );
+    let fuses = f.path("fuses.bin");
+    std::fs::write(&fuses, medium::fuse_block(0)).unwrap();
+    let mem = f.path("mem.bin");
+    std::fs::write(&mem, medium::mem_image(None)).unwrap();
+    let commit = |device: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_ubootctl"))
+            .arg("commit")
+            .arg("--device")
+            .arg(device)
+            .args(["--board", "qemu-imx8mp", "--dry-run", "--fuses"])
+            .arg(&fuses)
+            .arg("--mem")
+            .arg(&mem)
+            .arg("--sysfs-root")
+            .arg(f.path("sys"))
+            .arg("--proc-root")
+            .arg(f.path("proc"))
+            .arg("--lock-dir")
+            .arg(f.path("locks"))
+            .output()
+            .unwrap()
+    };
+    // The disk holds a primary only: the commit is refused for that, not for the mount.
+    let out = commit(&disk);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("the secondary is not bootable") && !stderr(&out).contains("mounted"),
+        "{}",
+        stderr(&out)
+    );
+    let out = commit(&part);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("is a partition (mmcblk1p1)"),
+        "{}",
+        stderr(&out)
+    );
+}

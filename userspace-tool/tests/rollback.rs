@@ -70,7 +70,10 @@ impl Setup {
             "--mem",
             s(&self.mem),
         ]);
-        if !extra.iter().any(|e| *e == "--srk-hash" || *e == "--ocotp") {
+        if !extra
+            .iter()
+            .any(|e| ["--srk-hash", "--ocotp", "--fuses"].contains(e))
+        {
             a.extend(["--fuses", s(&self.fuses)]);
         }
         a.extend(extra);
@@ -468,4 +471,30 @@ fn the_target_never_passes_a_bootable_copy() {
     assert_eq!(r, Err(CommitRefusal::SecondaryDiffers));
     // Same image identity cannot hold two epochs; the rule itself caps at the lower epoch.
     assert_eq!(boot_core::rollback::advance_target(5, 2), 2);
+}
+
+/// `--fuses` naming a character device reads the board's simulated block in physical memory;
+/// a board whose fuses are OCOTP has none (exit 2), and a device that cannot be mapped is an
+/// error, never a minimum of 0.
+#[test]
+fn fuses_from_memory_need_a_board_with_a_simulated_block() {
+    let (st, _) = synced_epoch_2();
+    let o = Command::new(env!("CARGO_BIN_EXE_ubootctl"))
+        .args(["status", "--board", "imx8mm-evk", "--fuses", "/dev/null"])
+        .args(["--device", s(&st.device), "--mem", s(&st.mem)])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("no simulated fuse block in memory"),
+        "{}",
+        text(&o)
+    );
+    let o = st.run(&["commit", "--dry-run"], &["--fuses", "/dev/null"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("fuse block"),
+        "{}",
+        text(&o)
+    );
 }
