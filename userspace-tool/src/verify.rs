@@ -60,6 +60,9 @@ pub struct PartVerdict {
     /// Bytes they cover.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signed_bytes: Option<u64>,
+    /// The FIT's security epoch (`rollback-index`, 0 when absent), when accepted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<u32>,
 }
 
 /// HAB-style status triple.
@@ -88,6 +91,8 @@ pub struct VerifyReport {
     pub board: &'static str,
     /// SRK hash used (hex).
     pub srk_hash: String,
+    /// The rollback minimum in the fuses; `None` when they were not read (`--srk-hash`).
+    pub rollback_minimum: Option<u32>,
     /// Whether every part is authentic.
     pub accepted: bool,
     /// One verdict per signed part.
@@ -120,6 +125,7 @@ fn part(name: Part, offset: u64) -> PartVerdict {
         image_key: None,
         blocks: None,
         signed_bytes: None,
+        epoch: None,
     }
 }
 
@@ -185,6 +191,7 @@ pub fn run(path: &Path, board: &Board, fuses: &FuseValues, json: bool) -> Result
                     .flatten();
                 let mut p = accepted(p, fit.load_address, report);
                 p.warning = (!fit.signed).then_some("unsigned FIT accepted: the part is open");
+                p.epoch = Some(fit.epoch);
                 p
             }
             Err(f) => refused(p, &f),
@@ -211,6 +218,7 @@ pub fn run(path: &Path, board: &Board, fuses: &FuseValues, json: bool) -> Result
                     .then(|| verify(blob, info.load_address, &fuses.fuses).ok())
                     .flatten();
                 let mut f = accepted(fit, info.load_address, fit_report);
+                f.epoch = Some(info.epoch);
                 f.warning = info
                     .warnings
                     .unsigned_fit
@@ -239,6 +247,9 @@ pub fn run(path: &Path, board: &Board, fuses: &FuseValues, json: bool) -> Result
         security: Security::of(&fuses.fuses).name(),
         board: board.name,
         srk_hash: hex(&fuses.fuses.srk_hash),
+        rollback_minimum: fuses
+            .rollback_known
+            .then(|| boot_core::rollback::RollbackFuses(fuses.fuses.rollback).minimum()),
         accepted,
         parts,
     };
@@ -261,11 +272,15 @@ fn render(r: &VerifyReport) -> String {
         "{}: {} for {}, fuses from {} ({} part, SRK hash {})",
         r.file, r.kind, r.board, r.fuses, r.security, r.srk_hash
     );
+    if let Some(m) = r.rollback_minimum {
+        let _ = writeln!(o, "  rollback minimum {m} (fuses)");
+    }
     for p in &r.parts {
         let at = p
             .load_address
             .map(|l| format!(" at {l:#x}"))
-            .unwrap_or_default();
+            .unwrap_or_default()
+            + &p.epoch.map(|e| format!(", epoch {e}")).unwrap_or_default();
         if !p.examined {
             let _ = writeln!(
                 o,

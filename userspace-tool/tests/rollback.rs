@@ -498,3 +498,36 @@ fn fuses_from_memory_need_a_board_with_a_simulated_block() {
         text(&o)
     );
 }
+
+/// `verify` judges the epoch as the shim does: below the minimum is `rollback` (exit 1); an
+/// accepted image shows its epoch and the minimum.
+#[test]
+fn verify_shows_the_epoch_and_refuses_below_the_minimum() {
+    let (st, _) = synced_epoch_2();
+    std::fs::write(&st.fuses, fuse_block(0b11)).unwrap();
+    let verify = |img: &[u8]| {
+        let p = st.file("img.bin", img);
+        Command::new(env!("CARGO_BIN_EXE_ubootctl"))
+            .args([
+                "verify",
+                s(&p),
+                "--board",
+                "qemu-imx8mp",
+                "--json",
+                "--fuses",
+            ])
+            .arg(&st.fuses)
+            .output()
+            .unwrap()
+    };
+    let o = verify(&epoch_image(2, 2));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["rollback_minimum"], 2);
+    assert_eq!(v["parts"][1]["epoch"], 2);
+    let o = verify(&epoch_image(1, 1));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["parts"][1]["check"], "rollback");
+    assert_eq!(v["parts"][1]["part"], "FIT");
+}
