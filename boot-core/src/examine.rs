@@ -273,9 +273,15 @@ impl Failure {
             Fault::NotSigned => (reason::INV_CSF, context::AUTHENTICATE),
             Fault::Algorithm { .. } => (reason::UNS_ALGORITHM, context::AUTHENTICATE),
             Fault::LoadAddress { .. } | Fault::Handoff(_) => (reason::INV_ADDRESS, context::TARGET),
-            // Not a HAB failure: the signature holds. The closest ROM reason is an invalid
-            // index (a value outside what is allowed).
-            Fault::Rollback { .. } => (reason::INV_INDEX, context::AUTHENTICATE),
+            // Not a HAB failure: HAB accepted it, and the event says so.
+            Fault::Rollback { .. } => {
+                return EventSummary {
+                    status: status::SUCCESS,
+                    reason: 0,
+                    context: 0,
+                    engine: 0,
+                };
+            }
         };
         failure_event(r, c)
     }
@@ -449,6 +455,15 @@ where
         .map_err(|e| Failure::fit(Fault::Handoff(e)))?;
     // Only now, over authenticated bytes: an unauthenticated epoch proves nothing.
     let epoch = rollback::epoch(plan.rollback_index);
+    if epoch > rollback::FUSE_BITS {
+        // 64 fuse bits cannot enforce it: a commit to it would burn every bit for good.
+        return Err(Failure::fit(Fault::Parse(ParseError::new(
+            Structure::FitConfig,
+            "rollback-index",
+            0,
+            ErrorKind::Invalid("is above 64, the most the rollback fuses can hold"),
+        ))));
+    }
     let minimum = ctx.rollback.minimum();
     if epoch < minimum {
         return Err(Failure::fit(Fault::Rollback { epoch, minimum }));

@@ -95,7 +95,7 @@ fn equal_or_higher_epochs_boot_and_no_index_is_epoch_0() {
         (None, 0, true),
         (None, 1, false),
         (Some(0), 1, false),
-        (Some(u32::MAX), 64, true),
+        (Some(64), 64, true),
     ] {
         let mut d = disk(&copy(1, epoch), &copy(2, epoch));
         let b = boot_rules(&mut d, fuses(), minimum(min));
@@ -108,6 +108,22 @@ fn equal_or_higher_epochs_boot_and_no_index_is_epoch_0() {
             assert_eq!(b.record.reason, Some(Reason::BothFailed));
             assert_eq!(rejected(&b.record.secondary).0, FailureClass::Rollback);
         }
+    }
+}
+
+/// An epoch the 64 fuse bits cannot enforce is malformed (a commit to it would burn every bit
+/// for good): structure, whatever the minimum.
+#[test]
+fn an_epoch_above_64_is_a_structure_failure() {
+    for epoch in [65, u32::MAX] {
+        let mut d = disk(&copy(1, Some(epoch)), &copy(2, Some(2)));
+        let b = boot_rules(&mut d, fuses(), minimum(0));
+        assert_eq!(b.decision.slot, Some(Slot::Secondary), "epoch {epoch}");
+        assert_eq!(
+            rejected(&b.record.primary),
+            (FailureClass::Structure, Some(Part::Fit))
+        );
+        assert!(b.console.contains("rollback-index"), "{}", b.console);
     }
 }
 

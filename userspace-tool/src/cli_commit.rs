@@ -1,9 +1,10 @@
 //! `ubootctl commit`: advance the anti-rollback minimum once the new image has booted and both
 //! copies hold it (design.md §5.3; the rule is `ubootctl::commit`).
 
+use boot_core::cell::SlotWord;
 use boot_core::rollback::RollbackFuses;
 use serde_json::json;
-use ubootctl::commit::{self, CommitPlan, FuseStore, OcotpStore, SimulatedStore};
+use ubootctl::commit::{self, BootFacts, CommitPlan, FuseStore, OcotpStore, SimulatedStore};
 use ubootctl::media::MediaState;
 
 use crate::cli_update::{self, Common};
@@ -46,11 +47,14 @@ impl FuseStore for MemoryStore {
     }
 }
 
-fn open_store(store: &Store) -> Result<Box<dyn FuseStore>, Failure> {
+/// The store of `store`, opened for writing only when `write`.
+fn open_store(store: &Store, write: bool) -> Result<Box<dyn FuseStore>, Failure> {
     Ok(match store {
-        Store::Ocotp(p) => Box::new(OcotpStore::open(p).map_err(|e| Failure::io("open", p, e))?),
+        Store::Ocotp(p) => {
+            Box::new(OcotpStore::open(p, write).map_err(|e| Failure::io("open", p, e))?)
+        }
         Store::BlockFile(p) => {
-            Box::new(SimulatedStore::open(p, 0).map_err(|e| Failure::io("open", p, e))?)
+            Box::new(SimulatedStore::open(p, write).map_err(|e| Failure::io("open", p, e))?)
         }
         Store::Memory(p, addr) => Box::new(MemoryStore {
             path: p.clone(),
@@ -77,6 +81,30 @@ fn plan_json(p: &CommitPlan, store: &str) -> serde_json::Value {
     })
 }
 
+/// What the boot cell says about this boot: the booted image and the minimum the shim enforced.
+fn boot_facts(c: &Common<'_>) -> Result<BootFacts, Failure> {
+    crate::cell_source::check(c.mem).map_err(Failure::Usage)?;
+    let refused = |why: String| {
+        Failure::Refused(format!(
+            "refused, nothing burned: no boot record names the running image ({why}); the \
+             minimum advances only once the image that booted is known"
+        ))
+    };
+    let cell = crate::cell_source::read(c.mem, c.board.cell_addr).map_err(refused)?;
+    match (&cell.slot, &cell.record) {
+        (SlotWord::Booted(_), Ok(r)) => Ok(BootFacts {
+            booted: r.booted,
+            enforced_minimum: r.rollback_minimum,
+        }),
+        (_, Err(e)) => Err(refused(format!(
+            "cell at {:#x} in {}: {e}",
+            c.board.cell_addr,
+            c.mem.display()
+        ))),
+        (slot, Ok(_)) => Err(refused(format!("the boot record says {slot:?}"))),
+    }
+}
+
 /// `ubootctl commit --device DEV`: `yes` confirms the burn.
 pub fn commit(c: &Common<'_>, fuses: &FuseValues, yes: bool) -> Result<(), Failure> {
     let store_at = fuses.store.as_ref().ok_or_else(|| {
@@ -89,16 +117,14 @@ pub fn commit(c: &Common<'_>, fuses: &FuseValues, yes: bool) -> Result<(), Failu
     // Shared lock, read-only: nothing on the medium is written, and no update can change the
     // copies between the check and the burn.
     let t = cli_update::open_to_read(c)?;
-    let (running, why) = cli_update::running_slot(c)?;
+    let boot = boot_facts(c)?;
     let state = MediaState::read(&t.dev, &t.board, &c.fuses)
         .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", c.device.display())))?;
     let current = RollbackFuses(c.fuses.rollback);
-    let plan = commit::plan_commit(&state, running.booted.as_ref(), current).map_err(|r| {
-        Failure::Refused(format!(
-            "refused, nothing burned: {r} (running image from {why})"
-        ))
-    })?;
-    let mut store = open_store(store_at)?;
+    let plan = commit::plan_commit(&state, &boot, current)
+        .map_err(|r| Failure::Refused(format!("refused, nothing burned: {r}")))?;
+    // Planned and checked read-only; the store is opened for writing only to burn.
+    let mut store = open_store(store_at, false)?;
     let where_ = store.describe();
     if plan.is_noop() {
         if c.json {
@@ -116,6 +142,12 @@ pub fn commit(c: &Common<'_>, fuses: &FuseValues, yes: bool) -> Result<(), Failu
             );
         }
         return Ok(());
+    }
+    if let Some(why) = store
+        .locked()
+        .map_err(|e| Failure::io("read the lock word of", std::path::Path::new(&where_), e))?
+    {
+        return Err(Failure::Refused(format!("refused, nothing burned: {why}")));
     }
     let irreversible = format!(
         "burning fuses is irreversible: the minimum becomes {} for the life of this part, and \
@@ -157,6 +189,7 @@ pub fn commit(c: &Common<'_>, fuses: &FuseValues, yes: bool) -> Result<(), Failu
             plan.target
         )));
     }
+    let mut store = open_store(store_at, true)?;
     let _ = std::io::Write::write_all(
         &mut std::io::stderr(),
         format!("ubootctl: warning: {irreversible}\n").as_bytes(),

@@ -348,7 +348,11 @@ fn status(
             .then(|| format!("{:#018x}", rollback_fuses.0)),
         enforced_at_boot,
         commit_would_advance_to: if values.rollback_known {
-            ubootctl::commit::plan_commit(&state, booted.as_ref(), rollback_fuses)
+            let boot = ubootctl::commit::BootFacts {
+                booted,
+                enforced_minimum: enforced_at_boot,
+            };
+            ubootctl::commit::plan_commit(&state, &boot, rollback_fuses)
                 .ok()
                 .filter(|p| !p.is_noop())
                 .map(|p| p.target)
@@ -414,6 +418,10 @@ pub fn run(
             epoch(c),
             c.warnings.join("; ")
         ),
+        // Authentic but below the fuse minimum: refused, not damaged.
+        Some(p) if c.class == Some("rollback") => {
+            format!("REFUSED, rolled back (at {:#x}): {p}", c.offset)
+        }
         Some(p) => format!("NOT authentic (at {:#x}): {p}", c.offset),
     };
     outln!("board        {} ({} part)", st.board, st.security);

@@ -187,19 +187,17 @@ pub(crate) fn open_to_read(c: &Common<'_>) -> Result<Target, Failure> {
     {
         return Err(Failure::Refused(format!("refused, nothing burned: {why}")));
     }
-    let medium = if id.is_boot_partition() {
-        Medium::BootPartition
-    } else {
-        Medium::UserArea
-    };
-    let board = media::board_for(c.board, medium).ok_or_else(|| {
-        Failure::Refused(format!(
-            "refused: {} is an eMMC boot partition, and where the ROM reads a boot partition is \
-             not known for board {}",
-            device.display(),
-            c.board.name
-        ))
-    })?;
+    if id.is_boot_partition() {
+        // On boot partitions the ROM's own fallback is the other boot partition, which a
+        // commit would have to judge too before burning.
+        return Err(Failure::Refused(format!(
+            "refused, nothing burned: {} is an eMMC boot partition; the ROM falls back to the \
+             other boot partition, which commit does not judge yet, so it could stop booting",
+            device.display()
+        )));
+    }
+    let board = media::board_for(c.board, Medium::UserArea)
+        .ok_or_else(|| Failure::Usage(format!("board {} has no user-area layout", c.board.name)))?;
     let roots = LockRoots::new(c.roots.clone(), c.lock_dir);
     let lock = storage_lock::lock_shared(device, &roots).map_err(lock_failure)?;
     let dev = FileDevice::open_read_only(device).map_err(|e| Failure::Usage(e.to_string()))?;

@@ -1,16 +1,17 @@
 //! `ubootctl commit`: advance the anti-rollback minimum (design.md §5.3) once the new image has
 //! booted and both copies hold it, by burning fuse bits (`boot_core::rollback`).
 //!
-//! The rule, pure ([`plan_commit`]): the cell's booted-image identity must be the image in the
-//! primary *and* in the secondary (behind a valid SIT), both authentic; the target is the lower
-//! of the two epochs ([`boot_core::rollback::advance_target`]), so that no copy stops booting
-//! whatever subset of the bits lands. The stores ([`FuseStore`]) burn the bits and read them
-//! back.
+//! The rule, pure ([`plan_commit`]): the boot record must come from a shim that enforced the
+//! fuses it reads (record version 3, a minimum no higher than the fuses given), and its
+//! booted-image identity must be the image in the primary *and* in the secondary (behind a
+//! valid SIT), both authentic and signed; the target is the lower of the two epochs
+//! ([`boot_core::rollback::advance_target`]), so that no copy stops booting whatever subset of
+//! the bits lands. The stores ([`FuseStore`]) burn the bits and read them back.
 
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::unix::fs::{FileExt, FileTypeExt};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use boot_core::rollback::{self, RollbackFuses};
@@ -40,11 +41,32 @@ impl CommitPlan {
     }
 }
 
+/// What the boot record says about this boot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BootFacts {
+    /// The booted image's identity.
+    pub booted: Option<[u8; 32]>,
+    /// The minimum the shim enforced (record version 3); `None` for an older record.
+    pub enforced_minimum: Option<u8>,
+}
+
 /// Why a commit is refused (exit 1, nothing burned).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CommitRefusal {
     /// The cell names no booted image (no valid version-2+ record).
     BootedUnknown(String),
+    /// The record does not say the shim enforced a minimum (version 2 or older): the running
+    /// shim may ignore the fuses.
+    ShimIgnoresFuses,
+    /// The shim enforced a higher minimum than the fuses given say: not the fuses it read.
+    OtherFuses {
+        /// What the shim enforced.
+        enforced: u8,
+        /// What the fuses given say.
+        read: u32,
+    },
+    /// A copy is accepted only because the part is open: its epoch is not authenticated.
+    OpenPart(&'static str),
     /// The booted image is not in the primary: the primary holds an image that has not booted
     /// yet (reboot first), or the device runs its fallback.
     NotThePrimary(BootedImage),
@@ -79,19 +101,35 @@ impl fmt::Display for CommitRefusal {
                 "the secondary does not hold the running image: run `ubootctl sync` first, so \
                  that both copies hold it before the minimum advances",
             ),
+            CommitRefusal::ShimIgnoresFuses => f.write_str(
+                "the boot record does not say the shim enforced a rollback minimum (a record \
+                 before version 3): the running shim may ignore the fuses, so burning them now \
+                 would protect nothing; boot a shim that enforces them first",
+            ),
+            CommitRefusal::OtherFuses { enforced, read } => write!(
+                f,
+                "the shim enforced minimum {enforced} at this boot, but the fuses given read \
+                 minimum {read}: they are not the fuses the shim read (check --fuses / --ocotp)"
+            ),
+            CommitRefusal::OpenPart(which) => write!(
+                f,
+                "the {which} is accepted only because the part is open (unsigned): its epoch is \
+                 not authenticated, and an open part enforces nothing; close the part first"
+            ),
             CommitRefusal::NotBootable(why) => write!(f, "{why}"),
             CommitRefusal::Fuses(why) => write!(f, "{why}"),
         }
     }
 }
 
-/// The commit rule over the medium's state and the cell's booted identity.
+/// The commit rule over the medium's state and what the boot record says.
 pub fn plan_commit(
     state: &MediaState,
-    booted: Option<&[u8; 32]>,
+    boot: &BootFacts,
     current: RollbackFuses,
 ) -> Result<CommitPlan, CommitRefusal> {
-    let authentic = |name: &str, c: &crate::media::CopyState| match &c.judgement {
+    let authentic = |name: &'static str, c: &crate::media::CopyState| match &c.judgement {
+        Ok(info) if info.warnings.any() => Err(CommitRefusal::OpenPart(name)),
         Ok(info) => Ok(info.epoch),
         Err(f) => Err(CommitRefusal::NotBootable(format!(
             "the {name} is not bootable ({f}): nothing advances until both copies are"
@@ -104,7 +142,7 @@ pub fn plan_commit(
             "the SIT does not lead the ROM to the secondary: run `ubootctl sync` first".into(),
         ));
     }
-    match booted_image(state, booted) {
+    match booted_image(state, boot.booted.as_ref()) {
         BootedImage::Unknown => {
             return Err(CommitRefusal::BootedUnknown(
                 "no valid boot record of version 2 or later".into(),
@@ -117,6 +155,16 @@ pub fn plan_commit(
             also_secondary: false,
         } => return Err(CommitRefusal::SecondaryDiffers),
         other => return Err(CommitRefusal::NotThePrimary(other)),
+    }
+    match boot.enforced_minimum {
+        None => return Err(CommitRefusal::ShimIgnoresFuses),
+        Some(e) if u32::from(e) > current.minimum() => {
+            return Err(CommitRefusal::OtherFuses {
+                enforced: e,
+                read: current.minimum(),
+            });
+        }
+        Some(_) => {}
     }
     let target = rollback::advance_target(primary_epoch, secondary_epoch);
     let burn = current
@@ -135,6 +183,11 @@ pub fn plan_commit(
 pub trait FuseStore {
     /// Where (for messages).
     fn describe(&self) -> String;
+    /// Why the fuses cannot be programmed (a lock), if they cannot; checked before planning
+    /// output and before the burn.
+    fn locked(&mut self) -> io::Result<Option<String>> {
+        Ok(None)
+    }
     /// The fuses as they are now.
     fn read(&mut self) -> io::Result<RollbackFuses>;
     /// Burns `mask` (sets those bits; a fuse never goes back to 0). The caller reads back.
@@ -149,9 +202,9 @@ pub struct OcotpStore {
 }
 
 impl OcotpStore {
-    /// Opens the nvmem device for reading and writing.
-    pub fn open(path: &Path) -> io::Result<Self> {
-        let file = OpenOptions::new().read(true).write(true).open(path)?;
+    /// Opens the nvmem device, for writing too when `write`.
+    pub fn open(path: &Path, write: bool) -> io::Result<Self> {
+        let file = OpenOptions::new().read(true).write(write).open(path)?;
         Ok(OcotpStore {
             path: path.to_owned(),
             file,
@@ -173,6 +226,16 @@ impl FuseStore for OcotpStore {
         )
     }
 
+    fn locked(&mut self) -> io::Result<Option<String>> {
+        let lock = self.word(rollback::OCOTP_LOCK_NVMEM_OFFSET)?;
+        Ok((lock & rollback::GP1_WRITE_LOCK != 0).then(|| {
+            format!(
+                "GP1 is write-locked (LOCK word {lock:#010x}, GP1_LOCK bits 21:20): its fuses \
+                 cannot be programmed on this part"
+            )
+        }))
+    }
+
     fn read(&mut self) -> io::Result<RollbackFuses> {
         let at = rollback::OCOTP_NVMEM_OFFSET;
         Ok(RollbackFuses::from_words(
@@ -182,15 +245,8 @@ impl FuseStore for OcotpStore {
     }
 
     fn burn(&mut self, mask: u64) -> io::Result<()> {
-        let lock = self.word(rollback::OCOTP_LOCK_NVMEM_OFFSET)?;
-        if lock & rollback::GP1_WRITE_LOCK != 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::PermissionDenied,
-                format!(
-                    "GP1 is write-locked (LOCK word {lock:#010x}, GP1_LOCK bits 21:20): its fuses \
-                     cannot be programmed"
-                ),
-            ));
+        if let Some(why) = self.locked()? {
+            return Err(io::Error::new(io::ErrorKind::PermissionDenied, why));
         }
         let words = RollbackFuses(mask).words();
         for (i, w) in words.into_iter().enumerate() {
@@ -204,65 +260,52 @@ impl FuseStore for OcotpStore {
     }
 }
 
-/// The simulated fuse block (qemu-imx8mp contract): a 64-byte file, or the block in physical
-/// memory (a character device such as `/dev/mem`) at the board's fuse address. Burning ORs
-/// the bits in, as fuses do.
+/// The simulated fuse block (qemu-imx8mp contract) in a 64-byte file. Burning ORs the bits in,
+/// as fuses do. (The block in physical memory, `/dev/mem`, is the binary's store: it needs a
+/// mapping.)
 pub struct SimulatedStore {
     path: PathBuf,
     file: File,
-    /// Byte offset of the block in `file` (0 for a file, the fuse address for memory).
-    base: u64,
 }
 
 impl SimulatedStore {
-    /// Opens `path`: a 64-byte block file, or physical memory with the block at `addr`.
-    pub fn open(path: &Path, addr: u64) -> io::Result<Self> {
-        let file = OpenOptions::new().read(true).write(true).open(path)?;
+    const AT: u64 = rollback::SIM_BLOCK_OFFSET as u64;
+
+    /// Opens the 64-byte block file `path`, for writing too when `write`.
+    pub fn open(path: &Path, write: bool) -> io::Result<Self> {
+        let file = OpenOptions::new().read(true).write(write).open(path)?;
         let meta = file.metadata()?;
-        let base = if meta.file_type().is_char_device() {
-            addr
-        } else if meta.is_file() && meta.len() == 64 {
-            0
-        } else {
+        if !(meta.is_file() && meta.len() == 64) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!(
-                    "{} is neither a 64-byte fuse block nor physical memory",
-                    path.display()
-                ),
+                format!("{} is not a 64-byte fuse block", path.display()),
             ));
-        };
+        }
         Ok(SimulatedStore {
             path: path.to_owned(),
             file,
-            base,
         })
-    }
-
-    fn at(&self) -> u64 {
-        self.base + rollback::SIM_BLOCK_OFFSET as u64
     }
 }
 
 impl FuseStore for SimulatedStore {
     fn describe(&self) -> String {
         format!(
-            "the simulated fuse block's rollback bits (bytes 0x28..0x30) at {:#x} in {}",
-            self.at(),
+            "the simulated fuse block's rollback bits (bytes 0x28..0x30) in {}",
             self.path.display()
         )
     }
 
     fn read(&mut self) -> io::Result<RollbackFuses> {
         let mut b = [0u8; 8];
-        self.file.read_exact_at(&mut b, self.at())?;
+        self.file.read_exact_at(&mut b, Self::AT)?;
         Ok(RollbackFuses(u64::from_le_bytes(b)))
     }
 
     fn burn(&mut self, mask: u64) -> io::Result<()> {
         let now = self.read()?;
         self.file
-            .write_all_at(&now.burned(mask).0.to_le_bytes(), self.at())?;
+            .write_all_at(&now.burned(mask).0.to_le_bytes(), Self::AT)?;
         self.file.sync_all()
     }
 }
@@ -282,9 +325,20 @@ pub fn burn(store: &mut dyn FuseStore, plan: &CommitPlan) -> Result<RollbackFuse
             before.0
         ));
     }
-    store
-        .burn(plan.burn)
-        .map_err(|e| format!("burning {:#018x} into {}: {e}", plan.burn, store.describe()))?;
+    if let Err(e) = store.burn(plan.burn) {
+        // Part of it may have landed: say what the fuses hold now.
+        let left = match store.read() {
+            Ok(f) => format!("the fuses read {:#018x} now, minimum {}", f.0, f.minimum()),
+            Err(r) => format!("the fuses cannot be read back ({r})"),
+        };
+        return Err(format!(
+            "burning {:#018x} into {}: {e}; {left}; every copy at epoch {} or more still \
+             boots; run the command again",
+            plan.burn,
+            store.describe(),
+            plan.target
+        ));
+    }
     let after = store
         .read()
         .map_err(|e| format!("cannot read back {}: {e}", store.describe()))?;

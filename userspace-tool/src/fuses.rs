@@ -93,14 +93,26 @@ pub fn from_hash_file(path: &Path) -> Result<FuseValues, FuseError> {
 /// file, or physical memory (a character device) with the block at `board`'s fuse address.
 pub fn from_fuse_block(path: &Path, board: &Board) -> Result<FuseValues, FuseError> {
     use std::os::unix::fs::FileTypeExt;
-    if std::fs::metadata(path).is_ok_and(|m| m.file_type().is_char_device()) {
+    if let Ok(m) = std::fs::metadata(path)
+        && m.file_type().is_char_device()
+    {
+        use std::os::unix::fs::MetadataExt;
         let FuseSource::SimulatedBlock { addr } = board.fuses else {
             return Err(FuseError::HashFile(format!(
-                "--fuses {}: board {} has no simulated fuse block in memory (its fuses are                  OCOTP: use --ocotp)",
+                "--fuses {}: board {} has no simulated fuse block in memory (its fuses are \
+                 OCOTP: use --ocotp)",
                 path.display(),
                 board.name
             )));
         };
+        let dev = m.rdev();
+        if (rustix::fs::major(dev), rustix::fs::minor(dev)) != (1, 1) {
+            return Err(FuseError::HashFile(format!(
+                "--fuses {}: a character device that is not physical memory (only /dev/mem, \
+                 1:1, holds the simulated fuse block)",
+                path.display()
+            )));
+        }
         let mut block = [0u8; 64];
         crate::cell_source::read_phys(path, addr, &mut block, "the fuse block").map_err(|e| {
             FuseError::HashFile(format!(
@@ -201,8 +213,11 @@ pub fn from_ocotp(path: &Path) -> Result<FuseValues, FuseError> {
             srk_hash: hash,
             sec_config,
             srk_revoke_mask: word(SRK_REVOKE_OFFSET) & 0xF,
-            rollback: u64::from(word(rollback::OCOTP_NVMEM_OFFSET))
-                | u64::from(word(rollback::OCOTP_NVMEM_OFFSET + 4)) << 32,
+            rollback: rollback::RollbackFuses::from_words(
+                word(rollback::OCOTP_NVMEM_OFFSET),
+                word(rollback::OCOTP_NVMEM_OFFSET + 4),
+            )
+            .0,
         },
         source: format!("OCOTP {}", path.display()),
         rollback_known: true,

@@ -270,24 +270,26 @@ subset of the bits a power cut lets land. Nothing on the medium is written.
 
 Fuses are irreversible: without --dry-run, --yes is required.";
 
-const COMMIT_AFTER: &str = concat!(
-    exit_status!(
-        "the minimum is the running image's epoch (burned now, or already)",
-        "refused, nothing burned: no boot record with an image identity, the running image is
-     not the primary's, the secondary differs, a copy is not authentic"
-    ),
-    "
+const COMMIT_AFTER: &str = "\
+EXIT STATUS
+  0  the minimum is the running image's epoch (burned now, or already), or --dry-run planned it
+  1  refused, nothing burned: no boot record naming the running image, a shim that does not
+     enforce the fuses, the running image not the primary's, the secondary differs, a copy
+     not authentic or unsigned (open part), GP1 write-locked, an eMMC boot partition
+  2  usage or I/O error: neither --yes nor --dry-run, no rollback fuses (--srk-hash), fuses
+     that cannot be read, a burn that did not read back (the minimum it left is named; run
+     it again)
+
 FILES
   /sys/bus/nvmem/devices/imx-ocotp0/nvmem
                             OCOTP: GP1 (bank 14 words 0-1) at 0xE0, LOCK word at 0x0 (--ocotp)
   /dev/mem                  the boot cell (--mem); with --fuses /dev/mem, the simulated fuse
                             block at the board's fuse address
-",
-    "\nEXAMPLES
+
+EXAMPLES
   ubootctl commit --device /dev/mmcblk2 --dry-run
   ubootctl commit --device /dev/mmcblk2 --yes
-"
-);
+";
 
 /// Inspect, verify and safely update HAB-signed U-Boot images for i.MX 8M redundant boot.
 #[derive(Debug, Parser)]
@@ -368,13 +370,64 @@ enum Command {
     },
     /// Advance the anti-rollback minimum (burn fuses) once the new image booted from both copies.
     #[command(long_about = COMMIT_LONG, after_long_help = COMMIT_AFTER)]
-    Commit {
-        #[command(flatten)]
-        target: Target,
-        /// Burn the fuses (irreversible); without it only --dry-run runs [default: off].
-        #[arg(long)]
-        yes: bool,
-    },
+    Commit(CommitArgs),
+}
+
+/// `commit`'s options: the target read (never written), the fuses, the cell; no `--running`
+/// (the running image comes from the boot record only).
+#[derive(Debug, clap::Args)]
+struct CommitArgs {
+    /// The boot medium: the whole SD/eMMC user area (/dev/mmcblkN) or an image file; never a
+    /// partition. Read only. Required.
+    #[arg(long, value_name = "DEV")]
+    device: PathBuf,
+    /// Board: media layout, cell address, fuse locations.
+    #[arg(long, default_value = "imx8mm-evk", value_parser = board_names())]
+    board: String,
+    #[command(flatten)]
+    fuses: FuseArgs,
+    /// Physical memory to read the boot cell from (a file laid out as physical memory in tests).
+    #[arg(long, value_name = "PATH", default_value = cell_source::DEV_MEM)]
+    mem: PathBuf,
+    /// Print which bits would burn and burn nothing [default: off].
+    #[arg(long, conflicts_with = "yes")]
+    dry_run: bool,
+    /// Burn the fuses (irreversible) [default: off].
+    #[arg(long)]
+    yes: bool,
+    /// Print JSON lines instead of text [default: off].
+    #[arg(long)]
+    json: bool,
+    /// For tests only: the sysfs root (a fake tree describing the device).
+    #[arg(long, value_name = "DIR", default_value = ubootctl::sysblock::SYSFS, hide = true)]
+    sysfs_root: PathBuf,
+    /// For tests only: the procfs root.
+    #[arg(long, value_name = "DIR", default_value = ubootctl::sysblock::PROCFS, hide = true)]
+    proc_root: PathBuf,
+    /// For tests only: the directory of the per-storage lock files.
+    #[arg(long, value_name = "DIR", default_value = ubootctl::storage_lock::LOCK_DIR, hide = true)]
+    lock_dir: PathBuf,
+}
+
+fn run_commit(a: &CommitArgs) -> Result<(), exit::Failure> {
+    let board = boards::by_name(&a.board).expect("clap restricts --board to known names");
+    let fuses = load_fuses(&a.fuses, board)?;
+    let c = cli_update::Common {
+        device: &a.device,
+        board,
+        fuses: fuses.fuses,
+        running: None,
+        mem: &a.mem,
+        dry_run: a.dry_run,
+        json: a.json,
+        roots: ubootctl::sysblock::SysRoots {
+            sys: a.sysfs_root.clone(),
+            proc: a.proc_root.clone(),
+        },
+        lock_dir: &a.lock_dir,
+        step_delay: None,
+    };
+    cli_commit::commit(&c, &fuses, a.yes)
 }
 
 /// Where the fuse values (SRK hash, SEC_CONFIG, SRK revocations) come from.
@@ -506,17 +559,7 @@ fn main() -> ExitCode {
             cli_update::update(&image, c)
         }),
         Command::Sync { target } => with_target(&target, |c, _| cli_update::sync(c)),
-        Command::Commit { target, yes } => {
-            if target.running.is_some() {
-                Err(exit::Failure::Usage(
-                    "commit takes the running image from the boot record only (its image \
-                     identity): drop --running"
-                        .into(),
-                ))
-            } else {
-                with_target(&target, |c, f| cli_commit::commit(c, f, yes))
-            }
-        }
+        Command::Commit(args) => run_commit(&args),
         Command::Status {
             device,
             board,

@@ -639,11 +639,11 @@ fn commit_reads_a_disk_with_a_mounted_partition_and_refuses_a_partition() {
             .output()
             .unwrap()
     };
-    // The disk holds a primary only: the commit is refused for that, not for the mount.
+    // The memory holds no boot record: the commit is refused for that, not for the mount.
     let out = commit(&disk);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("the secondary is not bootable") && !stderr(&out).contains("mounted"),
+        stderr(&out).contains("no boot record") && !stderr(&out).contains("mounted"),
         "{}",
         stderr(&out)
     );

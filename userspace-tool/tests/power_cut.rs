@@ -23,7 +23,7 @@ use boot_core::policy::Slot;
 use boot_core::rollback::RollbackFuses;
 use medium::{Layout, board, fuses, holds, image, medium, tampered};
 use ubootctl::blockdev::{BlockDevice, MemDevice};
-use ubootctl::commit::plan_commit;
+use ubootctl::commit::{BootFacts, plan_commit};
 use ubootctl::exec::{self, ExecOptions, NoProgress, RunError};
 use ubootctl::media::{CopyState, MediaState, predict};
 use ubootctl::plan::Running;
@@ -368,14 +368,15 @@ fn fuses_min(rollback: u64) -> imx_hab::hab::Fuses {
 }
 
 /// Anti-rollback through the power-cut simulator (design.md §5.3): minimum 2, both copies at
-/// epoch 2, booted from the primary. An update to epoch 3 and the sync after its reboot are cut
-/// at every block write (four flavours), and the commit's burn at every subset of its bits.
+/// epoch 2, booted from the primary. An update to epoch 5 and the sync after its reboot are cut
+/// at every block write (four flavours), and the commit's burn (three bits) at every subset of
+/// its bits.
 /// Every cut state must boot an authentic known image under the fuses as they are, a commit
 /// attempted in a cut state must be refused or leave it bootable, and the finished lifecycle
 /// must refuse the epoch-2 image for good.
 #[test]
 fn the_rollback_lifecycle_survives_a_cut_anywhere() {
-    let (e2, e3) = (medium::epoch_image(2, 2), medium::epoch_image(2, 3));
+    let (e2, e3) = (medium::epoch_image(2, 2), medium::epoch_image(2, 5));
     let min2 = 0b11u64;
     let opts = ExecOptions {
         chunk_size: 64 * 1024,
@@ -400,6 +401,10 @@ fn the_rollback_lifecycle_survives_a_cut_anywhere() {
         Ok(slot)
     };
     let id = |img: &[u8]| medium::identity(img);
+    let facts = |img: &[u8]| BootFacts {
+        booted: Some(id(img)),
+        enforced_minimum: Some(2),
+    };
     let mut bricks = Vec::new();
     let mut cut_points = 0;
     // 1. The update (running e2 from the primary).
@@ -431,8 +436,8 @@ fn the_rollback_lifecycle_survives_a_cut_anywhere() {
             }
             // A commit now (the new image never booted) is refused, whatever booted.
             let state = MediaState::read(&dev.inner, board(), &fuses_min(min2)).unwrap();
-            for booted in [id(&e2), id(&e3)] {
-                if let Ok(p) = plan_commit(&state, Some(&booted), RollbackFuses(min2))
+            for booted in [facts(&e2), facts(&e3)] {
+                if let Ok(p) = plan_commit(&state, &booted, RollbackFuses(min2))
                     && !p.is_noop()
                 {
                     bricks.push(format!("update cut at {k}: a commit would burn {p:?}"));
@@ -471,7 +476,7 @@ fn the_rollback_lifecycle_survives_a_cut_anywhere() {
             // A commit may burn only once both copies hold e3 behind a valid SIT (the cut
             // may fall after the last copy's write, on a read-back or the final flush).
             let state = MediaState::read(&dev.inner, board(), &fuses_min(min2)).unwrap();
-            if let Ok(p) = plan_commit(&state, running.booted.as_ref(), RollbackFuses(min2))
+            if let Ok(p) = plan_commit(&state, &facts(&e3), RollbackFuses(min2))
                 && !p.is_noop()
                 && !(holds(&dev.inner, PRIMARY, &e3)
                     && holds(&dev.inner, state.secondary.offset, &e3)
@@ -481,15 +486,20 @@ fn the_rollback_lifecycle_survives_a_cut_anywhere() {
             }
         }
     }
-    // 3. The commit: 2 -> 3; any subset of its bits may land.
+    // 3. The commit: 2 -> 5; any subset of its three bits may land.
     let state = MediaState::read(&synced, board(), &fuses_min(min2)).unwrap();
-    let plan = plan_commit(&state, running.booted.as_ref(), RollbackFuses(min2)).unwrap();
-    assert_eq!((plan.target, plan.burn.count_ones()), (3, 1));
-    for landed in [0, plan.burn] {
+    let plan = plan_commit(&state, &facts(&e3), RollbackFuses(min2)).unwrap();
+    assert_eq!((plan.target, plan.burn.count_ones()), (5, 3));
+    let mut landed = plan.burn;
+    loop {
         cut_points += 1;
         if let Err(e) = known(&synced, min2 | landed) {
             bricks.push(format!("commit with {landed:#x} landed: {e}"));
         }
+        if landed == 0 {
+            break;
+        }
+        landed = (landed - 1) & plan.burn;
     }
     println!(
         "power-cut sweep: rollback lifecycle (update, sync, commit): {cut_points} cut points, {} bricks",

@@ -12,7 +12,7 @@ use boot_core::policy::{Reason, Slot};
 use boot_core::rollback::RollbackFuses;
 use medium::{Layout, board, epoch_image, fuse_block, write_layout};
 use ubootctl::blockdev::{FileDevice, MemDevice};
-use ubootctl::commit::{CommitRefusal, plan_commit};
+use ubootctl::commit::{BootFacts, CommitRefusal, plan_commit};
 use ubootctl::media::{MediaState, predict};
 
 struct Setup {
@@ -311,7 +311,7 @@ fn commit_refuses_before_the_new_image_booted_and_before_sync() {
     for (st, why) in [
         (&not_rebooted, "has not booted"),
         (&not_synced, "run `ubootctl sync` first"),
-        (&no_record, "names no booted image"),
+        (&no_record, "no boot record names the running image"),
         (&fallback, "primary is not bootable"),
         (&no_sit, "SIT does not lead"),
     ] {
@@ -340,7 +340,8 @@ fn commit_usage_errors_burn_nothing() {
             vec!["--yes", "--srk-hash", s(&hash)],
             "needs the rollback fuses",
         ),
-        (vec!["--yes", "--running", "1"], "drop --running"),
+        (vec!["--yes", "--running", "1"], "--running"),
+        (vec!["--yes", "--dry-run"], "cannot be used with"),
     ] {
         let o = st.run(&["commit"], &extra);
         assert_eq!(o.status.code(), Some(2), "{why}: {}", text(&o));
@@ -376,24 +377,30 @@ fn commit_through_ocotp_writes_only_new_bits_and_respects_the_lock() {
     assert_eq!(after[0xE0], 0b10, "only the new bit is programmed");
     assert_eq!(&after[..0xE0], &nvmem[..0xE0]);
     assert_eq!(&after[0xE1..], &nvmem[0xE1..]);
-    // On a blank word the bits land as written, and the read-back agrees.
+    // Blank GP1 while the shim enforced minimum 1: not the fuses the shim read.
     nvmem[0xE0] = 0;
     let blank = st.file("nvmem-blank", &nvmem);
     let o = st.run(&["commit"], &["--ocotp", s(&blank), "--yes"]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert_eq!(std::fs::read(&blank).unwrap()[0xE0], 0b11);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not the fuses the shim read"));
+    assert_eq!(std::fs::read(&blank).unwrap(), nvmem);
+    nvmem[0xE0] = 0b1;
 
     // GP1 write-locked (LOCK word bit 20): refused with the reason, nothing written.
     nvmem[0..4].copy_from_slice(&(1u32 << 20).to_le_bytes());
     let locked = st.file("nvmem-locked", &nvmem);
-    let o = st.run(&["commit"], &["--ocotp", s(&locked), "--yes"]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains("write-locked"),
-        "{}",
-        text(&o)
-    );
-    assert_eq!(std::fs::read(&locked).unwrap(), nvmem);
+    for extra in ["--yes", "--dry-run"] {
+        let o = st.run(&["commit"], &["--ocotp", s(&locked), extra]);
+        assert_eq!(o.status.code(), Some(1), "{extra}: {}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("write-locked"), "{}", text(&o));
+        assert!(
+            !err.contains("irreversible"),
+            "no warning before a refusal: {}",
+            text(&o)
+        );
+        assert_eq!(std::fs::read(&locked).unwrap(), nvmem);
+    }
     // An nvmem device too short to hold GP1 is an error, not a minimum of 0.
     let short = st.file("nvmem-short", &nvmem[..0xE4]);
     let o = st.run(&["status"], &["--ocotp", s(&short)]);
@@ -427,7 +434,11 @@ fn a_partial_burn_always_leaves_a_bootable_device() {
             ..medium::fuses()
         };
         let state = MediaState::read(&dev, board(), &fuses(start)).unwrap();
-        let plan = plan_commit(&state, Some(&booted), current).unwrap();
+        let facts = |m: u32| BootFacts {
+            booted: Some(booted),
+            enforced_minimum: Some(m as u8),
+        };
+        let plan = plan_commit(&state, &facts(current.minimum()), current).unwrap();
         assert_eq!(plan.target, 3.max(current.minimum()));
         let mut subset = plan.burn;
         loop {
@@ -440,7 +451,7 @@ fn a_partial_burn_always_leaves_a_bootable_device() {
             );
             // The re-run plans exactly the bits still missing.
             let state = MediaState::read(&dev, board(), &fuses(landed.0)).unwrap();
-            let rerun = plan_commit(&state, Some(&booted), landed).unwrap();
+            let rerun = plan_commit(&state, &facts(current.minimum()), landed).unwrap();
             assert_eq!(landed.burned(rerun.burn).minimum(), plan.target);
             if subset == 0 {
                 break;
@@ -467,7 +478,11 @@ fn the_target_never_passes_a_bootable_copy() {
         },
     );
     let state = MediaState::read(&dev, board(), &medium::fuses()).unwrap();
-    let r = plan_commit(&state, Some(&medium::identity(&e5)), RollbackFuses::BLANK);
+    let boot = BootFacts {
+        booted: Some(medium::identity(&e5)),
+        enforced_minimum: Some(0),
+    };
+    let r = plan_commit(&state, &boot, RollbackFuses::BLANK);
     assert_eq!(r, Err(CommitRefusal::SecondaryDiffers));
     // Same image identity cannot hold two epochs; the rule itself caps at the lower epoch.
     assert_eq!(boot_core::rollback::advance_target(5, 2), 2);
@@ -530,4 +545,115 @@ fn verify_shows_the_epoch_and_refuses_below_the_minimum() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["parts"][1]["check"], "rollback");
     assert_eq!(v["parts"][1]["part"], "FIT");
+}
+
+/// The boot record must come from a shim that enforced the fuses given: a version-2 record
+/// (an older shim that ignores them) and a record whose enforced minimum is above the fuses
+/// given (another fuse source) are refused; so is a device whose copies are accepted only
+/// because the part is open (their epochs are not authenticated).
+#[test]
+fn commit_refuses_a_shim_that_ignores_the_fuses_other_fuses_and_an_open_part() {
+    let (st, e2) = synced_epoch_2();
+    let before = st.snapshot();
+    // Version 2: the same record, no rollback bytes.
+    let mut r = medium::boot_record(Reason::PrimaryOk, &e2);
+    r.rollback_minimum = None;
+    let mut cell = r.encode();
+    cell[8] = 2;
+    let crc = boot_core::cell::crc32(&cell[..boot_core::cell::CRC_OFFSET]);
+    cell[boot_core::cell::CRC_OFFSET..].copy_from_slice(&crc.to_le_bytes());
+    let mut mem = medium::mem_image(None);
+    let at = board().cell_addr as usize;
+    mem[at..at + cell.len()].copy_from_slice(&cell);
+    let v2 = st.file("mem-v2.bin", &mem);
+    let o = st.run(&["commit", "--yes"], &[]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "the v3 record commits: {}",
+        text(&o)
+    );
+    std::fs::write(&st.fuses, &before.1).unwrap();
+    let mut a: Vec<String> = ["commit", "--yes", "--board", "qemu-imx8mp"]
+        .map(String::from)
+        .to_vec();
+    a.extend(
+        [
+            "--device",
+            s(&st.device),
+            "--fuses",
+            s(&st.fuses),
+            "--mem",
+            s(&v2),
+        ]
+        .map(String::from),
+    );
+    let o = Command::new(env!("CARGO_BIN_EXE_ubootctl"))
+        .args(&a)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("may ignore the fuses"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(st.snapshot(), before);
+
+    // The record says the shim enforced 1; fuses reading 0 are not the ones it read.
+    let other = st.file("other-fuses.bin", &fuse_block(0));
+    let o = st.run(&["commit", "--yes"], &["--fuses", s(&other)]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("not the fuses the shim read"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(std::fs::read(&other).unwrap(), fuse_block(0));
+
+    // An open part with unsigned copies (epoch 2, unauthenticated).
+    // Through the FIT's zero IVT, which the shim reads and the identity covers.
+    let mut unsigned = medium::flash_bin_with_fit(2, &test_images::standard_fit_epoch(2, Some(2)));
+    unsigned.resize(unsigned.len() + 0x2000, 0);
+    let open = Setup::new(
+        Layout {
+            primary: Some(&unsigned),
+            secondary: Some(&unsigned),
+            sit: true,
+        },
+        0b1,
+        Some((Slot::Primary, &unsigned)),
+    );
+    let mut block = fuse_block(0b1);
+    block[32..36].fill(0);
+    std::fs::write(&open.fuses, block).unwrap();
+    let before = open.snapshot();
+    let o = open.run(&["commit", "--dry-run"], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("the part is open"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(open.snapshot(), before);
+}
+
+/// `status` names a rolled-back copy as refused, not as damaged.
+#[test]
+fn status_says_a_rolled_back_copy_is_refused_not_damaged() {
+    let e2 = epoch_image(2, 2);
+    let e1 = epoch_image(1, 1);
+    let st = Setup::new(
+        Layout {
+            primary: Some(&e1),
+            secondary: Some(&e2),
+            sit: true,
+        },
+        0b11,
+        Some((Slot::Secondary, &e2)),
+    );
+    let o = st.run(&["status"], &[]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("REFUSED, rolled back"), "{out}");
+    assert!(!out.contains("NOT authentic"), "{out}");
 }

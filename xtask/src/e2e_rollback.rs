@@ -50,7 +50,9 @@ fn check_rollback_status(m: &mut Machine, minimum: u64, primary_epoch: Option<u6
 /// a v1 written over the primary behind the tool's back is refused by the shim, which boots the
 /// v2 secondary and records why.
 pub fn scenario_d(rig: &Rig) -> Result<u32> {
-    say("\n=== scenario d: anti-rollback: update to epoch 2, reboot, commit, downgrade refused ===");
+    say(
+        "\n=== scenario d: anti-rollback: update to epoch 2, reboot, commit, downgrade refused ===",
+    );
     let disk = rig.disk("d-sd.img", &rig.v1, &rig.v1)?;
     let fuses = rig.work.join("d-fuses.bin");
     crate::pki::SimFuses {

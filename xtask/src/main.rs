@@ -552,6 +552,13 @@ fn image(
     } else {
         versions
     };
+    if let Some(e) = epochs.iter().find(|&&e| e > boot_core::rollback::FUSE_BITS) {
+        return Err(xtask::Error::msg(format!(
+            "--epoch {e}: above {}, the most the rollback fuses can enforce (the shim refuses \
+             such an image)",
+            boot_core::rollback::FUSE_BITS
+        )));
+    }
     if epochs.len() > 1 && epochs.len() != versions.len() {
         return Err(xtask::Error::msg(format!(
             "--epoch given {} times for {} versions: give one per --version, or one for all",

@@ -153,6 +153,8 @@ pub struct ConfigReport {
     pub loadables: Vec<String>,
     /// `fdt`.
     pub fdt: Option<String>,
+    /// `rollback-index`: the security epoch (absent: 0).
+    pub rollback_index: Option<u32>,
 }
 
 /// A CSF with its commands and records.
@@ -452,6 +454,7 @@ fn fit_report(f: &Fit<'_>, offset: u64) -> FitReport {
         kernel: owned(c.kernel),
         loadables: c.loadables().map(str::to_owned).collect(),
         fdt: owned(c.fdt),
+        rollback_index: c.rollback_index,
     });
     FitReport {
         offset,

@@ -73,7 +73,7 @@ fn write_fit(o: &mut String, f: &FitReport) -> std::fmt::Result {
         let none = || "-".to_owned();
         writeln!(
             o,
-            "  default configuration {}: firmware {}, loadables [{}], fdt {}{}",
+            "  default configuration {}: firmware {}, loadables [{}], fdt {}{}, epoch {}",
             c.name,
             c.firmware.clone().unwrap_or_else(none),
             c.loadables.join(", "),
@@ -81,7 +81,9 @@ fn write_fit(o: &mut String, f: &FitReport) -> std::fmt::Result {
             c.kernel
                 .as_ref()
                 .map(|k| format!(", kernel {k}"))
-                .unwrap_or_default()
+                .unwrap_or_default(),
+            c.rollback_index
+                .map_or("0 (no rollback-index)".to_owned(), |e| e.to_string())
         )?;
     }
     if let Some(ivt) = &f.ivt {
