@@ -58,7 +58,41 @@ fn scenario(f: impl FnOnce(&mut DiskSpec)) -> Scenario {
 fn boot(s: &Scenario) -> SimOutcome {
     let out = run(&kit().sim_config(&s.fuses, &s.disk), &Stop::Boot).unwrap();
     assert!(!out.timed_out, "QEMU timed out:\n{}", out.uart);
+    assert_defmt(&out);
     out
+}
+
+/// The shim logged defmt frames (issue 16), each decoded with its ELF's table into a line with
+/// a timestamp and a level, in time order.
+fn assert_defmt(out: &SimOutcome) {
+    let st = out.uart_stats;
+    assert!(st.defmt, "the shim ELF has no defmt table\n{}", out.uart);
+    assert!(!out.uart_has("xtask: "), "undecodable frames\n{}", out.uart);
+    let lines = out.shim_lines();
+    assert_eq!(lines.len() as u64, st.frames, "{}", out.uart);
+    assert!(st.frames >= 4, "{st:?}\n{}", out.uart);
+    assert!(
+        lines.windows(2).all(|w| w[0].seconds <= w[1].seconds),
+        "timestamps out of order\n{}",
+        out.uart
+    );
+}
+
+/// On a normal boot the frames take far fewer UART bytes than the text lines they decode to
+/// (`cargo xtask bench` measures both builds).
+fn assert_compact(out: &SimOutcome) {
+    let st = out.uart_stats;
+    let text: usize = out
+        .shim_lines()
+        .iter()
+        .map(|d| "shim: \r\n".len() + d.message.len())
+        .sum();
+    assert!(
+        st.shim_bytes > 0 && text as u64 > 2 * st.shim_bytes,
+        "{} UART bytes for {text} bytes of text\n{}",
+        st.shim_bytes,
+        out.uart
+    );
 }
 
 fn record(out: &SimOutcome) -> boot_core::cell::BootRecord {
@@ -86,9 +120,10 @@ fn assert_booted(out: &SimOutcome, slot: u32, version: u32) {
         out.uart
     );
     assert!(
-        out.uart_has(&format!(
-            "shim: slot {slot} handoff to 0x40200000 (payload)"
-        )),
+        out.shim_logged(
+            "INFO",
+            &format!("slot {slot} handoff to 0x40200000 (payload) at EL3")
+        ),
         "{}",
         out.uart
     );
@@ -100,7 +135,7 @@ fn assert_nothing_booted(out: &SimOutcome, reason: Reason) {
     assert!(!out.uart_has("payload:"), "a payload ran\n{}", out.uart);
     let name = boot_core::cell::reason_name(reason);
     assert!(
-        out.uart_has(&format!("shim: nothing bootable ({name})")),
+        out.shim_logged("ERROR", &format!("nothing bootable ({name})")),
         "{}",
         out.uart
     );
@@ -116,13 +151,14 @@ fn good_primary_boots_slot_1_and_its_payload_runs() {
     let s = scenario(|_| {});
     let out = boot(&s);
     assert_booted(&out, 1, 1);
+    assert_compact(&out);
     let r = record(&out);
     assert_eq!(r.reason, Some(Reason::PrimaryOk));
     assert!(matches!(r.primary, CopyReport::Authentic { .. }));
     assert_eq!(r.secondary, CopyReport::NotExamined);
     assert_eq!(r.sit.status, SitStatus::NotRead);
     assert!(
-        out.uart_has("shim: uSDHC2: SDSC card, 131072 blocks"),
+        out.shim_logged("INFO", "uSDHC2: SDSC card, 131072 blocks"),
         "{}",
         out.uart
     );
@@ -142,6 +178,24 @@ fn a_flipped_byte_in_the_primary_fit_data_boots_the_secondary() {
         (r.sit.status, r.sit.first_sector),
         (SitStatus::Valid, 0x1000)
     );
+    // The verdicts as decoded lines, at their levels, in the flow's order.
+    let p = copy_offsets(&s.disk, ImageCopy::Primary).unwrap().spl_ivt;
+    let sec = copy_offsets(&s.disk, ImageCopy::Secondary).unwrap().spl_ivt;
+    let order = [
+        ("WARN", format!("primary at {p:#x}: rejected (image-signature)")),
+        ("INFO", "SIT valid, firstSectorNumber 0x1000".to_string()),
+        ("INFO", format!("secondary at {sec:#x}: authentic")),
+        ("INFO", "slot 2 handoff to 0x40200000".to_string()),
+    ];
+    let lines = out.shim_lines();
+    let at = |(level, msg): &(&str, String)| {
+        lines
+            .iter()
+            .position(|d| d.level == *level && d.message.starts_with(msg.as_str()))
+            .unwrap_or_else(|| panic!("no {level} `{msg}`\n{}", out.uart))
+    };
+    let found: Vec<usize> = order.iter().map(at).collect();
+    assert!(found.is_sorted(), "{found:?}\n{}", out.uart);
 }
 
 #[test]
@@ -194,7 +248,7 @@ fn a_secondary_at_a_non_standard_first_sector_is_booted_through_the_sit() {
     assert_eq!(r.sit.first_sector, 0x3000);
     let off = copy_offsets(&s.disk, ImageCopy::Secondary).unwrap();
     assert!(
-        out.uart_has(&format!("shim: secondary at {:#x}: authentic", off.spl_ivt)),
+        out.shim_logged("INFO", &format!("secondary at {:#x}: authentic", off.spl_ivt)),
         "{}",
         out.uart
     );
@@ -205,7 +259,7 @@ fn a_4_gib_sdhc_card_boots_both_copies() {
     let s = scenario(|spec| spec.size = SDHC_4G);
     let out = boot(&s);
     assert!(
-        out.uart_has("shim: uSDHC2: SDHC card, 8388608 blocks"),
+        out.shim_logged("INFO", "uSDHC2: SDHC card, 8388608 blocks"),
         "{}",
         out.uart
     );

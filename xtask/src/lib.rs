@@ -21,6 +21,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub mod console;
 pub mod demo;
 pub mod disk;
 pub mod e2e;

@@ -1,5 +1,6 @@
-//! Runs the QEMU contract (issue 4 item 6) and watches it: UART2 on stdout line by line, a hard
-//! timeout, marker lines, the boot cell read over QMP.
+//! Runs the QEMU contract (issue 4 item 6) and watches it: UART2 on stdout line by line (the
+//! shim's defmt frames decoded with its ELF, [`crate::console`]), a hard timeout, marker lines,
+//! the boot cell read over QMP.
 //!
 //! ```text
 //! qemu-system-aarch64 -M imx8mp-evk -m 1G -smp 1 -display none -serial null -serial stdio
@@ -15,7 +16,7 @@
 //! guest should leave some time (≥ 100 ms) between that line and its exit, or wait for ever.
 //! [`Stop`] packages the usual sequences for [`run`].
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
@@ -191,8 +192,11 @@ pub struct SimOutcome {
     /// QEMU's exit status, if it exited on its own (semihosting exit code, power-off…); `None`
     /// when the harness had to quit or kill it.
     pub exit_status: Option<ExitStatus>,
-    /// Everything UART2 printed, lines joined with `\n` (CR removed).
+    /// Everything UART2 printed, lines joined with `\n` (CR removed); the shim's defmt frames
+    /// decoded ([`crate::console`]).
     pub uart: String,
+    /// What the bytes on UART2 were.
+    pub uart_stats: UartStats,
     /// What QEMU wrote to stderr.
     pub stderr: String,
     /// The cell bytes, if they could be read over QMP.
@@ -216,6 +220,22 @@ impl SimOutcome {
         self.uart.lines().any(|l| l.contains(text))
     }
 
+    /// The shim's decoded defmt lines ([`crate::console::decoded`]), in order.
+    pub fn shim_lines(&self) -> Vec<crate::console::Decoded<'_>> {
+        self.uart
+            .lines()
+            .filter_map(crate::console::decoded)
+            .collect()
+    }
+
+    /// Whether the shim logged a decoded defmt line at `level` (`INFO`, `WARN`, `ERROR`) whose
+    /// message starts with `message`.
+    pub fn shim_logged(&self, level: &str, message: &str) -> bool {
+        self.shim_lines()
+            .iter()
+            .any(|d| d.level == level && d.message.starts_with(message))
+    }
+
     /// The cell decoded (`boot_core::cell::decode`), if it was read.
     pub fn decoded_cell(&self) -> Option<boot_core::cell::Cell> {
         self.cell.and_then(|c| boot_core::cell::decode(&c).ok())
@@ -226,6 +246,19 @@ impl SimOutcome {
         self.cell
             .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
     }
+}
+
+/// Bytes and frames on UART2 ([`crate::console::Console`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UartStats {
+    /// Whether the shim's log was decoded as defmt (its ELF has a table).
+    pub defmt: bool,
+    /// defmt frames decoded.
+    pub frames: u64,
+    /// Every byte received.
+    pub total_bytes: u64,
+    /// Bytes of the shim's log (through its handoff or halt line).
+    pub shim_bytes: u64,
 }
 
 /// What [`Qemu::wait_for_marker`] ended with.
@@ -246,6 +279,7 @@ pub struct Qemu {
     stdin: Option<ChildStdin>,
     lines: Receiver<String>,
     uart: Arc<Mutex<String>>,
+    stats: Arc<Mutex<UartStats>>,
     stderr: Arc<Mutex<String>>,
     qmp: Option<Qmp>,
     qmp_socket: PathBuf,
@@ -274,6 +308,7 @@ impl Qemu {
             .tempdir()
             .context("temporary directory for the QMP socket")?;
         let qmp_socket = dir.path().join("qmp.sock");
+        let mut console = crate::console::Console::for_elf(&config.elf)?;
         let mut cmd = Command::new(&config.qemu);
         cmd.args(config.args(&qmp_socket))
             .stdin(Stdio::piped())
@@ -284,31 +319,47 @@ impl Qemu {
             .spawn()
             .with_context(|| format!("starting {}", config.qemu.display()))?;
         let uart = Arc::new(Mutex::new(String::new()));
+        let stats = Arc::new(Mutex::new(UartStats::default()));
         let stderr = Arc::new(Mutex::new(String::new()));
         let (tx, lines) = channel();
         let out = child.stdout.take().expect("piped stdout");
-        let (u, echo) = (Arc::clone(&uart), config.echo.clone());
+        let (u, st, echo) = (
+            Arc::clone(&uart),
+            Arc::clone(&stats),
+            config.echo.clone(),
+        );
         std::thread::spawn(move || {
-            let mut r = BufReader::new(out);
-            let mut buf = Vec::new();
+            let mut r = out;
+            let mut buf = [0u8; 4096];
             loop {
-                buf.clear();
-                match r.read_until(b'\n', &mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => {}
+                let n = r.read(&mut buf).unwrap_or(0);
+                let lines = if n == 0 {
+                    console.finish().into_iter().collect()
+                } else {
+                    console.feed(&buf[..n])
+                };
+                if let Ok(mut s) = st.lock() {
+                    *s = UartStats {
+                        defmt: console.is_defmt(),
+                        frames: console.frames(),
+                        total_bytes: console.total_bytes(),
+                        shim_bytes: console.shim_bytes(),
+                    };
                 }
-                let line = String::from_utf8_lossy(&buf)
-                    .trim_end_matches(['\n', '\r'])
-                    .to_string();
-                if let Some(prefix) = &echo {
-                    println!("{prefix}{line}");
+                for line in lines {
+                    if let Some(prefix) = &echo {
+                        println!("{prefix}{line}");
+                    }
+                    if let Ok(mut s) = u.lock() {
+                        s.push_str(&line);
+                        s.push('\n');
+                    }
+                    if tx.send(line).is_err() {
+                        // Nobody listens any more; keep collecting the log.
+                    }
                 }
-                if let Ok(mut s) = u.lock() {
-                    s.push_str(&line);
-                    s.push('\n');
-                }
-                if tx.send(line).is_err() {
-                    // Nobody listens any more; keep collecting the log.
+                if n == 0 {
+                    break;
                 }
             }
         });
@@ -327,6 +378,7 @@ impl Qemu {
             stdin,
             lines,
             uart,
+            stats,
             stderr,
             qmp: None,
             qmp_socket,
@@ -375,6 +427,11 @@ impl Qemu {
     /// UART2 output so far.
     pub fn uart(&self) -> String {
         self.uart.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Bytes and frames on UART2 so far.
+    pub fn uart_stats(&self) -> UartStats {
+        self.stats.lock().map(|s| *s).unwrap_or_default()
     }
 
     /// QEMU's stderr so far (complete once it exited).
@@ -536,6 +593,7 @@ impl Qemu {
         SimOutcome {
             exit_status: exited_by_itself,
             uart: self.uart(),
+            uart_stats: self.uart_stats(),
             stderr: self.stderr(),
             cell,
             timed_out: self.timed_out,

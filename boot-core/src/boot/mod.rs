@@ -21,6 +21,7 @@ use imx_hab::sit::{SecondaryArea, Sit};
 
 use crate::cell::{BootRecord, CopyReport, RomInfo, ShimVersion, SitReport, SitStatus};
 use crate::examine::{self, Context, Examined, Failure, Rules, examine_copy};
+use crate::log::Text;
 use crate::platform::{BlockRead, Clock, WatchdogService};
 use crate::policy::{CopyVerdict, Decision, SitVerdict, Slot, decide};
 use timing::Timings;
@@ -253,18 +254,28 @@ fn log_copy(console: &mut dyn Write, slot: Slot, offset: u64, r: &Result<Examine
         Slot::Primary => "primary",
         Slot::Secondary => "secondary",
     };
-    let _ = match r {
-        Ok(b) => writeln!(
+    match r {
+        Ok(b) => crate::shim_log!(
+            info,
             console,
-            "shim: {name} at {offset:#x}: authentic, FIT at {:#x} ({:#x} bytes), entry {:#x} ({})",
-            b.fit.load_address, b.fit.blob_len, b.fit.plan.entry.address, b.fit.plan.entry.image
+            "{} at {:#x}: authentic, FIT at {:#x} ({:#x} bytes), entry {:#x} ({})",
+            name,
+            offset,
+            b.fit.load_address,
+            b.fit.blob_len,
+            b.fit.plan.entry.address,
+            b.fit.plan.entry.image.as_str()
         ),
-        Err(f) => writeln!(
+        Err(f) => crate::shim_log!(
+            warn,
             console,
-            "shim: {name} at {offset:#x}: rejected ({}): {f}",
-            f.class()
+            "{} at {:#x}: rejected ({}): {}",
+            name,
+            offset,
+            f.class().name(),
+            Text(f)
         ),
-    };
+    }
     if let Ok(b) = r
         && (b.warnings.unsigned_spl || b.warnings.unsigned_fit)
     {
@@ -273,9 +284,12 @@ fn log_copy(console: &mut dyn Write, slot: Slot, offset: u64, r: &Result<Examine
             (true, false) => "SPL",
             _ => "FIT",
         };
-        let _ = writeln!(
+        crate::shim_log!(
+            warn,
             console,
-            "shim: {name}: WARNING: unsigned {what} accepted because the part is open"
+            "{}: WARNING: unsigned {} accepted because the part is open",
+            name,
+            what
         );
     }
 }
@@ -334,10 +348,12 @@ where
     let mut sector: Sector = [0; SECTOR_SIZE as usize];
     if let Err(e) = examine::read(hw, timings, layout.sit_offset(), &mut sector) {
         let at = layout.sit_sector;
-        let _ = match e {
-            examine::Fault::Read(m) => writeln!(hw.console, "shim: SIT at sector {at:#x}: {m}"),
-            _ => writeln!(hw.console, "shim: SIT at sector {at:#x}: unreadable"),
-        };
+        match e {
+            examine::Fault::Read(m) => {
+                crate::shim_log!(warn, hw.console, "SIT at sector {:#x}: {}", at, Text(&m))
+            }
+            _ => crate::shim_log!(warn, hw.console, "SIT at sector {:#x}: unreadable", at),
+        }
         return SitReport {
             status: SitStatus::Unreadable,
             first_sector: 0,
@@ -345,13 +361,14 @@ where
     }
     let device = hw.disk.block_count().saturating_mul(SECTOR_SIZE);
     let (report, judgement) = judge_sit(&sector, layout, device);
-    let _ = match judgement {
-        Ok(_) => writeln!(
+    match judgement {
+        Ok(_) => crate::shim_log!(
+            info,
             hw.console,
-            "shim: SIT valid, firstSectorNumber {:#x}",
+            "SIT valid, firstSectorNumber {:#x}",
             report.first_sector
         ),
-        Err(e) => writeln!(hw.console, "shim: SIT: {e}"),
-    };
+        Err(e) => crate::shim_log!(warn, hw.console, "SIT: {}", Text(&e)),
+    }
     report
 }

@@ -9,14 +9,14 @@
 
 #[cfg(target_os = "none")]
 mod firmware {
-    use core::fmt::Write;
-
     use boards::{FuseSource, HabBackend, Region};
     use boot_core::boot::{self, Bootable, Hardware, Memory};
     use boot_core::cell::{BootRecord, CELL_SIZE, RomInfo, ShimVersion, reason_name};
     use boot_core::examine::{Rules, Security};
+    use boot_core::log::Text;
     use boot_core::platform::{BlockRead, CellStore, Clock, MediaError, WatchdogService};
     use boot_core::rollback::RollbackFuses;
+    use boot_core::shim_log;
     use spl_shim::arch;
     use spl_shim::hw::BOARD;
     use spl_shim::hw::timer::GenericTimer;
@@ -118,25 +118,30 @@ mod firmware {
         let entry_ticks = clock.ticks();
         let mut console = Uart::console();
         console.init(&BOARD.console);
-        let _ = writeln!(
+        let v = ShimVersion::CURRENT;
+        shim_log!(
+            info,
             console,
-            "\r\nimx-redundant-boot shim {} on {} ({})",
-            ShimVersion::CURRENT,
+            "imx-redundant-boot {}.{}.{} on {} ({})",
+            v.major,
+            v.minor,
+            v.patch,
             BOARD.name,
             BOARD.soc.name()
         );
         let mut wdog = Watchdog::board();
         let timeout = wdog.enable(WATCHDOG_TIMEOUT_MS);
-        let _ = writeln!(console, "shim: watchdog armed, {timeout} ms");
+        shim_log!(info, console, "watchdog armed, {} ms", timeout);
 
         // SAFETY: the only handle on the boot uSDHC in this program.
         let mut sd = unsafe { Usdhc::board() };
         let shim = shim_regions();
         let outcome = match sd.init() {
             Ok(card) => {
-                let _ = writeln!(
+                shim_log!(
+                    info,
                     console,
-                    "shim: uSDHC{}: {} card, {} blocks",
+                    "uSDHC{}: {} card, {} blocks",
                     BOARD.boot_usdhc.instance,
                     card.kind.name(),
                     card.blocks
@@ -148,7 +153,13 @@ mod firmware {
                 run_flow(&mut disk, &clock, &mut console, &shim)
             }
             Err(e) => {
-                let _ = writeln!(console, "shim: uSDHC{}: {e}", BOARD.boot_usdhc.instance);
+                shim_log!(
+                    error,
+                    console,
+                    "uSDHC{}: {}",
+                    BOARD.boot_usdhc.instance,
+                    Text(&e)
+                );
                 None
             }
         };
@@ -168,7 +179,7 @@ mod firmware {
                 rollback_minimum: None,
             };
             OcramCell.store(&record.encode());
-            let _ = writeln!(console, "shim: nothing bootable: no boot medium; halting");
+            shim_log!(error, console, "nothing bootable: no boot medium; halting");
             console.flush();
             arch::halt()
         };
@@ -177,9 +188,11 @@ mod firmware {
             Some(b) => handoff(&b, &mut console, &mut wdog, &clock, entry_ticks, &timings),
             None => {
                 let reason = record.reason.map_or("unknown", reason_name);
-                let _ = writeln!(
+                shim_log!(
+                    error,
                     console,
-                    "shim: nothing bootable ({reason}); cell written, halting (the watchdog resets the board)"
+                    "nothing bootable ({}); cell written, halting (the watchdog resets the board)",
+                    reason
                 );
                 console.flush();
                 arch::halt()
@@ -235,9 +248,10 @@ mod firmware {
                 run_with(&mut hab, rules, disk, clock, console, mem)
             }
             (HabBackend::Software, FuseSource::Ocotp { .. }) => {
-                let _ = writeln!(
+                shim_log!(
+                    error,
                     console,
-                    "shim: board error: software HAB needs a simulated fuse block"
+                    "board error: software HAB needs a simulated fuse block"
                 );
                 return None;
             }
@@ -261,9 +275,10 @@ mod firmware {
             watchdog: &mut NoService,
             console,
         };
-        let _ = writeln!(
+        shim_log!(
+            info,
             hw.console,
-            "shim: {} part, rollback minimum {}",
+            "{} part, rollback minimum {}",
             rules.security.name(),
             rules.rollback.minimum()
         );
@@ -290,10 +305,11 @@ mod firmware {
     ) -> ! {
         let blob = BOARD.memory.fit_window.start + b.examined.fit.window_offset as u64;
         for c in &b.examined.fit.plan.copies {
-            let _ = writeln!(
+            shim_log!(
+                info,
                 console,
-                "shim: load {} {:#x}+{:#x} -> {:#x}",
-                c.name,
+                "load {} {:#x}+{:#x} -> {:#x}",
+                c.name.as_str(),
                 blob + c.src_offset,
                 c.len,
                 c.dest
@@ -316,10 +332,13 @@ mod firmware {
         let copy_ticks = clock.ticks().saturating_sub(copies_started);
         wdog.service();
         report_time(console, clock, entry_ticks, timings, copy_ticks);
-        let _ = writeln!(
+        shim_log!(
+            info,
             console,
-            "shim: slot {} handoff to {:#x} ({}) at EL3",
-            b.slot as u32, b.examined.fit.plan.entry.address, b.examined.fit.plan.entry.image
+            "slot {} handoff to {:#x} ({}) at EL3",
+            b.slot as u32,
+            b.examined.fit.plan.entry.address,
+            b.examined.fit.plan.entry.image.as_str()
         );
         console.flush();
         let entry = b.examined.fit.plan.entry.address;
@@ -356,9 +375,10 @@ mod firmware {
     ) {
         let total = clock.ticks().saturating_sub(entry_ticks);
         let us = |ticks| clock.micros(ticks);
-        let _ = writeln!(
+        shim_log!(
+            info,
             console,
-            "shim: time entry-to-handoff {} us: media read {} us ({} bytes), hashing {} us ({} \
+            "time entry-to-handoff {} us: media read {} us ({} bytes), hashing {} us ({} \
              bytes), signatures {} us, other {} us (image copies {} us)",
             us(total),
             us(t.read_ticks),
@@ -374,7 +394,8 @@ mod firmware {
     #[panic_handler]
     fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
         let mut console = Uart::console();
-        let _ = writeln!(console, "\r\nshim: panic: {info}");
+        shim_log!(error, console, "panic: {}", Text(info));
+        console.flush();
         arch::halt()
     }
 }

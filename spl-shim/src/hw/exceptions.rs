@@ -5,9 +5,9 @@
 //! registers on the board's console UART. The caller then halts (the watchdog, if armed,
 //! resets the SoC). Nothing here may use semihosting: the shim runs without it.
 
-use core::fmt::Write;
-
 use aarch64_cpu::registers::{ELR_EL3, ESR_EL3, FAR_EL3, Readable, SPSR_EL3};
+
+use boot_core::shim_log;
 
 use super::uart::Uart;
 
@@ -78,7 +78,8 @@ pub fn class_name(ec: u64) -> &'static str {
 }
 
 /// Prints the exception report for vector `index` on the console UART (as left by earlier
-/// code: the UART is not reset, so a half-configured console still shows what it can).
+/// code: the UART is not reset, so a half-configured console still shows what it can), through
+/// `boot_core::shim_log!`: defmt frames in the shim, text in the text build.
 pub fn report(index: u64, frame: &ExceptionFrame) {
     let esr = ESR_EL3.get();
     let elr = ELR_EL3.get();
@@ -86,23 +87,26 @@ pub fn report(index: u64, frame: &ExceptionFrame) {
     let spsr = SPSR_EL3.get();
     let ec = (esr >> 26) & 0x3F;
     let mut con = Uart::console();
-    let _ = writeln!(con, "\n*** EL3 exception: {} ***", kind_name(index));
-    let _ = writeln!(
+    shim_log!(error, con, "*** EL3 exception: {} ***", kind_name(index));
+    shim_log!(
+        error,
         con,
-        "ESR_EL3  {esr:#018x} (EC {ec:#04x}: {}, ISS {:#09x})",
+        "ESR_EL3  {:#x} (EC {:#x}: {}, ISS {:#x})",
+        esr,
+        ec,
         class_name(ec),
         esr & 0x1FF_FFFF
     );
-    let _ = writeln!(con, "ELR_EL3  {elr:#018x}");
-    let _ = writeln!(con, "FAR_EL3  {far:#018x}");
-    let _ = writeln!(con, "SPSR_EL3 {spsr:#018x}");
+    shim_log!(error, con, "ELR_EL3  {:#x}", elr);
+    shim_log!(error, con, "FAR_EL3  {:#x}", far);
+    shim_log!(error, con, "SPSR_EL3 {:#x}", spsr);
     for (i, pair) in frame.x.chunks(2).enumerate() {
-        let _ = match pair {
-            [a, b] => writeln!(con, "x{:<2} {a:#018x}  x{:<2} {b:#018x}", 2 * i, 2 * i + 1),
-            [a] => writeln!(con, "x{:<2} {a:#018x}  sp  {:#018x}", 2 * i, frame.sp),
-            _ => Ok(()),
-        };
+        match pair {
+            [a, b] => shim_log!(error, con, "x{} {:#x}  x{} {:#x}", 2 * i, a, 2 * i + 1, b),
+            [a] => shim_log!(error, con, "x{} {:#x}  sp  {:#x}", 2 * i, a, frame.sp),
+            _ => {}
+        }
     }
-    let _ = writeln!(con, "halted");
+    shim_log!(error, con, "halted");
     con.flush();
 }

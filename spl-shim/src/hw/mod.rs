@@ -12,6 +12,8 @@
 
 pub mod copy;
 pub mod exceptions;
+#[cfg(defmt_log)]
+pub mod log;
 pub mod ocotp;
 pub mod timer;
 pub mod uart;
