@@ -4,7 +4,8 @@
 //! One UART carries the shim's log and then the next stage's text (test payload, Linux
 //! stand-in, U-Boot, Linux). With a defmt table the bytes are rzCOBS frames, each ended by a
 //! zero byte, until the shim's last frame: its handoff line or a halt line. Everything after
-//! that is text. An ELF without a `.defmt` table (the `text-log` build, test firmware) is read
+//! that is text, until a zero byte: the lone delimiter the shim sends when it starts again after
+//! a reset (`spl_shim::hw::log::resync`). An ELF without a `.defmt` table (the `text-log` build, test firmware) is read
 //! as text from the start.
 //!
 //! Decoded lines read `<seconds> <LEVEL> shim: <message>`, e.g.
@@ -78,8 +79,8 @@ impl Console {
         self.total
     }
 
-    /// Bytes of the shim's log: up to the end of its handoff or halt line/frame, or everything
-    /// so far when neither was seen.
+    /// Bytes of the shim's log in the first boot: up to the end of its handoff or halt
+    /// line/frame, or everything so far when neither was seen.
     pub fn shim_bytes(&self) -> u64 {
         self.shim_bytes.unwrap_or(self.total)
     }
@@ -104,6 +105,19 @@ impl Console {
                     }
                     lines.push(line);
                 }
+            } else if b == 0 && self.table.is_some() {
+                // The shim (re)starts after a reset: it sends a lone delimiter before its first
+                // frame; the text before it is the previous stage's last (partial) line.
+                self.pending.pop();
+                let raw = std::mem::take(&mut self.pending);
+                let line = String::from_utf8_lossy(&raw)
+                    .trim_end_matches(['\n', '\r'])
+                    .to_string();
+                if !line.is_empty() {
+                    lines.push(line);
+                }
+                self.in_frames = true;
+                self.shim_done = false;
             } else if b == b'\n' {
                 let raw = std::mem::take(&mut self.pending);
                 let line = String::from_utf8_lossy(&raw)

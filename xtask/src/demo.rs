@@ -607,10 +607,12 @@ impl Demo {
         let rejection = out
             .uart
             .lines()
-            .find(|l| l.starts_with(&format!("shim: primary at {PRIMARY_OFFSET:#x}:")))
-            .map_or("no verdict line".to_string(), |l| {
-                l.split(':').nth(2).unwrap_or("").trim().to_string()
-            });
+            .find_map(|l| {
+                let m = l.split_once("shim: ")?.1;
+                m.strip_prefix(&format!("primary at {PRIMARY_OFFSET:#x}:"))
+                    .map(|rest| rest.split(':').next().unwrap_or("").trim().to_string())
+            })
+            .unwrap_or_else(|| "no verdict line".to_string());
         self.check(
             "the shim rejected the primary (its UART verdict line)",
             "rejected (image-signature)",

@@ -108,6 +108,54 @@ pub fn boot_times(kit: &SimKit, dir: &Path, runs: usize) -> Result<Vec<BootTime>
     Ok(out)
 }
 
+/// UART bytes of the shim's log in one QEMU boot of each kind (issue 16): a normal boot
+/// (primary authentic) and a fallback boot (primary FIT damaged, the secondary booted through
+/// the SIT).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConsoleBytes {
+    /// Normal boot: bytes of the shim's log up to its handoff.
+    pub normal: u64,
+    /// Fallback boot.
+    pub fallback: u64,
+    /// Lines the shim logged in the normal boot.
+    pub normal_lines: usize,
+}
+
+/// Boots `kit` (its shim, defmt or text build) normally and through the fallback once each
+/// and counts the shim's UART bytes ([`crate::qemu::UartStats::shim_bytes`]).
+pub fn console_bytes(kit: &SimKit, dir: &Path) -> Result<ConsoleBytes> {
+    let fuses = dir.join("fuses.bin");
+    kit.write_fuses(&fuses)?;
+    let spec = DiskSpec::new(kit.flash_bin(1)?, kit.flash_bin(2)?);
+    let mut bytes = [0u64; 2];
+    let mut normal_lines = 0;
+    for (i, damaged) in [false, true].into_iter().enumerate() {
+        let disk = dir.join(format!("sd{i}.img"));
+        build_disk(&disk, &spec)?;
+        if damaged {
+            crate::disk::flip_byte(&disk, crate::disk::primary_fit_data_offset(&disk)?)?;
+        }
+        let o = run(&kit.sim_config(&fuses, &disk), &Stop::Boot)?;
+        let slot = if damaged { 2 } else { 1 };
+        if o.slot_word() != Some(slot) {
+            return Err(Error::msg(format!(
+                "expected a boot from slot {slot}, cell slot word {:?}:\n{}",
+                o.slot_word(),
+                o.uart
+            )));
+        }
+        bytes[i] = o.uart_stats.shim_bytes;
+        if !damaged {
+            normal_lines = o.uart.lines().take_while(|l| l.contains("shim: ")).count();
+        }
+    }
+    Ok(ConsoleBytes {
+        normal: bytes[0],
+        fallback: bytes[1],
+        normal_lines,
+    })
+}
+
 /// A `sha2` backend of the firmware.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ShaBackend {

@@ -35,14 +35,37 @@ pub fn cargo() -> Command {
 /// after building the other board. (Two processes building different boards at the same
 /// moment could still race between link and copy; xtask and the tests build one at a time.)
 pub fn build_spl(board: &str) -> Result<PathBuf> {
-    let Some((_, features)) = BOARDS.iter().find(|(name, _)| *name == board) else {
+    build_spl_with(board, Log::Defmt)
+}
+
+/// How the shim logs (`spl-shim`'s `text-log` feature, `boot_core::log`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Log {
+    /// defmt frames, decoded with the ELF (the product build).
+    Defmt,
+    /// `shim: ` text lines (feature `text-log`).
+    Text,
+}
+
+/// [`build_spl`] with the log format `log`; the text build's copy is kept in
+/// `<board>-text/spl-shim`.
+pub fn build_spl_with(board: &str, log: Log) -> Result<PathBuf> {
+    let Some((_, board_features)) = BOARDS.iter().find(|(name, _)| *name == board) else {
         let known: Vec<&str> = BOARDS.iter().map(|(n, _)| *n).collect();
         bail!("unknown board `{board}` (known: {})", known.join(", "));
     };
-    let built = build_firmware_bin(FIRMWARE_PACKAGE, "spl-shim", features)?;
+    let mut features = board_features.to_vec();
+    let sub = match log {
+        Log::Defmt => board.to_string(),
+        Log::Text => {
+            features.push("text-log");
+            format!("{board}-text")
+        }
+    };
+    let built = build_firmware_bin(FIRMWARE_PACKAGE, "spl-shim", &features)?;
     let dir = built
         .parent()
-        .map_or_else(|| PathBuf::from(board), |d| d.join(board));
+        .map_or_else(|| PathBuf::from(&sub), |d| d.join(&sub));
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let elf = dir.join("spl-shim");
     std::fs::copy(&built, &elf)

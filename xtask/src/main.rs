@@ -358,10 +358,82 @@ fn bench(firmware_only: bool) -> bool {
     let mut update = cargo();
     update.args(["bench", "-p", "ubootctl", "--bench", "update"]);
     firmware_sizes()
+        && log_figures()
         && firmware_figures()
         && (firmware_only
             || step("host benchmarks: HAB4 verification and SHA-256", hab)
                 && step("host benchmarks: ubootctl update vs AN12900's dd", update))
+}
+
+/// The shim's defmt build against its text build (issue 16): `.text` and `.rodata` per board,
+/// and the UART bytes of a normal and of a fallback boot in QEMU.
+fn log_figures() -> bool {
+    use xtask::firmware::{Log, build_spl_with};
+    use xtask::figures::console_bytes;
+    eprintln!("\n==> the shim's log: defmt frames against text lines (feature text-log)");
+    let mut text_smaller = true;
+    for (board, _) in xtask::firmware::BOARDS {
+        let mut sizes = Vec::new();
+        for log in [Log::Defmt, Log::Text] {
+            let Some(elf) = report(build_spl_with(board, log)) else {
+                return false;
+            };
+            let Some(s) = report(section_sizes(&elf)) else {
+                return false;
+            };
+            sizes.push(s);
+        }
+        println!("\n{board}:          defmt       text");
+        for (i, name) in [(0, ".text"), (1, ".rodata")] {
+            println!(
+                "  {name:<8} {:>10} {:>10}  ({:+} bytes)",
+                sizes[0][i],
+                sizes[1][i],
+                sizes[0][i] as i64 - sizes[1][i] as i64
+            );
+        }
+        text_smaller &= sizes[0][0] < sizes[1][0];
+    }
+    let seed = xtask::pki::DEFAULT_SEED.as_bytes();
+    let mut bytes = Vec::new();
+    for log in [Log::Defmt, Log::Text] {
+        let kit = build_spl_with(xtask::sim::SIM_BOARD, log).and_then(|elf| {
+            let (payload, _) = xtask::sim::default_payload()?;
+            SimKit::new(elf, xtask::pki::generate(seed)?, payload)
+        });
+        let Some(kit) = report(kit) else {
+            return false;
+        };
+        let Some(dir) = report(tempfile::tempdir().context("temporary directory")) else {
+            return false;
+        };
+        let Some(b) = report(console_bytes(&kit, dir.path())) else {
+            return false;
+        };
+        bytes.push(b);
+    }
+    let (d, t) = (bytes[0], bytes[1]);
+    let ratio = |t: u64, d: u64| t as f64 / d.max(1) as f64;
+    println!("\nUART bytes of the shim's log in QEMU ({} lines on a normal boot):", d.normal_lines);
+    println!("                 defmt       text");
+    println!(
+        "  normal     {:>9} {:>10}  ({:.1}x fewer; goal >= 5x: {})",
+        d.normal,
+        t.normal,
+        ratio(t.normal, d.normal),
+        if ratio(t.normal, d.normal) >= 5.0 { "met" } else { "NOT met" }
+    );
+    println!(
+        "  fallback   {:>9} {:>10}  ({:.1}x fewer)",
+        d.fallback,
+        t.fallback,
+        ratio(t.fallback, d.fallback)
+    );
+    println!(
+        "  smaller .text with defmt (goal): {}",
+        if text_smaller { "met" } else { "NOT met" }
+    );
+    true
 }
 
 /// Boot time and SHA-256 throughput of the firmware, measured in QEMU (issue 4 §9 budgets).

@@ -118,6 +118,8 @@ mod firmware {
         let entry_ticks = clock.ticks();
         let mut console = Uart::console();
         console.init(&BOARD.console);
+        #[cfg(defmt_log)]
+        spl_shim::hw::log::resync();
         let v = ShimVersion::CURRENT;
         shim_log!(
             info,
@@ -268,6 +270,12 @@ mod firmware {
         console: &mut Uart,
         mem: Memory<'_>,
     ) -> boot::Outcome {
+        // The defmt build logs through the global logger; the flow's text console is unused.
+        #[cfg(defmt_log)]
+        let console = {
+            let _ = console;
+            &mut NoText
+        };
         let mut hw = Hardware {
             disk,
             hab,
@@ -283,6 +291,22 @@ mod firmware {
             rules.rollback.minimum()
         );
         boot::run(BOARD, rules, &mut hw, mem, RomInfo::UNKNOWN)
+    }
+
+    /// The flow's text console in the defmt build: takes nothing, so that no `core::fmt`
+    /// formatting is linked for it (its `write_fmt` does not format).
+    #[cfg(defmt_log)]
+    struct NoText;
+
+    #[cfg(defmt_log)]
+    impl core::fmt::Write for NoText {
+        fn write_str(&mut self, _: &str) -> core::fmt::Result {
+            Ok(())
+        }
+
+        fn write_fmt(&mut self, _: core::fmt::Arguments<'_>) -> core::fmt::Result {
+            Ok(())
+        }
     }
 
     /// The disk wrapper services the real watchdog on every read; the flow's own service calls

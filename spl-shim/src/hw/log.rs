@@ -78,3 +78,10 @@ unsafe impl defmt::Logger for UartLogger {
         unsafe { (*ENCODER.0.get()).write(bytes, uart_write) }
     }
 }
+
+/// Sends a lone frame delimiter: a decoder reading the UART after an earlier stage's text (a
+/// reset from Linux) starts decoding frames at the next byte. The shim calls it once the
+/// console is set up, before its first frame.
+pub fn resync() {
+    uart_write(&[0]);
+}

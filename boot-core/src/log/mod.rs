@@ -12,9 +12,9 @@
 
 use core::fmt;
 
-/// Shows a value through its [`fmt::Display`] in both encodings: with defmt it is formatted on
-/// the target and sent as a string. Used for the failure details, printed only when a copy or
-/// the SIT is rejected, so that their wording has one source (their `Display`).
+/// A failure detail: its [`fmt::Display`] in the text build; in the defmt build the same facts
+/// as numbers and interned names (`log/frames.rs`), so the firmware links no `core::fmt`
+/// formatting at all. Implemented for the shim's failures, parse, medium and panic reports.
 pub struct Text<'a, T: ?Sized>(pub &'a T);
 
 impl<T: fmt::Display + ?Sized> fmt::Display for Text<'_, T> {
@@ -24,11 +24,7 @@ impl<T: fmt::Display + ?Sized> fmt::Display for Text<'_, T> {
 }
 
 #[cfg(defmt_log)]
-impl<T: fmt::Display + ?Sized> defmt::Format for Text<'_, T> {
-    fn format(&self, f: defmt::Formatter<'_>) {
-        defmt::write!(f, "{}", defmt::Display2Format(self.0));
-    }
-}
+mod frames;
 
 /// Logs one message at `level` (`info`, `warn` or `error`): a defmt frame, or the text line
 /// `shim: <message>` on `console` (a [`fmt::Write`]). See the module documentation.
