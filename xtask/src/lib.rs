@@ -32,6 +32,7 @@ pub mod fit;
 pub mod flash_bin;
 pub mod linux;
 pub mod pki;
+pub mod probe;
 pub mod qemu;
 pub mod qmp;
 pub mod sim;

@@ -133,6 +133,27 @@ enum Task {
         #[arg(long, default_value = xtask::demo::DEFAULT_OUT)]
         out: PathBuf,
     },
+    /// Runs the shim on a board over a debug probe (probe-rs): loads the ELF into OCRAM, starts
+    /// core 0 at its entry and prints the defmt log decoded from the board's console UART.
+    /// Needs a JTAG probe on the board (README "Bring-up over JTAG"). Exit status 2 when there
+    /// is nothing to run on (no probe, no chip description), 1 when the probe or target fails.
+    Run {
+        /// Board (`boards` crate); one with a chip description under boards/probe-rs/.
+        #[arg(long, default_value = "imx8mm-evk")]
+        board: String,
+        /// Load and start over a debug probe (the only way `run` works; QEMU: `sim`).
+        #[arg(long)]
+        probe: bool,
+        /// Shim ELF to load instead of building it for the board.
+        #[arg(long)]
+        elf: Option<PathBuf>,
+        /// The board's console UART on this host.
+        #[arg(long, default_value = "/dev/ttyUSB0")]
+        serial: PathBuf,
+        /// Seconds to stream the log.
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
+    },
     /// End to end with Linux (issue 6): the shim boots the linux-stand-in FIT payload, which
     /// starts Debian's arm64 kernel preloaded by the harness (as U-Boot would have loaded it);
     /// `ubootctl` in Linux reads the cell and updates the SD card. Scenarios: a (status, update
@@ -870,9 +891,52 @@ e2e: PASS"
     Ok(())
 }
 
+/// `run --probe` (xtask::probe): exit 2 for usage and environment errors, 1 for failures.
+fn run_probe(board: String, probe: bool, elf: Option<PathBuf>, serial: PathBuf, seconds: u64) -> ExitCode {
+    use xtask::probe::{ProbeError, ProbeRun};
+    let r = (|| {
+        if !probe {
+            return Err(ProbeError::Usage(
+                "`run` needs --probe (a board over JTAG); in QEMU use `cargo xtask sim`".into(),
+            ));
+        }
+        if xtask::probe::chip_for(&board).is_none() {
+            let known: Vec<&str> = xtask::probe::CHIPS.iter().map(|c| c.0).collect();
+            return Err(ProbeError::Usage(format!(
+                "no probe-rs chip description for board `{board}` (boards with one: {})",
+                known.join(", ")
+            )));
+        }
+        let elf = match elf {
+            Some(e) => e,
+            None => build_spl(&board).map_err(|e| ProbeError::Failed(e.to_string()))?,
+        };
+        xtask::probe::run(&ProbeRun {
+            board,
+            elf,
+            serial,
+            duration: Duration::from_secs(seconds),
+        })
+    })();
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: run: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let ok = match cli.task {
+        Task::Run {
+            board,
+            probe,
+            elf,
+            serial,
+            seconds,
+        } => return run_probe(board, probe, elf, serial, seconds),
         Task::Test => test(),
         Task::Bench { firmware } => bench(firmware),
         Task::BuildSpl { board } => build_spl_task(&board),
