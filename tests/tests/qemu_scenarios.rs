@@ -182,7 +182,10 @@ fn a_flipped_byte_in_the_primary_fit_data_boots_the_secondary() {
     let p = copy_offsets(&s.disk, ImageCopy::Primary).unwrap().spl_ivt;
     let sec = copy_offsets(&s.disk, ImageCopy::Secondary).unwrap().spl_ivt;
     let order = [
-        ("WARN", format!("primary at {p:#x}: rejected (image-signature)")),
+        (
+            "WARN",
+            format!("primary at {p:#x}: rejected (image-signature)"),
+        ),
         ("INFO", "SIT valid, firstSectorNumber 0x1000".to_string()),
         ("INFO", format!("secondary at {sec:#x}: authentic")),
         ("INFO", "slot 2 handoff to 0x40200000".to_string()),
@@ -248,7 +251,10 @@ fn a_secondary_at_a_non_standard_first_sector_is_booted_through_the_sit() {
     assert_eq!(r.sit.first_sector, 0x3000);
     let off = copy_offsets(&s.disk, ImageCopy::Secondary).unwrap();
     assert!(
-        out.shim_logged("INFO", &format!("secondary at {:#x}: authentic", off.spl_ivt)),
+        out.shim_logged(
+            "INFO",
+            &format!("secondary at {:#x}: authentic", off.spl_ivt)
+        ),
         "{}",
         out.uart
     );

@@ -171,10 +171,7 @@ impl Console {
                 let ts = f
                     .display_timestamp()
                     .map_or_else(String::new, |t| t.to_string());
-                let level = f
-                    .level()
-                    .map_or("-", |l| l.as_str())
-                    .to_ascii_uppercase();
+                let level = f.level().map_or("-", |l| l.as_str()).to_ascii_uppercase();
                 format!("{ts} {level:<5} shim: {}", f.display_message())
             }
             Err(e) => format!("xtask: undecodable defmt frame ({e}): {}", hex(frame)),

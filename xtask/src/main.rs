@@ -246,6 +246,23 @@ fn test() -> bool {
         imx8mm.args(["-p", c]);
     }
     imx8mm.args(["--features", "imx8mm-evk", "--", "-D", "warnings"]);
+    // The shim alone: its defmt build (the joint builds above take test-firmware's `text-log`),
+    // then the plain-text build (feature text-log), both linked.
+    let mut shim_defmt = cargo();
+    shim_defmt.args(["clippy", "--target", FIRMWARE_TARGET, "-p", "spl-shim"]);
+    shim_defmt.args(["--", "-D", "warnings"]);
+    let mut shim_text = cargo();
+    shim_text.args([
+        "build",
+        "--profile",
+        "firmware",
+        "--target",
+        FIRMWARE_TARGET,
+        "-p",
+        "spl-shim",
+        "--features",
+        "text-log",
+    ]);
     let mut tests = cargo();
     tests.args(["test", "--workspace"]);
     step("format check", fmt)
@@ -259,6 +276,11 @@ fn test() -> bool {
             imx8mm,
         )
         && step("firmware link without an allocator", firmware)
+        && step(
+            "the shim's defmt build (clippy, spl-shim alone)",
+            shim_defmt,
+        )
+        && step("the shim's plain-text build (feature text-log)", shim_text)
         && run_tests(tests)
         && end_to_end()
 }
@@ -389,8 +411,8 @@ fn bench(firmware_only: bool) -> bool {
 /// The shim's defmt build against its text build (issue 16): `.text` and `.rodata` per board,
 /// and the UART bytes of a normal and of a fallback boot in QEMU.
 fn log_figures() -> bool {
-    use xtask::firmware::{Log, build_spl_with};
     use xtask::figures::console_bytes;
+    use xtask::firmware::{Log, build_spl_with};
     eprintln!("\n==> the shim's log: defmt frames against text lines (feature text-log)");
     let mut text_smaller = true;
     for (board, _) in xtask::firmware::BOARDS {
@@ -435,14 +457,21 @@ fn log_figures() -> bool {
     }
     let (d, t) = (bytes[0], bytes[1]);
     let ratio = |t: u64, d: u64| t as f64 / d.max(1) as f64;
-    println!("\nUART bytes of the shim's log in QEMU ({} lines on a normal boot):", d.normal_lines);
+    println!(
+        "\nUART bytes of the shim's log in QEMU ({} lines on a normal boot):",
+        d.normal_lines
+    );
     println!("                 defmt       text");
     println!(
         "  normal     {:>9} {:>10}  ({:.1}x fewer; goal >= 5x: {})",
         d.normal,
         t.normal,
         ratio(t.normal, d.normal),
-        if ratio(t.normal, d.normal) >= 5.0 { "met" } else { "NOT met" }
+        if ratio(t.normal, d.normal) >= 5.0 {
+            "met"
+        } else {
+            "NOT met"
+        }
     );
     println!(
         "  fallback   {:>9} {:>10}  ({:.1}x fewer)",
@@ -892,7 +921,13 @@ e2e: PASS"
 }
 
 /// `run --probe` (xtask::probe): exit 2 for usage and environment errors, 1 for failures.
-fn run_probe(board: String, probe: bool, elf: Option<PathBuf>, serial: PathBuf, seconds: u64) -> ExitCode {
+fn run_probe(
+    board: String,
+    probe: bool,
+    elf: Option<PathBuf>,
+    serial: PathBuf,
+    seconds: u64,
+) -> ExitCode {
     use xtask::probe::{ProbeError, ProbeRun};
     let r = (|| {
         if !probe {

@@ -109,17 +109,13 @@ pub fn check_memory_map(family: &ChipFamily, variant: &str, board: &boards::Boar
 pub const ON_CHIP: &[&str] = &["TCM", "OCRAM"];
 
 /// Checks that every segment lies inside one on-chip RAM region ([`ON_CHIP`]) of `variant`.
-pub fn check_on_chip(
-    family: &ChipFamily,
-    variant: &str,
-    segments: &[(u64, Vec<u8>)],
-) -> Result<()> {
+pub fn check_on_chip(family: &ChipFamily, variant: &str, segments: &[Segment]) -> Result<()> {
     let regions = ram_regions(family, variant)?;
     for (addr, bytes) in segments {
         let end = addr.saturating_add(bytes.len() as u64);
-        let inside = regions.iter().any(|(name, r)| {
-            ON_CHIP.contains(&name.as_str()) && r.start <= *addr && end <= r.end
-        });
+        let inside = regions
+            .iter()
+            .any(|(name, r)| ON_CHIP.contains(&name.as_str()) && r.start <= *addr && end <= r.end);
         if !inside {
             return Err(Error::msg(format!(
                 "segment {addr:#x}..{end:#x} is not in on-chip RAM ({})",
@@ -143,8 +139,11 @@ pub struct ProbeRun {
     pub duration: Duration,
 }
 
-/// The loadable segments of `elf` (physical address, bytes) and its entry point.
-pub fn load_segments(elf: &Path) -> Result<(Vec<(u64, Vec<u8>)>, u64)> {
+/// A loadable segment: physical address and bytes.
+pub type Segment = (u64, Vec<u8>);
+
+/// The loadable segments of `elf` and its entry point.
+pub fn load_segments(elf: &Path) -> Result<(Vec<Segment>, u64)> {
     use object::{Object, ObjectSegment};
     let data = std::fs::read(elf).with_context(|| format!("cannot read {}", elf.display()))?;
     let file = object::File::parse(&*data)
@@ -184,9 +183,8 @@ pub fn run(opts: &ProbeRun) -> std::result::Result<(), ProbeError> {
         .map_err(|e| usage(e.to_string()))?;
     let (segments, entry) = load_segments(&opts.elf).map_err(|e| usage(e.to_string()))?;
     let family = parse_family(&yaml).map_err(|e| usage(e.to_string()))?;
-    check_on_chip(&family, variant, &segments).map_err(|e| {
-        usage(format!("{}: {e}", opts.elf.display()))
-    })?;
+    check_on_chip(&family, variant, &segments)
+        .map_err(|e| usage(format!("{}: {e}", opts.elf.display())))?;
     let probes = Lister::new().list_all();
     let Some(info) = probes.first() else {
         return Err(usage(
@@ -213,8 +211,12 @@ pub fn run(opts: &ProbeRun) -> std::result::Result<(), ProbeError> {
     core.halt(Duration::from_millis(500))
         .map_err(|e| failed(format!("cannot halt core 0: {e}")))?;
     for (addr, bytes) in &segments {
-        core.write_8(*addr, bytes)
-            .map_err(|e| failed(format!("writing {:#x} bytes at {addr:#x}: {e}", bytes.len())))?;
+        core.write_8(*addr, bytes).map_err(|e| {
+            failed(format!(
+                "writing {:#x} bytes at {addr:#x}: {e}",
+                bytes.len()
+            ))
+        })?;
     }
     let pc = core.program_counter();
     core.write_core_reg(pc, entry)

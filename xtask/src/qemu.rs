@@ -323,11 +323,7 @@ impl Qemu {
         let stderr = Arc::new(Mutex::new(String::new()));
         let (tx, lines) = channel();
         let out = child.stdout.take().expect("piped stdout");
-        let (u, st, echo) = (
-            Arc::clone(&uart),
-            Arc::clone(&stats),
-            config.echo.clone(),
-        );
+        let (u, st, echo) = (Arc::clone(&uart), Arc::clone(&stats), config.echo.clone());
         std::thread::spawn(move || {
             let mut r = out;
             let mut buf = [0u8; 4096];

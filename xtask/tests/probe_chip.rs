@@ -6,7 +6,7 @@ use std::process::Command;
 
 use probe_rs_target::{CoreAccessOptions, CoreType};
 use xtask::probe::{
-    CHIPS, chip_for, check_memory_map, check_on_chip, load_segments, parse_family, ram_regions,
+    CHIPS, check_memory_map, check_on_chip, chip_for, load_segments, parse_family, ram_regions,
 };
 
 fn description() -> (String, &'static str) {
@@ -54,11 +54,20 @@ fn the_memory_map_agrees_with_the_boards_crate() {
     let board = boards::by_name("imx8mm-evk").unwrap();
     check_memory_map(&family, variant, board).unwrap_or_else(|e| panic!("{e}"));
     let regions = ram_regions(&family, variant).unwrap();
-    assert!(regions.iter().any(|(n, r)| n == "TCM" && *r == (0x7E_0000..0x82_0000)));
+    assert!(
+        regions
+            .iter()
+            .any(|(n, r)| n == "TCM" && *r == (0x7E_0000..0x82_0000))
+    );
     // A description that disagrees is caught, either region.
-    for (from, to) in [("end: 0x940000", "end: 0x950000"), ("end: 0xc0000000", "end: 0x140000000")] {
+    for (from, to) in [
+        ("end: 0x940000", "end: 0x950000"),
+        ("end: 0xc0000000", "end: 0x140000000"),
+    ] {
         let moved = parse_family(&yaml.replace(from, to)).unwrap();
-        let err = check_memory_map(&moved, variant, board).unwrap_err().to_string();
+        let err = check_memory_map(&moved, variant, board)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("the boards crate says"), "{err}");
     }
     // Every board with a description is in the boards crate.
@@ -72,7 +81,11 @@ fn the_shim_for_the_board_loads_into_on_chip_ram() {
     let elf = xtask::firmware::build_spl("imx8mm-evk").unwrap_or_else(|e| panic!("{e}"));
     let (segments, entry) = load_segments(&elf).unwrap();
     assert!(!segments.is_empty());
-    assert!(segments.iter().any(|(a, b)| *a <= entry && entry < a + b.len() as u64));
+    assert!(
+        segments
+            .iter()
+            .any(|(a, b)| *a <= entry && entry < a + b.len() as u64)
+    );
     let (yaml, variant) = description();
     let family = parse_family(&yaml).unwrap();
     check_on_chip(&family, variant, &segments).unwrap_or_else(|e| panic!("{e}"));
@@ -87,7 +100,10 @@ fn xtask_run(args: &[&str]) -> (Option<i32>, String) {
         .args(args)
         .output()
         .unwrap();
-    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -113,7 +129,10 @@ fn run_usage_errors_exit_2() {
     assert!(err.contains("needs --probe"), "{err}");
     let (code, err) = xtask_run(&["--board", "qemu-imx8mp", "--probe"]);
     assert_eq!(code, Some(2), "{err}");
-    assert!(err.contains("no probe-rs chip description for board `qemu-imx8mp`"), "{err}");
+    assert!(
+        err.contains("no probe-rs chip description for board `qemu-imx8mp`"),
+        "{err}"
+    );
     let (code, err) = xtask_run(&["--board", "imx8mm-evk", "--probe", "--elf", "/nonexistent"]);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("/nonexistent"), "{err}");

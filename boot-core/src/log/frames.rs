@@ -59,7 +59,11 @@ impl Format for Text<'_, MediaError> {
             MediaError::Command {
                 command,
                 int_status,
-            } => write!(f, "CMD{=u8} failed: INT_STATUS {=u32:#x}", command, int_status),
+            } => write!(
+                f,
+                "CMD{=u8} failed: INT_STATUS {=u32:#x}",
+                command, int_status
+            ),
             MediaError::Card {
                 command,
                 response,
