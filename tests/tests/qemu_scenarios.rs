@@ -295,12 +295,15 @@ fn an_epoch_1_primary_under_minimum_2_boots_the_epoch_2_secondary() {
     let out = boot(&s);
     assert_booted(&out, 2, 2);
     assert!(
-        out.uart_has("shim: closed part, rollback minimum 2"),
+        out.shim_logged("INFO", "closed part, rollback minimum 2"),
         "{}",
         out.uart
     );
     assert!(
-        out.uart_has("security epoch 1 is below the minimum 2"),
+        out.shim_lines().iter().any(|d| d.level == "WARN"
+            && d.message.contains("rejected (rollback)")
+            && d.message
+                .contains("security epoch 1 is below the minimum 2")),
         "{}",
         out.uart
     );

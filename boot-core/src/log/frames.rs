@@ -103,6 +103,12 @@ impl Format for Text<'_, Failure> {
                 window.start,
                 window.end()
             ),
+            Fault::Rollback { epoch, minimum } => write!(
+                f,
+                "{=str}: authentic, but its security epoch {=u32} is below the minimum {=u32} \
+                 in the rollback fuses",
+                part, epoch, minimum
+            ),
             // The rest (not signed, not authentic, algorithm, handoff, and any later class):
             // the HAB-style event the cell records for it.
             _ => {
