@@ -1,0 +1,68 @@
+//! The shim's two log builds (issue 16): the product build carries a defmt table with every
+//! message of the boot, including the panic and exception reports, at their levels; the
+//! `text-log` build carries none, and its messages are text in the image.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use defmt_decoder::Table;
+use xtask::firmware::{Log, build_spl_with};
+
+/// Both builds link to one cargo path before they are copied per board and log format: build
+/// one at a time (the tests run in parallel threads).
+fn build(board: &str, log: Log) -> PathBuf {
+    static BUILD: Mutex<()> = Mutex::new(());
+    let _one = BUILD.lock().unwrap_or_else(|e| e.into_inner());
+    build_spl_with(board, log).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// (level tag, format string) as defmt's macros intern them.
+const EXPECTED: &[(&str, &str)] = &[
+    ("defmt_info", "watchdog armed, {} ms"),
+    ("defmt_info", "slot {} handoff to {:#x} ({}) at EL3"),
+    ("defmt_warn", "{} at {:#x}: rejected ({}): {}"),
+    ("defmt_error", "panic: {}"),
+    ("defmt_error", "*** EL3 exception: {} ***"),
+    ("defmt_error", "ELR_EL3  {:#x}"),
+    ("defmt_error", "halted"),
+];
+
+#[test]
+fn the_defmt_build_interns_every_message_including_panic_and_exceptions() {
+    for board in ["qemu-imx8mp", "imx8mm-evk"] {
+        let elf = build(board, Log::Defmt);
+        let bytes = std::fs::read(&elf).unwrap();
+        let table = Table::parse(&bytes)
+            .unwrap()
+            .unwrap_or_else(|| panic!("{board}: no defmt table in {}", elf.display()));
+        let symbols: Vec<&str> = table.raw_symbols().collect();
+        for (tag, format) in EXPECTED {
+            let data = serde_json::to_string(format).unwrap();
+            assert!(
+                symbols
+                    .iter()
+                    .any(|s| s.contains(&format!("\"tag\":\"{tag}\""))
+                        && s.contains(&format!("\"data\":{data}"))),
+                "{board}: no {tag} {format:?} in the table"
+            );
+        }
+        // The format strings are in the table (symbol names), not in what is loaded.
+        assert!(!loaded_contains(&elf, b"watchdog armed"), "{board}");
+    }
+}
+
+#[test]
+fn the_text_build_has_no_table_and_prints_text() {
+    let elf = build("qemu-imx8mp", Log::Text);
+    let bytes = std::fs::read(&elf).unwrap();
+    assert!(Table::parse(&bytes).unwrap().is_none());
+    assert!(loaded_contains(&elf, b"shim: watchdog armed, "));
+}
+
+/// Whether the loadable segments of `elf` contain `needle`.
+fn loaded_contains(elf: &std::path::Path, needle: &[u8]) -> bool {
+    let (segments, _) = xtask::probe::load_segments(elf).unwrap();
+    segments
+        .iter()
+        .any(|(_, b)| b.windows(needle.len()).any(|w| w == needle))
+}
