@@ -26,6 +26,11 @@ impl<T: fmt::Display + ?Sized> fmt::Display for Text<'_, T> {
 #[cfg(defmt_log)]
 mod frames;
 
+/// Whether this build of boot-core logs defmt frames (`cfg(defmt_log)`). The firmware checks at
+/// compile time that it agrees with its own logger, so no message is dropped into an unused
+/// text console.
+pub const DEFMT: bool = cfg!(defmt_log);
+
 /// Logs one message at `level` (`info`, `warn` or `error`): a defmt frame, or the text line
 /// `shim: <message>` on `console` (a [`fmt::Write`]). See the module documentation.
 #[cfg(defmt_log)]

@@ -14,6 +14,9 @@ pub mod copy;
 pub mod exceptions;
 #[cfg(defmt_log)]
 pub mod log;
+
+// boot-core's messages and the shim's go out the same way (both `text-log`, or both defmt).
+const _: () = assert!(boot_core::log::DEFMT == cfg!(defmt_log));
 pub mod ocotp;
 pub mod timer;
 pub mod uart;
