@@ -26,4 +26,6 @@ fn main() {
     // The simulation's stand-ins for bl31/U-Boot, linked where U-Boot proper runs.
     println!("cargo:rustc-link-arg-bin=test-payload=-Ttest-payload.ld");
     println!("cargo:rustc-link-arg-bin=linux-stand-in=-Tlinux-stand-in.ld");
+    // The simulation's boot ROM model, in the top of DRAM (boards::qemu_imx8mp::ROM_MODEL).
+    println!("cargo:rustc-link-arg-bin=rom-model=-Trom-model.ld");
 }

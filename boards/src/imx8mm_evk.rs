@@ -4,8 +4,8 @@
 //! there).
 
 use crate::{
-    AN12900_LAYOUT, Board, FuseSource, HabBackend, HabCapabilities, Medium, MemoryMap, Region,
-    SignatureAlgorithm, Soc, Uart, Usdhc,
+    AN12900_LAYOUT, Board, FuseSource, HabBackend, HabCapabilities, Medium, MemoryMap, PersistBit,
+    Region, RomInterface, SignatureAlgorithm, Soc, Uart, Usdhc,
 };
 
 /// OCRAM at 0x900000, 256 KiB (U-Boot `imx8m/soc.c` maps 0x900000 + 0x40000; the size is
@@ -67,4 +67,15 @@ pub const BOARD: Board = Board {
     fuses: FuseSource::Ocotp { base: 0x3035_0000 },
     // WDOG1 0x30280000 (U-Boot `imx-regs.h`).
     watchdog_base: 0x3028_0000,
+    // ROM event-log pointer at 0x9E0 (U-Boot `imx8m/soc.c`, barebox; imx8m-facts.md §3.6); no
+    // ROM API on the 8M Mini (§3.5); PERSIST_SECONDARY_BOOT = SRC_GPR10 0x30390098 bit 30
+    // (TF-A imx8mm platform_def.h, psb.rst; §3.3).
+    rom: RomInterface {
+        log_pointer: 0x9E0,
+        api_table: None,
+        persist: Some(PersistBit {
+            addr: 0x3039_0098,
+            mask: 1 << 30,
+        }),
+    },
 };

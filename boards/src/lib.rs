@@ -130,6 +130,26 @@ pub enum FuseSource {
     },
 }
 
+/// PERSIST_SECONDARY_BOOT: a register bit the ROM keeps across a warm reset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PersistBit {
+    /// Register (or simulated word) address.
+    pub addr: u64,
+    /// The bit.
+    pub mask: u32,
+}
+
+/// Where the boot ROM leaves what it did (docs/imx8m-facts.md §3.3, §3.5, §3.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RomInterface {
+    /// Address of the u32 pointer to the ROM event log (0x9E0 on every i.MX 8M).
+    pub log_pointer: u64,
+    /// The ROM API table (0x980 on 8MN/8MP), if the SoC has one.
+    pub api_table: Option<u64>,
+    /// PERSIST_SECONDARY_BOOT (SRC_GPR10 bit 30 on 8MM/8MQ), if the SoC has it.
+    pub persist: Option<PersistBit>,
+}
+
 /// Everything the shim and `ubootctl` need to know about one board.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Board {
@@ -157,6 +177,8 @@ pub struct Board {
     pub fuses: FuseSource,
     /// Address of the WDOG1 register block serviced by the shim.
     pub watchdog_base: u64,
+    /// Where the boot ROM (or the simulation's ROM model) leaves its log and state.
+    pub rom: RomInterface,
 }
 
 /// Bytes reserved for the boot cell at [`Board::cell_addr`] on every board; `boot-core`'s
@@ -203,6 +225,46 @@ mod tests {
                     b.name
                 );
             }
+        }
+    }
+
+    #[test]
+    fn the_simulated_rom_page_is_clear_of_the_cell_fuses_and_images() {
+        use qemu_imx8mp::{BOARD, ROM_MODEL, ROM_MODEL_SCRATCH, ROM_PAGE};
+        assert!(
+            BOARD
+                .memory
+                .ocram
+                .contains_range(ROM_PAGE.start, ROM_PAGE.size)
+        );
+        assert!(!ROM_PAGE.overlaps(&Region::new(BOARD.cell_addr, CELL_AREA)));
+        assert!(!ROM_PAGE.overlaps(&Region::new(0x0090_0000, 64)));
+        // The shim's SPL starts at IVT.self 0x90FFC0 (linker/qemu-imx8mp.ld: 0x910000 - 0x40).
+        assert!(ROM_PAGE.end() <= 0x0090_FFC0);
+        for r in BOARD.memory.load_ranges {
+            assert!(!r.overlaps(&ROM_PAGE));
+        }
+        assert!(!BOARD.memory.fit_window.overlaps(&ROM_MODEL));
+        assert!(!ROM_MODEL.overlaps(&ROM_MODEL_SCRATCH));
+        assert!(
+            BOARD
+                .memory
+                .dram
+                .contains_range(ROM_MODEL.start, ROM_MODEL.size)
+        );
+        assert!(
+            BOARD
+                .memory
+                .dram
+                .contains_range(ROM_MODEL_SCRATCH.start, ROM_MODEL_SCRATCH.size)
+        );
+        let rom = BOARD.rom;
+        for a in [
+            rom.log_pointer,
+            rom.api_table.unwrap(),
+            rom.persist.unwrap().addr,
+        ] {
+            assert!(ROM_PAGE.contains_range(a, 8), "{a:#x}");
         }
     }
 

@@ -4,8 +4,8 @@
 //! AN12900 media layout (design.md §3) because QEMU has no i.MX 8M Mini.
 
 use crate::{
-    AN12900_LAYOUT, Board, FuseSource, HabBackend, HabCapabilities, Medium, MemoryMap, Region,
-    SignatureAlgorithm, Soc, Uart, Usdhc,
+    AN12900_LAYOUT, Board, FuseSource, HabBackend, HabCapabilities, Medium, MemoryMap, PersistBit,
+    Region, RomInterface, SignatureAlgorithm, Soc, Uart, Usdhc,
 };
 
 /// OCRAM: 0x900000-0x98FFFF, 576 KiB, both ends checked (qemu-imx8mp.md §2, `info mtree`).
@@ -27,6 +27,21 @@ pub const LOAD_RANGES: &[Region] = &[
     Region::new(0x4000_0000, 0x0400_0000),
     Region::new(0x4500_0000, 0x3B00_0000),
 ];
+
+/// The simulation's ROM page. QEMU maps nothing at the ROM's 0x0-0x3FFFF (reads 0, writes
+/// dropped; qemu-imx8mp.md §2), so the ROM model (`test-firmware`'s `rom-model`) keeps what the
+/// i.MX 8M ROM keeps at 0x980 (ROM API table) and 0x9E0 (event-log pointer) at the same offsets
+/// in this OCRAM page, with the log itself at +0xA00 and the simulated SRC_GPR10 at +0xF00. The
+/// page is OCRAM outside every loaded image, so it survives a watchdog reset (§9).
+pub const ROM_PAGE: Region = Region::new(0x0090_2000, 0x1000);
+
+/// Where the ROM model runs: the top 2 MiB of the 1 GiB DRAM (image, stack, then the SPL read
+/// buffer below it at [`ROM_MODEL_SCRATCH`]). QEMU reloads it at every reset (§1), so what Linux
+/// writes there does not matter.
+pub const ROM_MODEL: Region = Region::new(0x7FF0_0000, 0x10_0000);
+
+/// The ROM model's SPL read buffer (the SPL lies before the FIT offset, 0x57C00 bytes at most).
+pub const ROM_MODEL_SCRATCH: Region = Region::new(0x7FE0_0000, 0x10_0000);
 
 /// The board value.
 pub const BOARD: Board = Board {
@@ -68,4 +83,14 @@ pub const BOARD: Board = Board {
     fuses: FuseSource::SimulatedBlock { addr: 0x0090_0000 },
     // WDOG1 0x30280000, implemented by QEMU's `imx2.wdt` (qemu-imx8mp.md §2).
     watchdog_base: 0x3028_0000,
+    // The ROM model's page (ROM_PAGE): 0x980 / 0x9E0 at the same offsets; the simulated
+    // PERSIST_SECONDARY_BOOT at +0xF00, bit 30 as SRC_GPR10's (imx8m-facts.md §3.3).
+    rom: RomInterface {
+        log_pointer: ROM_PAGE.start + 0x9E0,
+        api_table: Some(ROM_PAGE.start + 0x980),
+        persist: Some(PersistBit {
+            addr: ROM_PAGE.start + 0xF00,
+            mask: 1 << 30,
+        }),
+    },
 };

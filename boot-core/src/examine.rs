@@ -488,6 +488,10 @@ pub struct SplLayout {
     pub len: u64,
     /// Offset of the CSF the IVT names, if any.
     pub csf: Option<u64>,
+    /// `IVT.self`: where the ROM places the IVT (the SPL's first byte from the IVT on).
+    pub self_addr: u64,
+    /// `IVT.entry`: where the ROM starts the CPU.
+    pub entry: u64,
 }
 
 /// The SPL layout of a copy whose first sector is `sector`, for a layout whose FIT starts at
@@ -580,7 +584,12 @@ pub fn spl_layout(sector: &Sector, fit_offset: u64) -> Result<SplLayout, Failure
             "points outside the SPL image",
         ))?),
     };
-    Ok(SplLayout { len, csf })
+    Ok(SplLayout {
+        len,
+        csf,
+        self_addr: u64::from(self_addr),
+        entry: u64::from(ivt.entry()),
+    })
 }
 
 /// Whether an SPL claims a signature: its IVT names a CSF and the CSF slot (to the image's end)
@@ -590,6 +599,25 @@ fn spl_signed(spl: &[u8], layout: &SplLayout) -> bool {
         spl.get(o as usize..)
             .is_some_and(|c| c.iter().any(|&b| b != 0))
     })
+}
+
+/// The SPL half of [`examine_copy`] alone, as the ROM judges it: the SPL of the copy at
+/// `copy_offset` is read into the start of `buf` (`len` bytes from the IVT on) and judged there.
+/// The ROM model of the simulation and the ROM-choice prediction ([`crate::rom`]) call it.
+pub fn examine_spl<D, A, C, W>(
+    hw: &mut Hardware<'_, D, A, C, W>,
+    timings: &mut Timings,
+    ctx: &Context<'_>,
+    buf: &mut [u8],
+    copy_offset: u64,
+) -> Result<(SplCheck, SplLayout), Failure>
+where
+    D: BlockRead,
+    A: Authenticator,
+    C: Clock,
+    W: WatchdogService,
+{
+    check_spl(hw, timings, ctx, buf, copy_offset).map(|(check, layout, _)| (check, layout))
 }
 
 /// Checks the SPL half; returns how it was judged, its layout and the identity hash so far

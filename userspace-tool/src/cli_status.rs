@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use boards::Board;
-use boot_core::cell::{Cell, SlotWord, reason_name};
+use boot_core::cell::{Cell, RomInfo, RomLog, SlotWord, reason_name};
 use boot_core::examine::Security;
 use boot_core::policy::{CopyVerdict, Slot};
 use boot_core::rollback::RollbackFuses;
@@ -63,6 +63,51 @@ pub struct RollbackStatus {
     pub commit_would_advance_to: Option<u32>,
 }
 
+/// What the ROM told the shim about this boot (boot record version 4; design.md §5.1).
+#[derive(Debug, Serialize)]
+pub struct RomStatus {
+    /// The SPL the ROM started: `primary`, `secondary` or `unknown`.
+    pub started: &'static str,
+    /// The ROM's HAB result for it: `pass`, `fail`, `warning`; absent when it left none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hab: Option<&'static str>,
+    /// The boot-image event of its log: `0x50`, `0x51`, `none` or `not read`.
+    pub log: &'static str,
+    /// The ROM API's `BT_STAGE` answer, hex; absent when there was none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub boot_stage: Option<String>,
+    /// PERSIST_SECONDARY_BOOT as the shim found it (it clears the bit).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub persist_secondary: Option<bool>,
+}
+
+fn rom_status(rom: &RomInfo) -> RomStatus {
+    RomStatus {
+        started: slot_name(rom.started()),
+        hab: rom.hab.map(|h| match h {
+            0xF0 => "pass",
+            0x33 => "fail",
+            _ => "warning",
+        }),
+        log: match rom.log {
+            RomLog::NotRead => "not read",
+            RomLog::PrimaryBoot => "0x50",
+            RomLog::SecondaryBoot => "0x51",
+            RomLog::NoBootEvent => "none",
+        },
+        boot_stage: (rom.boot_stage != 0).then(|| format!("{:#x}", rom.boot_stage)),
+        persist_secondary: rom.persist_secondary,
+    }
+}
+
+fn slot_name(slot: Option<Slot>) -> &'static str {
+    match slot {
+        Some(Slot::Primary) => "primary",
+        Some(Slot::Secondary) => "secondary",
+        None => "unknown",
+    }
+}
+
 /// The whole status.
 #[derive(Debug, Serialize)]
 pub struct Status {
@@ -82,8 +127,11 @@ pub struct Status {
     /// The reason the shim recorded.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub boot_reason: Option<String>,
-    /// The running slot, when the record says.
+    /// The running slot (the copy whose FIT booted), when the record says.
     pub running: Option<u32>,
+    /// What the ROM said about this boot, from the record (version 4).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rom: Option<RomStatus>,
     /// SHA-256 identity of the image that booted (the FIT through its CSF), from the record.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub booted_image: Option<String>,
@@ -100,6 +148,9 @@ pub struct Status {
     pub secondary_matches_primary: bool,
     /// The slot the next boot takes (0: nothing bootable).
     pub next_boot: u32,
+    /// The SPL the ROM starts at the next (cold) boot: `primary`, `secondary` or
+    /// `serial download` (no SPL passes the ROM's checks).
+    pub next_boot_rom: &'static str,
     /// Healthy: running the primary, authentic identical secondary, valid SIT.
     pub healthy: bool,
     /// Partitions, partition tables or the device end that the SIT sector or a slot overlaps.
@@ -369,6 +420,9 @@ fn status(
         boot_record_problem: record_problem,
         boot_reason,
         running: running.map(|s| s as u32),
+        rom: record
+            .filter(|r| r.rom.started().is_some() || r.rom.hab.is_some())
+            .map(|r| rom_status(&r.rom)),
         booted_image: booted.map(|d| d.iter().map(|b| format!("{b:02x}")).collect()),
         booted_image_on_medium: match on_medium {
             BootedImage::Unknown => "unknown",
@@ -386,6 +440,10 @@ fn status(
         secondary,
         secondary_matches_primary: matches,
         next_boot: decision.slot.map_or(0, |s| s as u32),
+        next_boot_rom: match state.rom_start {
+            None => "serial download",
+            s => slot_name(s),
+        },
         healthy,
         boot_area_conflicts: foreign,
         actions,
@@ -434,6 +492,27 @@ pub fn run(
         (None, Some(p)) => outln!("running      unknown: no boot record ({p})"),
         (None, None) => outln!("running      nothing (the shim found nothing bootable)"),
     }
+    if let Some(r) = &st.rom {
+        let mut detail = vec![format!("log event {}", r.log)];
+        if let Some(b) = &r.boot_stage {
+            detail.push(format!("BT_STAGE {b}"));
+        }
+        if let Some(h) = r.hab {
+            detail.push(format!("HAB {h}"));
+        }
+        let paired = match (r.started, st.running) {
+            ("primary", Some(2)) => "; the shim booted the secondary's FIT (the primary's failed)",
+            ("secondary", Some(1)) => {
+                "; the shim booted the primary's FIT (the secondary's failed)"
+            }
+            _ => "",
+        };
+        outln!(
+            "ROM          started the {} SPL ({}){paired}",
+            r.started,
+            detail.join(", ")
+        );
+    }
     match &st.booted_image {
         Some(d) => outln!(
             "booted image {}… ({} on the medium)",
@@ -473,9 +552,11 @@ pub fn run(
     outln!("rollback     {line}");
     outln!(
         "next boot    {}",
-        match st.next_boot {
-            0 => "NOTHING BOOTABLE".to_owned(),
-            n => format!("slot {n}"),
+        match (st.next_boot, st.next_boot_rom) {
+            (0, "serial download") =>
+                "NOTHING BOOTABLE (the ROM falls back to serial download)".to_owned(),
+            (0, rom) => format!("NOTHING BOOTABLE (the ROM starts the {rom} SPL)"),
+            (n, rom) => format!("slot {n} (the ROM starts the {rom} SPL)"),
         }
     );
     if st.healthy {

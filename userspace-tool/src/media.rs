@@ -15,7 +15,7 @@ use std::io;
 use boards::{Board, MediaLayout, SECTOR_SIZE};
 use boot_core::boot::timing::Timings;
 use boot_core::boot::{self, Hardware, Memory, Outcome};
-use boot_core::cell::{RomInfo, SitReport};
+use boot_core::cell::SitReport;
 use boot_core::examine::{
     Context, Examined, ExaminedFit, Failure, Fault, Part, Rules, Security, SplCheck, Warnings,
     examine_copy, examine_fit,
@@ -379,7 +379,10 @@ pub struct MediaState {
     /// The secondary copy: where the SIT puts it when valid, else at the standard place
     /// (where an update would write it).
     pub secondary: CopyState,
-    /// The shim's boot flow run over the bytes read: the next boot's decision and record.
+    /// The SPL the ROM starts at the next (cold) boot; `None`: serial download.
+    pub rom_start: Option<Slot>,
+    /// The shim's boot flow run over the bytes read after that start (pairing, design.md
+    /// §5.1): the next boot's decision and record.
     pub outcome: Outcome,
     /// The device's partition tables (DOS and both GPT copies): what the boot area must never
     /// touch.
@@ -414,8 +417,8 @@ impl MediaState {
             ],
         );
         let rules = Rules::of(fuses);
-        let outcome = with_shim(&mut disk, board, fuses, |hw, mem| {
-            boot::run(board, rules, hw, mem, RomInfo::UNKNOWN)
+        let (rom_start, outcome) = with_shim(&mut disk, board, fuses, |hw, mem| {
+            boot::predict(board, rules, hw, mem)
         });
         let examined = |slot| {
             outcome
@@ -450,6 +453,7 @@ impl MediaState {
                 bytes: secondary_bytes,
                 judgement: secondary,
             },
+            rom_start,
             outcome,
             partitions,
         })

@@ -19,7 +19,7 @@ mod medium;
 
 use std::io;
 
-use boot_core::policy::Slot;
+use boot_core::policy::{CopyVerdict, Slot};
 use boot_core::rollback::RollbackFuses;
 use medium::{Layout, board, fuses, holds, image, medium, tampered};
 use ubootctl::blockdev::{BlockDevice, MemDevice};
@@ -217,6 +217,21 @@ fn judge_cut(dev: &MemDevice, running: Slot) -> Result<(), String> {
         return Err(format!("nothing bootable: {:?}", d.reason));
     };
     let state = MediaState::read(dev, board(), &fuses()).map_err(|e| e.to_string())?;
+    // The ROM starts an SPL (never serial download), and the shim boots that copy's FIT
+    // whenever that copy is bootable (pairing, design.md §5.1).
+    let Some(started) = state.rom_start else {
+        return Err("the ROM would start no SPL (serial download)".into());
+    };
+    let started_ok = match started {
+        Slot::Primary => state.primary.verdict() == CopyVerdict::Authentic,
+        Slot::Secondary => state.fallback_ok(),
+    };
+    if started_ok && started != slot {
+        return Err(format!(
+            "the ROM starts the {started:?} SPL, whose copy is bootable, but the shim boots \
+             {slot:?}"
+        ));
+    }
     let offset = match slot {
         Slot::Primary => PRIMARY,
         Slot::Secondary => state.sit.judgement.map_err(|e| e.to_string())?.offset,

@@ -845,8 +845,10 @@ fn stop_requests_are_honoured_only_between_copies() {
     }
 }
 
-/// `predict` runs the shim's own boot flow: a primary whose IVT an interrupted update zeroed
-/// is not booted even though its FIT is still authentic, and `status`'s judgement agrees.
+/// `predict` runs the ROM's choice and the shim's own boot flow: a primary whose IVT an
+/// interrupted update zeroed is not started by the ROM even though its FIT is still authentic;
+/// the ROM starts the secondary SPL, whose FIT boots (pairing, design.md §5.1), and `status`'s
+/// judgement agrees.
 #[test]
 fn the_prediction_is_the_shims_flow_and_the_judgement_agrees_with_it() {
     let mut dev = healthy();
@@ -863,8 +865,10 @@ fn the_prediction_is_the_shims_flow_and_the_judgement_agrees_with_it() {
         d,
         Decision {
             slot: Some(Slot::Secondary),
-            reason: Reason::PrimaryFailed
+            reason: Reason::RomSecondary
         }
     );
     assert_eq!(state(&dev).decision(), d);
+    assert_eq!(state(&dev).rom_start, Some(Slot::Secondary));
+    assert!(state(&dev).primary.judgement.is_err());
 }

@@ -329,7 +329,18 @@ impl Demo {
             "payload",
             format!("{} ({} bytes flat)", shown(Path::new(&what)), payload.len()),
         );
-        let kit = SimKit::new(shim_copy, pki, payload)?;
+        let rom = crate::firmware::build_test_firmware(crate::sim::ROM_MODEL_BIN)?;
+        let rom_copy = self.dir.join("rom-model.elf");
+        std::fs::copy(&rom, &rom_copy)
+            .with_context(|| format!("copying {} to the work dir", rom.display()))?;
+        item(
+            "rom-model.elf",
+            format!(
+                "the boot ROM model QEMU starts at reset: it loads the card's SPL (built as {})",
+                shown(&rom)
+            ),
+        );
+        let kit = SimKit::new(shim_copy, rom_copy, pki, payload)?;
         kit.write_fuses(&self.fuses)?;
         item(
             "fuses.bin",
@@ -544,8 +555,9 @@ impl Demo {
         self.heading(
             "Boot: the shim authenticates the primary",
             &[
-                "QEMU runs the shim as the SPL would run on the board. It reads the primary copy from",
-                "the card, checks its HAB signature against the SRK hash in the fuses, records its",
+                "QEMU starts a model of the boot ROM: it checks the primary's SPL (HAB against the",
+                "fuses), copies it from the card into OCRAM and starts it, as the ROM does. That SPL",
+                "is the shim: it reads the primary copy's FIT, checks its HAB signature, records its",
                 "decision in the boot cell (OCRAM 0x901000) and hands off to the payload.",
             ],
         );

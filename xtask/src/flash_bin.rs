@@ -32,6 +32,31 @@ pub use imx_hab::sign::{
 /// The largest flash.bin: one slot with the standard SIT (`firstSectorNumber × 512` = 2 MiB).
 pub const MAX_FLASH_BIN: u64 = AN12900_LAYOUT.slot_size(AN12900_LAYOUT.standard_first_sector);
 
+/// The shim with its version stamp (`boot_core::cell::VersionStamp`) set to `version`: the
+/// version the SPL reports on the console and in the cell. The stamp must occur exactly once.
+pub fn stamp_shim_version(
+    shim: &FlatImage,
+    version: boot_core::cell::ShimVersion,
+) -> Result<FlatImage> {
+    let marker = boot_core::cell::VersionStamp::MARKER;
+    let mut hits = shim
+        .bytes
+        .windows(marker.len())
+        .enumerate()
+        .filter(|(_, w)| *w == marker)
+        .map(|(i, _)| i);
+    let (Some(at), None) = (hits.next(), hits.next()) else {
+        bail!("the shim does not hold exactly one version stamp (`IRB-SHIM-VERSION`)");
+    };
+    let word = at + marker.len();
+    if word + 4 > shim.bytes.len() {
+        bail!("the shim's version stamp is cut off at the end of the binary");
+    }
+    let mut out = shim.clone();
+    out.bytes[word..word + 4].copy_from_slice(&version.to_u32().to_le_bytes());
+    Ok(out)
+}
+
 /// The unsigned SPL: IVT, boot data, the shim at 0x40, a zeroed CSF slot
 /// (`imx_hab::sign::spl_image`).
 pub fn spl_image(shim: &FlatImage) -> Result<Vec<u8>> {
@@ -179,6 +204,13 @@ impl FlashBinOffsets {
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, r)| r.clone())
+    }
+
+    /// A byte in the middle of the SPL's signed code (after the IVT and boot data, before its
+    /// CSF): a "flipped byte in the SPL's signed range", which the ROM's HAB check refuses.
+    pub fn spl_code_byte(&self) -> u64 {
+        let start = self.spl_ivt + SPL_HEADER_SIZE;
+        start + self.spl_csf.saturating_sub(start) / 2
     }
 
     /// A byte in the middle of the first FIT image's data (a "flipped byte in the FIT data").

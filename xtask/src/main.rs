@@ -66,6 +66,10 @@ enum Task {
         /// `rollback-index`, epoch 0).
         #[arg(long = "epoch", num_args = 1)]
         epochs: Vec<u32>,
+        /// Version the shim SPL reports (its version stamp, set before signing), per version in
+        /// the order of --version; one value applies to every version (default: the crate's).
+        #[arg(long = "shim-version", num_args = 1, value_parser = parse_shim_version)]
+        shim_versions: Vec<boot_core::cell::ShimVersion>,
         /// Minimum epoch burned into fuses.bin's rollback bits (its lowest N bits; 0..=64).
         #[arg(long, default_value_t = 0)]
         rollback_min: u32,
@@ -94,8 +98,9 @@ enum Task {
         #[arg(long)]
         disk: PathBuf,
         /// Which part: fit-data (middle of the FIT's first image), fit-ivt, fit-csf, spl-csf,
-        /// or sit-tag (the copy is ignored).
-        #[arg(long, value_parser = ["fit-data", "fit-ivt", "fit-csf", "spl-csf", "sit-tag"])]
+        /// spl-code (middle of the SPL's signed code: the ROM refuses that SPL), or sit-tag
+        /// (the copy is ignored).
+        #[arg(long, value_parser = ["fit-data", "fit-ivt", "fit-csf", "spl-csf", "spl-code", "sit-tag"])]
         part: String,
         /// Which copy: primary or secondary.
         #[arg(long, default_value = "primary", value_parser = ["primary", "secondary"])]
@@ -109,9 +114,11 @@ enum Task {
         /// The 64-byte fuse block.
         #[arg(long)]
         fuses: PathBuf,
-        /// Shim ELF (default: build it for qemu-imx8mp).
+        /// The firmware QEMU starts at reset (default: build test-firmware's rom-model, the
+        /// boot ROM model that loads the SPL from the card; the shim runs from the card's
+        /// bytes).
         #[arg(long)]
-        elf: Option<PathBuf>,
+        rom: Option<PathBuf>,
         /// Hard timeout in seconds.
         #[arg(long, default_value_t = 30)]
         timeout: u64,
@@ -604,6 +611,27 @@ fn parse_u32(s: &str) -> Result<u32, String> {
     .map_err(|e| format!("{s}: {e}"))
 }
 
+/// `MAJOR.MINOR.PATCH` as the cell stores it (major < 65536, minor and patch < 256).
+fn parse_shim_version(s: &str) -> Result<boot_core::cell::ShimVersion, String> {
+    let parts: Vec<&str> = s.split('.').collect();
+    let [major, minor, patch] = parts[..] else {
+        return Err(format!("{s}: expected MAJOR.MINOR.PATCH"));
+    };
+    let n = |p: &str, what: &str| {
+        p.parse::<u16>()
+            .map_err(|e| format!("{s}: {what} {p:?}: {e}"))
+    };
+    let (major, minor, patch) = (n(major, "major")?, n(minor, "minor")?, n(patch, "patch")?);
+    let byte = |v: u16, what: &str| {
+        u8::try_from(v).map_err(|_| format!("{s}: {what} {v} does not fit the cell (0..=255)"))
+    };
+    Ok(boot_core::cell::ShimVersion {
+        major,
+        minor: byte(minor, "minor")?,
+        patch: byte(patch, "patch")?,
+    })
+}
+
 /// Prints an error of a library call and turns it into `false`.
 fn report<T>(r: xtask::Result<T>) -> Option<T> {
     r.map_err(|e| eprintln!("xtask: {e}")).ok()
@@ -626,6 +654,7 @@ fn image(
     seed: &str,
     versions: Vec<u32>,
     epochs: Vec<u32>,
+    shim_versions: Vec<boot_core::cell::ShimVersion>,
     rollback_min: u32,
     payloads: Vec<PathBuf>,
     elf: Option<PathBuf>,
@@ -658,7 +687,8 @@ fn image(
             .map(|p| Ok((xtask::sim::read_payload(p)?, p.display().to_string())))
             .collect::<xtask::Result<_>>()?
     };
-    let mut kit = SimKit::new(elf, pki, payloads[0].0.clone())?;
+    let rom = xtask::firmware::build_test_firmware(xtask::sim::ROM_MODEL_BIN)?;
+    let mut kit = SimKit::new(elf, rom, pki, payloads[0].0.clone())?;
     let rollback = boot_core::rollback::RollbackFuses::BLANK
         .burn_for(rollback_min)
         .map_err(|e| xtask::Error::msg(format!("--rollback-min {rollback_min}: {e}")))?;
@@ -692,7 +722,8 @@ fn image(
     for (i, v) in versions.iter().enumerate() {
         let (payload, what) = &payloads[i.min(payloads.len() - 1)];
         let epoch = epochs.get(i).or(epochs.first()).copied();
-        let fb = kit.flash_bin_epoch(payload, *v, epoch)?;
+        let shim_version = shim_versions.get(i).or(shim_versions.first()).copied();
+        let fb = kit.flash_bin_full(payload, *v, epoch, shim_version)?;
         let path = out.join(format!("flash-v{v}.bin"));
         std::fs::write(&path, &fb).with_context(|| format!("writing {}", path.display()))?;
         println!(
@@ -730,10 +761,10 @@ fn image(
         spec.secondary_offset()
     );
     println!(
-        "run it:   cargo xtask sim --disk {} --fuses {} --elf {}",
+        "run it:   cargo xtask sim --disk {} --fuses {} --rom {}",
         disk.display(),
         fuses.display(),
-        kit.shim_elf.display()
+        kit.rom_elf.display()
     );
     Ok(())
 }
@@ -753,6 +784,7 @@ fn corrupt(disk: &std::path::Path, part: &str, copy: &str) -> xtask::Result<()> 
                 "fit-data" => o.fit_data_byte()?,
                 "fit-ivt" => o.fit_ivt + 4,
                 "fit-csf" => o.fit_csf + 0x10,
+                "spl-code" => o.spl_code_byte(),
                 _ => o.spl_csf + 0x10,
             }
         }
@@ -774,16 +806,16 @@ fn corrupt(disk: &std::path::Path, part: &str, copy: &str) -> xtask::Result<()> 
 fn sim(
     disk: PathBuf,
     fuses: PathBuf,
-    elf: Option<PathBuf>,
+    rom: Option<PathBuf>,
     timeout: u64,
     marker: Option<String>,
     qemu_args: Vec<String>,
 ) -> xtask::Result<bool> {
-    let elf = match elf {
+    let rom = match rom {
         Some(e) => e,
-        None => build_spl(xtask::sim::SIM_BOARD)?,
+        None => xtask::firmware::build_test_firmware(xtask::sim::ROM_MODEL_BIN)?,
     };
-    let mut config = SimConfig::new(elf, fuses, disk);
+    let mut config = SimConfig::new(rom, fuses, disk);
     config.timeout = Duration::from_secs(timeout);
     config.echo = Some("uart| ".into());
     config.extra_args = qemu_args;
@@ -795,6 +827,11 @@ fn sim(
     let stop = marker.map_or(Stop::Boot, Stop::Marker);
     let out = xtask::qemu::run(&config, &stop)?;
     println!("\nwall time {:.2} s", out.wall.as_secs_f64());
+    if out.serial_download() {
+        println!(
+            "ROM outcome: serial download (no SPL on the card could be started; the shim never ran)"
+        );
+    }
     match out.exit_status {
         Some(s) => println!("QEMU exited: {s}"),
         None if out.timed_out => println!("timed out after {timeout} s; QEMU quit over QMP"),
@@ -981,6 +1018,7 @@ fn main() -> ExitCode {
             seed,
             versions,
             epochs,
+            shim_versions,
             rollback_min,
             payloads,
             elf,
@@ -993,6 +1031,7 @@ fn main() -> ExitCode {
             &seed,
             versions,
             epochs,
+            shim_versions,
             rollback_min,
             payloads,
             elf,
@@ -1005,11 +1044,11 @@ fn main() -> ExitCode {
         Task::Sim {
             disk,
             fuses,
-            elf,
+            rom,
             timeout,
             marker,
             qemu_args,
-        } => report(sim(disk, fuses, elf, timeout, marker, qemu_args)).unwrap_or(false),
+        } => report(sim(disk, fuses, rom, timeout, marker, qemu_args)).unwrap_or(false),
         Task::Demo { out } => report(xtask::demo::run(&xtask::demo::DemoOptions { out })).is_some(),
         Task::E2e {
             smoke,

@@ -6,9 +6,14 @@
 //! qemu-system-aarch64 -M imx8mp-evk -m 1G -smp 1 -display none -serial null -serial stdio
 //!   -semihosting-config enable=on,target=native
 //!   -device loader,file=fuses.bin,addr=0x900000,force-raw=on
-//!   -device loader,file=SHIM.elf,cpu-num=0 -drive if=sd,bus=1,file=disk.img,format=raw
+//!   -device loader,file=ROM-MODEL.elf,cpu-num=0 -drive if=sd,bus=1,file=disk.img,format=raw
 //!   -qmp unix:PATH,server=on,wait=off [extra args]
 //! ```
+//!
+//! QEMU starts the ROM model (`test-firmware`'s `rom-model`, design.md §5.1) at every reset: it
+//! loads the SPL the card holds and starts it, so the shim always runs from the card's bytes.
+//! When no SPL can be started the model prints [`ROM_SERIAL_DOWNLOAD`] and stops
+//! ([`SimOutcome::serial_download`]).
 //!
 //! A guest that ends through semihosting takes QEMU with it, and memory cannot be read after
 //! that. To get both the cell and the UART, wait for a marker line the guest prints *before* it
@@ -105,8 +110,10 @@ pub fn check_qemu(qemu: &Path) -> Result<(u32, u32, u32)> {
 pub struct SimConfig {
     /// The QEMU binary ([`qemu_binary`]).
     pub qemu: PathBuf,
-    /// The shim ELF (`-device loader,file=SHIM.elf,cpu-num=0`).
-    pub elf: PathBuf,
+    /// The firmware QEMU starts at every reset (`-device loader,file=ROM.elf,cpu-num=0`): the
+    /// ROM model, which loads the SPL from the card; the harness's own self-tests pass other
+    /// firmware.
+    pub rom: PathBuf,
     /// The 64-byte fuse block (loaded at 0x900000).
     pub fuses: PathBuf,
     /// The SD image (`-drive if=sd,bus=1`). QEMU writes through to it: pass a copy.
@@ -124,13 +131,13 @@ pub struct SimConfig {
 impl SimConfig {
     /// The contract with these files, no echo, [`DEFAULT_TIMEOUT`].
     pub fn new(
-        elf: impl Into<PathBuf>,
+        rom: impl Into<PathBuf>,
         fuses: impl Into<PathBuf>,
         disk: impl Into<PathBuf>,
     ) -> Self {
         SimConfig {
             qemu: qemu_binary(),
-            elf: elf.into(),
+            rom: rom.into(),
             fuses: fuses.into(),
             disk: disk.into(),
             memory: "1G".into(),
@@ -151,7 +158,7 @@ impl SimConfig {
             p(&self.fuses)
         ));
         a.push("-device".into());
-        a.push(format!("loader,file={},cpu-num=0", p(&self.elf)));
+        a.push(format!("loader,file={},cpu-num=0", p(&self.rom)));
         a.push("-drive".into());
         a.push(format!("if=sd,bus=1,file={},format=raw", p(&self.disk)));
         a.push("-qmp".into());
@@ -210,6 +217,11 @@ pub struct SimOutcome {
 }
 
 impl SimOutcome {
+    /// Whether the ROM model found no SPL it could start: the ROM's serial-download outcome.
+    pub fn serial_download(&self) -> bool {
+        self.uart_has(ROM_SERIAL_DOWNLOAD)
+    }
+
     /// The exit code, if QEMU exited on its own with one.
     pub fn exit_code(&self) -> Option<i32> {
         self.exit_status.and_then(|s| s.code())
@@ -295,7 +307,7 @@ impl Qemu {
     pub fn start(config: &SimConfig) -> Result<Self> {
         check_qemu(&config.qemu)?;
         for (what, p) in [
-            ("shim ELF", &config.elf),
+            ("ROM model ELF", &config.rom),
             ("fuse block", &config.fuses),
             ("disk image", &config.disk),
         ] {
@@ -629,9 +641,16 @@ pub enum Stop {
 
 /// The line the test payload prints when it waits for a key before exiting.
 pub const PAYLOAD_READY: &str = "payload: press a key to exit";
-/// Lines after which the shim stops without handing off.
-pub const SHIM_HALT_MARKERS: &[&str] =
-    &["shim: nothing bootable", "shim: panic", "shim: board error"];
+/// The ROM model's line when no SPL can be started (the ROM's serial-download fallback).
+pub const ROM_SERIAL_DOWNLOAD: &str = "rom: serial download";
+/// Lines after which the shim (or the ROM model before it) stops without handing off.
+pub const SHIM_HALT_MARKERS: &[&str] = &[
+    "shim: nothing bootable",
+    "shim: panic",
+    "shim: board error",
+    ROM_SERIAL_DOWNLOAD,
+    "rom: panic",
+];
 
 /// Runs the contract once (see [`Stop`]).
 pub fn run(config: &SimConfig, stop: &Stop) -> Result<SimOutcome> {

@@ -143,12 +143,17 @@ pub fn default_payload() -> Result<(Vec<u8>, String)> {
     ))
 }
 
-/// Everything needed to make simulation images: the shim (ELF and flat), the PKI, the fuse
-/// values, the payload and the signing options.
+/// The ROM model in `test-firmware` (design.md §5.1): what QEMU starts at every reset.
+pub const ROM_MODEL_BIN: &str = "rom-model";
+
+/// Everything needed to make simulation images: the shim (ELF and flat), the ROM model, the
+/// PKI, the fuse values, the payload and the signing options.
 #[derive(Debug)]
 pub struct SimKit {
-    /// The shim ELF QEMU loads.
+    /// The shim ELF (flattened into the SPL of every flash.bin; QEMU never loads it itself).
     pub shim_elf: PathBuf,
+    /// The ROM model ELF QEMU starts at every reset; it loads the SPL from the card.
+    pub rom_elf: PathBuf,
     /// The shim as a flat binary (for the SPL in flash.bin).
     pub shim: FlatImage,
     /// The test PKI.
@@ -163,11 +168,12 @@ pub struct SimKit {
 
 impl SimKit {
     /// A kit from parts.
-    pub fn new(shim_elf: PathBuf, pki: Pki, payload: Vec<u8>) -> Result<Self> {
+    pub fn new(shim_elf: PathBuf, rom_elf: PathBuf, pki: Pki, payload: Vec<u8>) -> Result<Self> {
         let shim = elf_to_flat(&shim_elf)?;
         let fuses = SimFuses::closed_for(&pki)?;
         Ok(SimKit {
             shim_elf,
+            rom_elf,
             shim,
             pki,
             fuses,
@@ -176,12 +182,13 @@ impl SimKit {
         })
     }
 
-    /// Builds the shim for `qemu-imx8mp` and the default payload, and generates the PKI from
-    /// `seed` (`DEFAULT_SEED.as_bytes()` of [`crate::pki`] for the standard one).
+    /// Builds the shim for `qemu-imx8mp`, the ROM model and the default payload, and generates
+    /// the PKI from `seed` (`DEFAULT_SEED.as_bytes()` of [`crate::pki`] for the standard one).
     pub fn build(seed: &[u8]) -> Result<Self> {
         let elf = build_spl(SIM_BOARD)?;
+        let rom = build_test_firmware(ROM_MODEL_BIN)?;
         let (payload, _) = default_payload()?;
-        SimKit::new(elf, generate(seed)?, payload)
+        SimKit::new(elf, rom, generate(seed)?, payload)
     }
 
     /// flash.bin of image `version`: the signed shim SPL and the signed simulation FIT.
@@ -203,9 +210,35 @@ impl SimKit {
         version: u32,
         epoch: Option<u32>,
     ) -> Result<Vec<u8>> {
+        self.flash_bin_full(payload, version, epoch, None)
+    }
+
+    /// [`flash_bin_epoch`](Self::flash_bin_epoch) whose SPL reports `shim_version` when given
+    /// (its version stamp set before signing, [`crate::flash_bin::stamp_shim_version`]).
+    pub fn flash_bin_full(
+        &self,
+        payload: &[u8],
+        version: u32,
+        epoch: Option<u32>,
+        shim_version: Option<boot_core::cell::ShimVersion>,
+    ) -> Result<Vec<u8>> {
         let payload = patch_payload_version(payload, &version.to_string())?;
         let fit = sim_fit(&payload, version, epoch)?;
-        crate::flash_bin::build_flash_bin(&self.shim, &fit, &self.pki, &self.options)
+        let shim = match shim_version {
+            Some(v) => crate::flash_bin::stamp_shim_version(&self.shim, v)?,
+            None => self.shim.clone(),
+        };
+        crate::flash_bin::build_flash_bin(&shim, &fit, &self.pki, &self.options)
+    }
+
+    /// flash.bin of image `version` whose SPL reports `shim_version` (its version stamp set
+    /// before signing, [`crate::flash_bin::stamp_shim_version`]): an SPL of another version.
+    pub fn flash_bin_shim_version(
+        &self,
+        version: u32,
+        shim_version: boot_core::cell::ShimVersion,
+    ) -> Result<Vec<u8>> {
+        self.flash_bin_full(&self.payload, version, None, Some(shim_version))
     }
 
     /// Writes `fuses.bin` to `path`.
@@ -213,9 +246,10 @@ impl SimKit {
         self.fuses.write(path)
     }
 
-    /// The QEMU contract for this kit's shim, with `fuses` and `disk`.
+    /// The QEMU contract for this kit, with `fuses` and `disk`: the ROM model starts the SPL
+    /// the card holds.
     pub fn sim_config(&self, fuses: &Path, disk: &Path) -> SimConfig {
-        SimConfig::new(&self.shim_elf, fuses, disk)
+        SimConfig::new(&self.rom_elf, fuses, disk)
     }
 }
 
@@ -236,7 +270,13 @@ mod tests {
         let elf = dir.path().join("shim.elf");
         std::fs::write(&elf, crate::firmware::flat_to_elf(&shim)).unwrap();
         let payload = placeholder_payload("p", PlaceholderEnd::Wait);
-        let kit = SimKit::new(elf, generate(b"xtask sim test").unwrap(), payload.clone()).unwrap();
+        let kit = SimKit::new(
+            elf.clone(),
+            elf,
+            generate(b"xtask sim test").unwrap(),
+            payload.clone(),
+        )
+        .unwrap();
         let fb = kit.flash_bin(7).unwrap();
         verify_flash_bin(&fb, &kit.fuses.fuses()).unwrap();
         let parsed = FlashBin::parse(&fb, &boards::AN12900_LAYOUT).unwrap();

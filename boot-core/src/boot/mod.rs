@@ -4,8 +4,9 @@
 //!
 //! Each copy is judged by [`examine_copy`] (its SPL as the ROM would, then its FIT: read once
 //! into the window, authenticated there, the handoff planned from the authenticated bytes).
-//! The primary is examined first; the SIT ([`judge_sit`]) and the secondary only when the
-//! primary fails ([`crate::policy::decide`]). The outcome carries the boot record the firmware
+//! The copy whose SPL the ROM started is examined first (pairing, design.md §5.1; the primary
+//! when the ROM said nothing); the other copy only when that one fails, the secondary always
+//! through the SIT ([`judge_sit`]; [`crate::policy::decide`]). The outcome carries the boot record the firmware
 //! writes to the cell before it hands off.
 
 pub mod handoff;
@@ -130,29 +131,33 @@ where
 
     hw.watchdog.service();
     let base = mem.window_base;
-    let primary = examine_logged(
-        hw,
-        &mut timings,
-        &ctx,
-        window,
-        base,
-        Slot::Primary,
-        layout.primary_offset(),
-    );
+    // The pairing rule (design.md §5.1): the copy whose SPL the ROM started first, the other
+    // copy only when that one fails; unknown = the primary (no ROM information).
+    let started = rom.started().unwrap_or(Slot::Primary);
     let mut sit = SitReport {
         status: SitStatus::NotRead,
         first_sector: 0,
     };
-    let mut secondary = None;
-    // The policy's order: the SIT only when the primary failed, the secondary only through a
-    // valid SIT (`decide` below applies the table to what was read).
-    if primary.is_err() {
+    let (mut primary, mut secondary) = (None, None);
+    let primary_at = layout.primary_offset();
+    if started == Slot::Primary {
+        primary = Some(examine_logged(
+            hw,
+            &mut timings,
+            &ctx,
+            window,
+            base,
+            Slot::Primary,
+            primary_at,
+        ));
+    }
+    if primary.as_ref().is_none_or(Result::is_err) {
         sit = read_sit(hw, &mut timings, board);
         if sit.status == SitStatus::Valid {
             let offset = layout
                 .secondary_offset(sit.first_sector)
                 .unwrap_or(u64::MAX);
-            secondary = Some(examine_logged(
+            let r = examine_logged(
                 hw,
                 &mut timings,
                 &ctx,
@@ -160,31 +165,42 @@ where
                 base,
                 Slot::Secondary,
                 offset,
+            );
+            secondary = Some(r);
+        }
+        if primary.is_none() && secondary.as_ref().is_none_or(Result::is_err) {
+            primary = Some(examine_logged(
+                hw,
+                &mut timings,
+                &ctx,
+                window,
+                base,
+                Slot::Primary,
+                primary_at,
             ));
         }
     }
-    let verdict = |r: &Result<Examined, Failure>| match r {
-        Ok(_) => CopyVerdict::Authentic,
-        Err(_) => CopyVerdict::NotAuthentic,
+    let verdict = |r: &Option<Result<Examined, Failure>>| match r {
+        Some(Ok(_)) => CopyVerdict::Authentic,
+        _ => CopyVerdict::NotAuthentic,
     };
     let decision = decide(
-        verdict(&primary),
+        started,
+        || verdict(&primary),
         || sit.status.verdict().unwrap_or(SitVerdict::Invalid),
-        || {
-            secondary
-                .as_ref()
-                .map_or(CopyVerdict::NotAuthentic, verdict)
-        },
+        || verdict(&secondary),
     );
     let booted = match (decision.slot, &primary, &secondary) {
-        (Some(Slot::Primary), Ok(e), _) | (Some(Slot::Secondary), _, Some(Ok(e))) => {
+        (Some(Slot::Primary), Some(Ok(e)), _) | (Some(Slot::Secondary), _, Some(Ok(e))) => {
             Some(e.identity)
         }
         _ => None,
     };
     let record = BootRecord {
         reason: Some(decision.reason),
-        primary: copy_report(&primary),
+        primary: primary
+            .as_ref()
+            .map_or(CopyReport::NotExamined, copy_report),
         secondary: secondary
             .as_ref()
             .map_or(CopyReport::NotExamined, copy_report),
@@ -195,24 +211,15 @@ where
         rollback_minimum: Some(rules.rollback.minimum() as u8),
     };
     let (mut bootable, mut primary_failure, mut secondary_failure) = (None, None, None);
-    match primary {
-        Ok(examined) => {
-            bootable = Some(Bootable {
-                slot: Slot::Primary,
-                examined,
-            })
+    for (slot, r) in [(Slot::Primary, primary), (Slot::Secondary, secondary)] {
+        match r {
+            Some(Ok(examined)) if decision.slot == Some(slot) => {
+                bootable = Some(Bootable { slot, examined })
+            }
+            Some(Err(f)) if slot == Slot::Primary => primary_failure = Some(f),
+            Some(Err(f)) => secondary_failure = Some(f),
+            _ => {}
         }
-        Err(f) => primary_failure = Some(f),
-    }
-    match secondary {
-        Some(Ok(examined)) if bootable.is_none() => {
-            bootable = Some(Bootable {
-                slot: Slot::Secondary,
-                examined,
-            })
-        }
-        Some(Err(f)) => secondary_failure = Some(f),
-        _ => {}
     }
     debug_assert_eq!(bootable.as_ref().map(|b| b.slot), decision.slot);
     hw.watchdog.service();
@@ -224,6 +231,46 @@ where
         secondary_failure,
         timings,
     }
+}
+
+/// The next boot from a cold start, as the ROM and then the shim decide it: the ROM's choice of
+/// SPL ([`crate::rom::predict_start`], through its warm reset to the secondary), then [`run`]
+/// with the ROM information that start leaves (pairing, design.md §5.1). Returns the copy the
+/// ROM starts (`None`: serial download; the flow then runs as if the ROM said nothing, and
+/// finds nothing bootable, since each copy's SPL is judged the same way) and the flow's outcome.
+/// `ubootctl`'s prediction calls it.
+pub fn predict<D, A, C, W>(
+    board: &Board,
+    rules: Rules,
+    hw: &mut Hardware<'_, D, A, C, W>,
+    mem: Memory<'_>,
+) -> (Option<Slot>, Outcome)
+where
+    D: BlockRead,
+    A: Authenticator,
+    C: Clock,
+    W: WatchdogService,
+{
+    let layout = &board.media;
+    let ctx = Context {
+        board,
+        security: rules.security,
+        rollback: rules.rollback,
+        slot_bytes: layout.slot_size(layout.standard_first_sector),
+        shim: mem.shim,
+    };
+    let started = crate::rom::predict_start(hw, &ctx, &mut *mem.window);
+    let rom = match started {
+        Some(slot) => RomInfo {
+            log: match slot {
+                Slot::Primary => crate::cell::RomLog::PrimaryBoot,
+                Slot::Secondary => crate::cell::RomLog::SecondaryBoot,
+            },
+            ..RomInfo::UNKNOWN
+        },
+        None => RomInfo::UNKNOWN,
+    };
+    (started, run(board, rules, hw, mem, rom))
 }
 
 /// [`examine_copy`] of the copy at `offset` (`window` the FIT window, at physical `base`), its

@@ -11,20 +11,22 @@ use crate::policy::{Reason, SitVerdict, Slot};
 /// no-fallback-table and both-failed → 0; no reason (the shim stopped before deciding) → 0.
 pub const fn slot_for_reason(reason: Option<Reason>) -> Option<Slot> {
     match reason {
-        Some(Reason::PrimaryOk) => Some(Slot::Primary),
-        Some(Reason::PrimaryFailed) => Some(Slot::Secondary),
+        Some(Reason::PrimaryOk | Reason::RomSecondaryFailed) => Some(Slot::Primary),
+        Some(Reason::PrimaryFailed | Reason::RomSecondary) => Some(Slot::Secondary),
         Some(Reason::NoFallbackTable | Reason::BothFailed) | None => None,
     }
 }
 
 /// The stable name of a reason, as in design.md §5 (`primary-ok`, `primary-failed`,
-/// `no-fallback-table`, `both-failed`).
+/// `no-fallback-table`, `both-failed`, `rom-secondary`, `rom-secondary-failed`).
 pub const fn reason_name(reason: Reason) -> &'static str {
     match reason {
         Reason::PrimaryOk => "primary-ok",
         Reason::PrimaryFailed => "primary-failed",
         Reason::NoFallbackTable => "no-fallback-table",
         Reason::BothFailed => "both-failed",
+        Reason::RomSecondary => "rom-secondary",
+        Reason::RomSecondaryFailed => "rom-secondary-failed",
     }
 }
 
@@ -35,6 +37,8 @@ pub const fn reason_from_code(code: u32) -> Option<Reason> {
         2 => Some(Reason::PrimaryFailed),
         3 => Some(Reason::NoFallbackTable),
         4 => Some(Reason::BothFailed),
+        5 => Some(Reason::RomSecondary),
+        6 => Some(Reason::RomSecondaryFailed),
         _ => None,
     }
 }

@@ -274,9 +274,17 @@ fn decode_record(bytes: &[u8]) -> Result<BootRecord, CellError> {
             field: "reason",
             offset: offset_of!(RawCell, reason),
             found: c,
-            expected: "0 (none) or a reason 1..=4",
+            expected: "0 (none) or a reason 1..=6",
         })?),
     };
+    if version < 4 && reason_code > 4 {
+        return Err(CellError::Value {
+            field: "reason",
+            offset: offset_of!(RawCell, reason),
+            found: reason_code,
+            expected: "0 (none) or a reason 1..=4 before version 4",
+        });
+    }
     let primary = decode_copy(&raw.primary, &PRIMARY, version)?;
     let secondary = decode_copy(&raw.secondary, &SECONDARY, version)?;
     let status = SitStatus::from_code(raw.sit_status).ok_or(CellError::Value {
@@ -309,10 +317,12 @@ fn decode_record(bytes: &[u8]) -> Result<BootRecord, CellError> {
             });
         }
     };
-    zero(
-        &raw.rom_reserved,
-        "rom.reserved",
-        offset_of!(RawCell, rom_reserved),
+    let rom = decode_rom(
+        raw,
+        version,
+        raw.rom_boot_stage.get(),
+        log,
+        persist_secondary,
     )?;
     let rollback_minimum = decode_rollback(raw, version, &primary, &secondary)?;
     zero(&raw.reserved, "reserved", offset_of!(RawCell, reserved))?;
@@ -321,7 +331,11 @@ fn decode_record(bytes: &[u8]) -> Result<BootRecord, CellError> {
         status,
         first_sector: raw.sit_first_sector.get(),
     };
-    if !follows_the_table(reason, &primary, &secondary, sit.status) {
+    // Version 4: the reason follows the pairing rule for the copy the ROM started.
+    let started = if version >= 4 { rom.started() } else { None };
+    if !follows_the_table(reason, &primary, &secondary, sit.status)
+        || (version >= 4 && !follows_the_pairing(reason, started))
+    {
         return Err(CellError::Value {
             field: "reason",
             offset: offset_of!(RawCell, reason),
@@ -352,15 +366,73 @@ fn decode_record(bytes: &[u8]) -> Result<BootRecord, CellError> {
         primary,
         secondary,
         sit,
-        rom: RomInfo {
-            boot_stage: raw.rom_boot_stage.get(),
-            log,
-            persist_secondary,
-        },
+        rom,
         shim_version: ShimVersion::from_u32(raw.shim_version.get()),
         booted,
         rollback_minimum,
     })
+}
+
+/// The `rom` bytes after `rom.persist_secondary`: reserved before version 4; then the ROM's
+/// HAB status byte and the started copy, which must be the one the other fields imply.
+fn decode_rom(
+    raw: &RawCell,
+    version: u16,
+    boot_stage: u32,
+    log: RomLog,
+    persist_secondary: Option<bool>,
+) -> Result<RomInfo, CellError> {
+    let hab_at = offset_of!(RawCell, rom_hab);
+    let started_at = offset_of!(RawCell, rom_started);
+    if version < 4 {
+        zero(&[raw.rom_hab, raw.rom_started], "rom.reserved", hab_at)?;
+        return Ok(RomInfo {
+            boot_stage,
+            log,
+            persist_secondary,
+            hab: None,
+        });
+    }
+    let hab = match raw.rom_hab {
+        0 => None,
+        h if RomInfo::valid_hab(h) => Some(h),
+        found => {
+            return Err(CellError::Value {
+                field: "rom.hab",
+                offset: hab_at,
+                found: found.into(),
+                expected: "0 (no event), 0xF0 pass, 0x33 fail or 0x69 warning",
+            });
+        }
+    };
+    let rom = RomInfo {
+        boot_stage,
+        log,
+        persist_secondary,
+        hab,
+    };
+    let implied = rom.started().map_or(0, |s| s as u8);
+    if raw.rom_started != implied {
+        return Err(CellError::Value {
+            field: "rom.started",
+            offset: started_at,
+            found: raw.rom_started.into(),
+            expected: "the copy rom.log, rom.boot_stage and rom.persist_secondary imply \
+                       (0 unknown, 1 primary, 2 secondary)",
+        });
+    }
+    Ok(rom)
+}
+
+/// Whether a version-4 reason agrees with the copy the ROM started (design.md §5.1): reasons
+/// 5 and 6 exactly when it started the secondary.
+pub fn follows_the_pairing(reason: Option<Reason>, started: Option<Slot>) -> bool {
+    let from_secondary = started == Some(Slot::Secondary);
+    match reason {
+        Some(Reason::PrimaryOk | Reason::PrimaryFailed) => !from_secondary,
+        Some(Reason::RomSecondary | Reason::RomSecondaryFailed) => from_secondary,
+        Some(Reason::NoFallbackTable | Reason::BothFailed) | None => true,
+    }
 }
 
 /// The `rollback` bytes: reserved before version 3; a status, a minimum no larger than the
@@ -461,6 +533,19 @@ pub fn follows_the_table(
             matches!(primary, Rejected { .. })
                 && matches!(secondary, Rejected { .. })
                 && sit == SitStatus::Valid
+        }
+        Some(Reason::RomSecondary) => {
+            matches!(primary, NotExamined)
+                && matches!(secondary, Authentic { .. })
+                && sit == SitStatus::Valid
+        }
+        Some(Reason::RomSecondaryFailed) => {
+            matches!(primary, Authentic { .. })
+                && match sit {
+                    SitStatus::Valid => matches!(secondary, Rejected { .. }),
+                    SitStatus::NotRead => false,
+                    _ => matches!(secondary, NotExamined),
+                }
         }
     }
 }

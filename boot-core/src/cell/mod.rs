@@ -9,9 +9,9 @@
 //! |---|---|---|---|
 //! | 0x00 | 4 | `slot` (u32) | 1 primary, 2 secondary, 0 nothing bootable; anything else is invalid |
 //! | 0x04 | 4 | `magic` | bytes `"IRBR"` (u32 [`MAGIC`] = 0x5242_5249) |
-//! | 0x08 | 2 | `version` (u16) | [`VERSION`] = 3 (versions 1 and 2 are still read, see below) |
+//! | 0x08 | 2 | `version` (u16) | [`VERSION`] = 4 (versions 1 to 3 are still read, see below) |
 //! | 0x0A | 2 | `length` (u16) | bytes from offset 0 through the CRC: [`CELL_SIZE`] = 96 (version 1: 64) |
-//! | 0x0C | 4 | `reason` (u32) | [`Reason`] value (1 primary-ok, 2 primary-failed, 3 no-fallback-table, 4 both-failed); 0 = none (stopped before deciding) |
+//! | 0x0C | 4 | `reason` (u32) | [`Reason`] value (1 primary-ok, 2 primary-failed, 3 no-fallback-table, 4 both-failed, 5 rom-secondary, 6 rom-secondary-failed (5 and 6: version 4)); 0 = none (stopped before deciding) |
 //! | 0x10 | 8 | `primary` | copy verdict, table below |
 //! | 0x18 | 8 | `secondary` | copy verdict, table below |
 //! | 0x20 | 1 | `sit.status` | [`SitStatus`]: 0 not read, 1 valid, 2 bad tag, 3 outside device, 4 overlaps primary, 5 unreadable |
@@ -20,7 +20,8 @@
 //! | 0x28 | 4 | `rom.boot_stage` (u32) | ROM API `BT_STAGE` (0x6 primary, 0x9 secondary, 0xA recovery, 0x5 USB); 0 = unknown |
 //! | 0x2C | 1 | `rom.log` | [`RomLog`]: 0 not read, 1 primary-boot event 0x50, 2 secondary-boot event 0x51, 3 log without either |
 //! | 0x2D | 1 | `rom.persist_secondary` | SRC_GPR10 bit 30: 0 unknown, 1 clear, 2 set |
-//! | 0x2E | 2 | `rom.reserved` | 0 |
+//! | 0x2E | 1 | `rom.hab` | the ROM's HAB result for the SPL it started (event 0xA0's status byte: 0xF0 pass, 0x33 fail, 0x69 warning); 0 = no such event (version 4; before: reserved, 0) |
+//! | 0x2F | 1 | `rom.started` | the SPL the ROM started, as the shim concluded from `rom.*` ([`RomInfo::started`]): 0 unknown, 1 primary, 2 secondary (version 4; before: reserved, 0) |
 //! | 0x30 | 4 | `shim_version` (u32) | `major << 16 \| minor << 8 \| patch` ([`ShimVersion`]) |
 //! | 0x34 | 1 | `rollback.status` | 0 not read, 1 read: the shim read the rollback fuses (version 3; before: reserved, 0) |
 //! | 0x35 | 1 | `rollback.minimum` | the minimum security epoch the shim enforced: the number of burned rollback fuse bits, 0..=64 ([`crate::rollback`]); 0 when not read |
@@ -67,14 +68,18 @@
 //!   reused.
 //! - Compatibility: this reader accepts version 1 (written by shims before 0.2: 64 bytes, no
 //!   `booted` digest, `part` and `flags` reserved and 0, classes 1..=14 only), version 2 (the
-//!   `rollback` bytes reserved and 0, classes 1..=16) and version 3; it writes version 3.
+//!   `rollback` bytes reserved and 0, classes 1..=16), version 3 (`rom.hab` and `rom.started`
+//!   reserved and 0, reasons 1..=4) and version 4; it writes version 4.
 //!   A version-2 record says nothing about the rollback fuses (`rollback_minimum` is `None`). A version-1 record says which slot booted but not which image: `ubootctl`
 //!   then falls back to the slot rule and says so. A reader
 //!   of version 1 only reports a version-2 cell as "no boot record" (`CellError::Version`),
 //!   never misreads it; a version-2 reader does the same with a version-3 cell. A later
 //!   version must keep fields at their offsets, or be refused here.
 //! - A copy rejected as `rollback` needs `rollback.status` 1 and a minimum above 0.
-//! - The encoding is canonical: a version-3 record that decodes re-encodes to the same bytes.
+//! - Version 4: `rom.started` is the one [`RomInfo::started`] computes from the other `rom`
+//!   fields, and the reason follows the pairing rule (design.md §5.1): reasons 5 and 6 exactly
+//!   when the ROM started the secondary.
+//! - The encoding is canonical: a version-4 record that decodes re-encodes to the same bytes.
 
 use core::fmt;
 use core::mem::offset_of;
@@ -95,7 +100,7 @@ pub const V1_CRC_OFFSET: usize = offset_of!(RawCell, booted);
 /// The record's magic, bytes `"IRBR"` at offset 4 (read as a little-endian u32).
 pub const MAGIC: u32 = u32::from_le_bytes(*b"IRBR");
 /// The record layout version this module writes and accepts.
-pub const VERSION: u16 = 3;
+pub const VERSION: u16 = 4;
 /// The oldest record version this module still reads.
 pub const OLDEST_VERSION: u16 = 1;
 /// Offset of the CRC-32; it covers bytes `0..CRC_OFFSET`.
@@ -132,7 +137,8 @@ struct RawCell {
     rom_boot_stage: U32,
     rom_log: u8,
     rom_persist: u8,
-    rom_reserved: [u8; 2],
+    rom_hab: u8,
+    rom_started: u8,
     shim_version: U32,
     rollback_status: u8,
     rollback_minimum: u8,
@@ -229,6 +235,9 @@ pub struct RomInfo {
     pub log: RomLog,
     /// SRC_GPR10 bit 30 PERSIST_SECONDARY_BOOT (8MM/8MQ); `None` = unknown.
     pub persist_secondary: Option<bool>,
+    /// The ROM's HAB result for the SPL it started (the status byte of log event 0xA0: 0xF0
+    /// pass, 0x33 fail, 0x69 warning); `None` = no such event.
+    pub hab: Option<u8>,
 }
 
 impl RomInfo {
@@ -237,6 +246,7 @@ impl RomInfo {
         boot_stage: 0,
         log: RomLog::NotRead,
         persist_secondary: None,
+        hab: None,
     };
     /// `BT_STAGE` value: primary boot.
     pub const STAGE_PRIMARY: u32 = 0x6;
@@ -246,6 +256,28 @@ impl RomInfo {
     pub const STAGE_RECOVERY: u32 = 0xA;
     /// `BT_STAGE` value: USB (serial download).
     pub const STAGE_USB: u32 = 0x5;
+
+    /// The SPL the ROM started: the secondary if the log shows event 0x51, `BT_STAGE` is 0x9
+    /// or PERSIST_SECONDARY_BOOT is set (psb.rst: with the bit set the ROM boots B); else the
+    /// primary if the log shows 0x50 or `BT_STAGE` is 0x6; else unknown (imx8m-facts.md §3.8).
+    pub const fn started(&self) -> Option<Slot> {
+        if matches!(self.log, RomLog::SecondaryBoot)
+            || self.boot_stage == Self::STAGE_SECONDARY
+            || matches!(self.persist_secondary, Some(true))
+        {
+            Some(Slot::Secondary)
+        } else if matches!(self.log, RomLog::PrimaryBoot) || self.boot_stage == Self::STAGE_PRIMARY
+        {
+            Some(Slot::Primary)
+        } else {
+            None
+        }
+    }
+
+    /// Whether `hab` is a status byte the record may hold (0xF0, 0x33, 0x69).
+    pub const fn valid_hab(hab: u8) -> bool {
+        matches!(hab, 0xF0 | 0x33 | 0x69)
+    }
 }
 
 /// The shim's version, stored as `major << 16 | minor << 8 | patch`.
@@ -286,6 +318,29 @@ impl fmt::Display for ShimVersion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
     }
+}
+
+/// The shim image's version stamp: [`VersionStamp::MARKER`] then the version word the shim
+/// reports. The firmware keeps one in its read-only data; an image builder may patch the word
+/// (found by the marker) before signing the SPL, so a build carries its own label
+/// (`cargo xtask image --shim-version`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C)]
+pub struct VersionStamp {
+    /// [`VersionStamp::MARKER`].
+    pub marker: [u8; 16],
+    /// [`ShimVersion::to_u32`] of the version reported.
+    pub version: u32,
+}
+
+impl VersionStamp {
+    /// The marker in front of the word.
+    pub const MARKER: [u8; 16] = *b"IRB-SHIM-VERSION";
+    /// This crate's version.
+    pub const CURRENT: VersionStamp = VersionStamp {
+        marker: Self::MARKER,
+        version: ShimVersion::CURRENT.to_u32(),
+    };
 }
 
 /// Decimal digits to a number no larger than `max` (const: a bad version fails the build).
@@ -353,7 +408,8 @@ impl BootRecord {
                 Some(false) => 1,
                 Some(true) => 2,
             },
-            rom_reserved: [0; 2],
+            rom_hab: self.rom.hab.unwrap_or(0),
+            rom_started: self.rom.started().map_or(0, |s| s as u8),
             shim_version: U32::new(self.shim_version.to_u32()),
             rollback_status: u8::from(self.rollback_minimum.is_some()),
             rollback_minimum: self.rollback_minimum.unwrap_or(0),

@@ -44,9 +44,10 @@ fn sample() -> BootRecord {
             first_sector: 0x1000,
         },
         rom: RomInfo {
-            boot_stage: RomInfo::STAGE_SECONDARY,
-            log: RomLog::SecondaryBoot,
-            persist_secondary: Some(true),
+            boot_stage: RomInfo::STAGE_PRIMARY,
+            log: RomLog::PrimaryBoot,
+            persist_secondary: Some(false),
+            hab: Some(0xF0),
         },
         shim_version: ShimVersion {
             major: 0x0102,
@@ -90,7 +91,8 @@ fn layout_matches_the_documented_table() {
         (offset_of!(RawCell, rom_boot_stage), 0x28),
         (offset_of!(RawCell, rom_log), 0x2C),
         (offset_of!(RawCell, rom_persist), 0x2D),
-        (offset_of!(RawCell, rom_reserved), 0x2E),
+        (offset_of!(RawCell, rom_hab), 0x2E),
+        (offset_of!(RawCell, rom_started), 0x2F),
         (offset_of!(RawCell, shim_version), 0x30),
         (offset_of!(RawCell, rollback_status), 0x34),
         (offset_of!(RawCell, rollback_minimum), 0x35),
@@ -129,22 +131,23 @@ fn golden_encoding_is_stable() {
     let expected: [u8; CELL_SIZE] = [
         0x02, 0x00, 0x00, 0x00, // slot 2
         b'I', b'R', b'B', b'R', // magic
-        0x03, 0x00, 0x60, 0x00, // version 3, length 96
+        0x04, 0x00, 0x60, 0x00, // version 4, length 96
         0x02, 0x00, 0x00, 0x00, // reason primary-failed
         0x02, 0x09, 0x33, 0x18, 0xDB, 0x1D, 0x02, 0x00, // primary: image-signature, FIT
         0x01, 0x00, 0xF0, 0x00, 0x00, 0x00, 0x00, 0x01, // secondary: authentic, unsigned SPL
         0x01, 0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x00, // SIT valid, 0x1000
-        0x09, 0x00, 0x00, 0x00, 0x02, 0x02, 0x00, 0x00, // ROM: stage 9, 0x51, persist set
+        0x06, 0x00, 0x00, 0x00, 0x01, 0x01, 0xF0,
+        0x01, // ROM: stage 6, 0x50, persist clear, HAB pass, started primary
         0x04, 0x03, 0x02, 0x01, // shim 258.3.4
         0x01, 0x02, // rollback fuses read, minimum 2
         0x00, 0x00, 0x00, 0x00, 0x00, 0x00, // reserved
         0xA0, 0xA1, 0xA2, 0xA3, 0xA4, 0xA5, 0xA6, 0xA7, 0xA8, 0xA9, 0xAA, 0xAB, 0xAC, 0xAD, 0xAE,
         0xAF, 0xB0, 0xB1, 0xB2, 0xB3, 0xB4, 0xB5, 0xB6, 0xB7, 0xB8, 0xB9, 0xBA, 0xBB, 0xBC, 0xBD,
         0xBE, 0xBF, // booted: the image identity
-        0x4C, 0x4A, 0x5D, 0x25, // CRC-32 0x255D4A4C
+        0x47, 0x48, 0xC2, 0x09, // CRC-32 0X09C24847
     ];
     assert_eq!(sample().encode(), expected);
-    assert_eq!(crc32(&expected[..CRC_OFFSET]), 0x255D_4A4C);
+    assert_eq!(crc32(&expected[..CRC_OFFSET]), 0x09C2_4847);
 }
 
 /// Compatibility (module docs): a version-1 record, as shims before 0.2 wrote it, still
@@ -175,6 +178,12 @@ fn version_1_records_still_read() {
     };
     want.booted = None;
     want.rollback_minimum = None;
+    want.rom = RomInfo {
+        boot_stage: RomInfo::STAGE_SECONDARY,
+        log: RomLog::SecondaryBoot,
+        persist_secondary: Some(true),
+        hab: None,
+    };
     assert_eq!(decode(&v1).unwrap().record, Ok(want));
     // Read from a 96-byte window (what ubootctl reads), whatever follows is ignored.
     let mut window = [0xEEu8; CELL_SIZE];
@@ -198,8 +207,10 @@ fn version_1_records_still_read() {
 fn version_2_records_still_read() {
     let mut want = sample();
     want.rollback_minimum = None;
+    want.rom.hab = None;
     let mut v2 = want.encode();
     v2[8] = 2;
+    v2[0x2F] = 0;
     fix_crc(&mut v2);
     assert_eq!(decode(&v2).unwrap().record, Ok(want));
     for (at, value, field) in [
@@ -252,7 +263,9 @@ fn round_trip_of_every_field() {
     let r = cell.record.unwrap();
     assert_eq!(r.reason, Some(Reason::PrimaryFailed));
     assert_eq!(r.sit.first_sector, 0x1000);
-    assert_eq!(r.rom.log.secondary_boot(), Some(true));
+    assert_eq!(r.rom.log.secondary_boot(), Some(false));
+    assert_eq!(r.rom.started(), Some(Slot::Primary));
+    assert_eq!(r.rom.hab, Some(0xF0));
     assert_eq!(r.shim_version.to_string(), "258.3.4");
 }
 
@@ -282,19 +295,33 @@ fn every_code_round_trips() {
         assert_eq!(decode(&r.encode()).unwrap().record, Ok(r), "{status:?}");
     }
     let mut r = sample();
+    r.rom.boot_stage = 0;
     for log in RomLog::ALL {
         for persist in [None, Some(false), Some(true)] {
-            r.rom.log = log;
-            r.rom.persist_secondary = persist;
-            assert_eq!(decode(&r.encode()).unwrap().record, Ok(r));
+            for hab in [None, Some(0xF0), Some(0x33), Some(0x69)] {
+                r.rom.log = log;
+                r.rom.persist_secondary = persist;
+                r.rom.hab = hab;
+                // Started from the secondary: the reason goes with it (pairing, version 4).
+                r.reason = Some(if r.rom.started() == Some(Slot::Secondary) {
+                    Reason::RomSecondaryFailed
+                } else {
+                    Reason::PrimaryFailed
+                });
+                let r = fit_table(r);
+                assert_eq!(decode(&r.encode()).unwrap().record, Ok(r), "{:?}", r.rom);
+            }
         }
     }
+    let mut r = sample();
     for reason in [
         None,
         Some(Reason::PrimaryOk),
         Some(Reason::PrimaryFailed),
         Some(Reason::NoFallbackTable),
         Some(Reason::BothFailed),
+        Some(Reason::RomSecondary),
+        Some(Reason::RomSecondaryFailed),
     ] {
         r.reason = reason;
         let r = fit_table(r);
@@ -343,10 +370,7 @@ fn every_single_bit_flip_invalidates_the_record_but_the_slot_word_still_reads() 
         let err = decoded.record.unwrap_err();
         let byte = bit / 8;
         let expected_field = match byte {
-            // Version 3 with bit 0 flipped is version 2, same length: only the CRC tells; with
-            // bit 1 flipped, version 1, whose length is 64.
-            8 if bit % 8 == 0 => "crc",
-            8 if bit % 8 == 1 => "length",
+            // Version 4 with a bit flipped is 5, 6 or 0 (unknown) or 12, 20, ... (unknown).
             4..=7 => "magic",
             8..=9 => "version",
             10..=11 => "length",
@@ -376,10 +400,10 @@ fn wrong_magic_version_or_length_is_no_record() {
     assert_eq!((err.field(), err.offset()), ("magic", 4));
 
     let mut cell = good;
-    cell[8..10].copy_from_slice(&4u16.to_le_bytes());
+    cell[8..10].copy_from_slice(&5u16.to_le_bytes());
     fix_crc(&mut cell);
     let err = record_err(&cell);
-    assert_eq!(err, CellError::Version { found: 4 });
+    assert_eq!(err, CellError::Version { found: 5 });
     assert_eq!((err.field(), err.offset()), ("version", 8));
 
     let mut cell = good;
@@ -494,7 +518,9 @@ fn unknown_codes_and_reserved_bytes_name_field_and_offset() {
         (0x22, 1, "sit.reserved", 0x22),
         (0x2C, 4, "rom.log", 0x2C),
         (0x2D, 3, "rom.persist_secondary", 0x2D),
-        (0x2F, 1, "rom.reserved", 0x2F),
+        (0x2E, 0x12, "rom.hab", 0x2E),
+        (0x2F, 2, "rom.started", 0x2F),
+        (0x2F, 0, "rom.started", 0x2F),
         (0x34, 2, "rollback.status", 0x34),
         (0x35, 65, "rollback.minimum", 0x35),
         (0x3B, 1, "reserved", 0x3B),
@@ -520,6 +546,47 @@ fn unknown_codes_and_reserved_bytes_name_field_and_offset() {
     fix_crc(&mut cell);
     let err = record_err(&cell);
     assert_eq!((err.field(), err.offset()), ("secondary.hab", 0x1A));
+    // Before version 4 the two ROM bytes are reserved, and reasons 5 and 6 do not exist.
+    let mut v3 = sample();
+    v3.rom.hab = None;
+    let mut cell = v3.encode();
+    cell[8] = 3;
+    cell[0x2F] = 0;
+    fix_crc(&mut cell);
+    assert_eq!(decode(&cell).unwrap().record, Ok(v3));
+    for (at, value, field) in [(0x2E, 0xF0u8, "rom.reserved"), (0x0C, 5, "reason")] {
+        let mut bad = cell;
+        bad[at] = value;
+        fix_crc(&mut bad);
+        assert_eq!(record_err(&bad).field(), field);
+    }
+}
+
+/// Version 4: the reason follows the pairing rule for the copy the ROM started.
+#[test]
+fn reasons_follow_the_copy_the_rom_started() {
+    let mut r = sample(); // primary-failed, started from the primary
+    r.rom.log = RomLog::SecondaryBoot;
+    let err = record_err(&r.encode());
+    assert_eq!(err.field(), "reason", "{err}");
+    let r = fit_table(BootRecord {
+        reason: Some(Reason::RomSecondary),
+        ..r
+    });
+    assert_eq!(decode(&r.encode()).unwrap().record, Ok(r));
+    let mut wrong = r;
+    wrong.rom.log = RomLog::PrimaryBoot;
+    wrong.rom.boot_stage = RomInfo::STAGE_PRIMARY;
+    wrong.rom.persist_secondary = Some(false);
+    assert_eq!(record_err(&wrong.encode()).field(), "reason");
+    // rom-secondary-failed needs an authentic primary.
+    let mut wrong = fit_table(BootRecord {
+        reason: Some(Reason::RomSecondaryFailed),
+        ..r
+    });
+    assert_eq!(decode(&wrong.encode()).unwrap().record, Ok(wrong));
+    wrong.primary = CopyReport::NotExamined;
+    assert_eq!(record_err(&wrong.encode()).field(), "reason");
 }
 
 #[test]
@@ -661,14 +728,16 @@ fn slot_follows_the_policy_decision() {
     for p in [Authentic, NotAuthentic] {
         for s in [SitVerdict::Valid, SitVerdict::Invalid] {
             for q in [Authentic, NotAuthentic] {
-                let d = decide(p, || s, || q);
-                assert_eq!(slot_for_reason(Some(d.reason)), d.slot, "{d:?}");
-                assert_eq!(reason_from_code(d.reason as u32), Some(d.reason));
+                for started in [Slot::Primary, Slot::Secondary] {
+                    let d = decide(started, || p, || s, || q);
+                    assert_eq!(slot_for_reason(Some(d.reason)), d.slot, "{d:?}");
+                    assert_eq!(reason_from_code(d.reason as u32), Some(d.reason));
+                }
             }
         }
     }
     assert_eq!(reason_from_code(0), None);
-    assert_eq!(reason_from_code(5), None);
+    assert_eq!(reason_from_code(7), None);
 }
 
 #[test]
@@ -776,7 +845,34 @@ fn fit_table(mut r: BootRecord) -> BootRecord {
             },
         ),
         Some(Reason::BothFailed) => (rejected(r.primary), rejected(r.secondary), SitStatus::Valid),
+        Some(Reason::RomSecondary) => (
+            CopyReport::NotExamined,
+            authentic(r.secondary),
+            SitStatus::Valid,
+        ),
+        Some(Reason::RomSecondaryFailed) => match r.sit.status {
+            SitStatus::Valid | SitStatus::NotRead => (
+                authentic(r.primary),
+                rejected(r.secondary),
+                SitStatus::Valid,
+            ),
+            other => (authentic(r.primary), CopyReport::NotExamined, other),
+        },
     };
+    // The pairing (version 4): reasons 5 and 6 exactly when the ROM started the secondary.
+    match r.reason {
+        Some(Reason::RomSecondary | Reason::RomSecondaryFailed) => {
+            r.rom.log = RomLog::SecondaryBoot
+        }
+        Some(Reason::PrimaryOk | Reason::PrimaryFailed)
+            if r.rom.started() == Some(Slot::Secondary) =>
+        {
+            r.rom.log = RomLog::PrimaryBoot;
+            r.rom.boot_stage = RomInfo::STAGE_PRIMARY;
+            r.rom.persist_secondary = Some(false);
+        }
+        _ => {}
+    }
     r.primary = p;
     r.secondary = sec;
     r.sit.status = sit;
@@ -804,6 +900,8 @@ fn any_record() -> impl Strategy<Value = BootRecord> {
             Some(Reason::PrimaryFailed),
             Some(Reason::NoFallbackTable),
             Some(Reason::BothFailed),
+            Some(Reason::RomSecondary),
+            Some(Reason::RomSecondaryFailed),
         ]),
         any_copy(),
         any_copy(),
@@ -814,9 +912,22 @@ fn any_record() -> impl Strategy<Value = BootRecord> {
         prop::sample::select(vec![None, Some(false), Some(true)]),
         any::<u32>(),
         prop::option::of(0u8..=64),
+        prop::sample::select(vec![None, Some(0xF0u8), Some(0x33), Some(0x69)]),
     )
         .prop_map(
-            |(reason, primary, secondary, status, first_sector, stage, log, persist, v, min)| {
+            |(
+                reason,
+                primary,
+                secondary,
+                status,
+                first_sector,
+                stage,
+                log,
+                persist,
+                v,
+                min,
+                hab,
+            )| {
                 BootRecord {
                     reason,
                     primary,
@@ -829,6 +940,7 @@ fn any_record() -> impl Strategy<Value = BootRecord> {
                         boot_stage: stage,
                         log,
                         persist_secondary: persist,
+                        hab,
                     },
                     shim_version: ShimVersion::from_u32(v),
                     booted: None,

@@ -157,6 +157,22 @@ pub fn boot_with(disk: &mut MemDisk, fuses: Fuses) -> Booted {
 
 /// Boots over `disk` with `fuses` and the rollback fuses `rollback`.
 pub fn boot_rules(disk: &mut MemDisk, fuses: Fuses, rollback: RollbackFuses) -> Booted {
+    boot_full(disk, fuses, rollback, RomInfo::UNKNOWN)
+}
+
+/// Boots over `disk` with the test fuses after a ROM start described by `rom`.
+#[allow(dead_code)]
+pub fn boot_rom(disk: &mut MemDisk, rom: RomInfo) -> Booted {
+    boot_full(disk, fuses(), RollbackFuses::BLANK, rom)
+}
+
+/// Boots over `disk` with everything given.
+pub fn boot_full(
+    disk: &mut MemDisk,
+    fuses: Fuses,
+    rollback: RollbackFuses,
+    rom: RomInfo,
+) -> Booted {
     let mut hab = SoftwareHab { fuses };
     let clock = StepClock::default();
     let mut wd = CountingWatchdog::default();
@@ -182,7 +198,7 @@ pub fn boot_rules(disk: &mut MemDisk, fuses: Fuses, rollback: RollbackFuses) -> 
                 window_base: u64::from(LOAD),
                 shim: SHIM,
             },
-            RomInfo::UNKNOWN,
+            rom,
         )
     };
     let bootable = o.bootable.as_ref().map(|b| {

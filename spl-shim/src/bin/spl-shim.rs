@@ -11,7 +11,7 @@
 mod firmware {
     use boards::{FuseSource, HabBackend, Region};
     use boot_core::boot::{self, Bootable, Hardware, Memory};
-    use boot_core::cell::{BootRecord, CELL_SIZE, RomInfo, ShimVersion, reason_name};
+    use boot_core::cell::{BootRecord, CELL_SIZE, RomInfo, ShimVersion, VersionStamp, reason_name};
     use boot_core::examine::{Rules, Security};
     use boot_core::log::Text;
     use boot_core::platform::{BlockRead, CellStore, Clock, MediaError, WatchdogService};
@@ -35,6 +35,21 @@ mod firmware {
         static __image_end: u8;
         static __bss_start: u8;
         static __stack_top: u8;
+    }
+
+    /// The version stamp: [`VersionStamp::MARKER`] then the version word the shim
+    /// reports (console, cell). The crate version unless the image builder stamped another
+    /// before signing (`cargo xtask image --shim-version`), so an image's SPL says which build
+    /// it is and the signature covers that.
+    #[used]
+    static VERSION_STAMP: VersionStamp = VersionStamp::CURRENT;
+
+    /// The version this image reports: the stamp, read volatile (the builder may have patched
+    /// it in the image after compilation).
+    fn version() -> ShimVersion {
+        // SAFETY: a read of this program's own static, aligned; volatile so that the compiler
+        // does not fold in the compile-time value.
+        ShimVersion::from_u32(unsafe { core::ptr::read_volatile(&VERSION_STAMP.version) })
     }
 
     /// The memory the running shim occupies: its image (code, rodata, data) and its BSS and
@@ -120,7 +135,7 @@ mod firmware {
         console.init(&BOARD.console);
         #[cfg(defmt_log)]
         spl_shim::hw::log::resync();
-        let v = ShimVersion::CURRENT;
+        let v = version();
         shim_log!(
             info,
             console,
@@ -134,6 +149,9 @@ mod firmware {
         let mut wdog = Watchdog::board();
         let timeout = wdog.enable(WATCHDOG_TIMEOUT_MS);
         shim_log!(info, console, "watchdog armed, {} ms", timeout);
+        // First, before anything overwrites OCRAM or DRAM: what the ROM did.
+        let rom = spl_shim::hw::rom::take(BOARD);
+        report_rom(&mut console, &rom);
 
         // SAFETY: the only handle on the boot uSDHC in this program.
         let mut sd = unsafe { Usdhc::board() };
@@ -152,7 +170,7 @@ mod firmware {
                     sd: &mut sd,
                     wdog: &mut wdog,
                 };
-                run_flow(&mut disk, &clock, &mut console, &shim)
+                run_flow(&mut disk, &clock, &mut console, &shim, rom)
             }
             Err(e) => {
                 shim_log!(
@@ -165,7 +183,7 @@ mod firmware {
                 None
             }
         };
-        let Some((record, bootable, timings)) = outcome else {
+        let Some((mut record, bootable, timings)) = outcome else {
             // No card: record "stopped before deciding" (reason 0) so Linux sees why.
             let record = BootRecord {
                 reason: None,
@@ -175,8 +193,8 @@ mod firmware {
                     status: boot_core::cell::SitStatus::NotRead,
                     first_sector: 0,
                 },
-                rom: RomInfo::UNKNOWN,
-                shim_version: ShimVersion::CURRENT,
+                rom,
+                shim_version: version(),
                 booted: None,
                 rollback_minimum: None,
             };
@@ -185,6 +203,7 @@ mod firmware {
             console.flush();
             arch::halt()
         };
+        record.shim_version = version();
         OcramCell.store(&record.encode());
         match bootable {
             Some(b) => handoff(&b, &mut console, &mut wdog, &clock, entry_ticks, &timings),
@@ -211,6 +230,7 @@ mod firmware {
         clock: &GenericTimer,
         console: &mut Uart,
         shim: &[Region],
+        rom: RomInfo,
     ) -> FlowResult {
         let mem = Memory {
             window: fit_window(),
@@ -223,7 +243,7 @@ mod firmware {
                 let fuses = imx_hab::hab::Fuses::from_simulated_block(&block);
                 let mut hab = imx_hab::hab::software::SoftwareHab { fuses };
                 let rules = Rules::of(&fuses);
-                run_with(&mut hab, rules, disk, clock, console, mem)
+                run_with(&mut hab, rules, disk, clock, console, mem, rom)
             }
             (HabBackend::Rom { rvt_addr }, fuse_source) => {
                 let (sec_config, rollback) = match fuse_source {
@@ -247,7 +267,7 @@ mod firmware {
                 let mut hab = unsafe {
                     imx_hab::hab::rom::RomHab::new(rvt_addr as usize, imx_hab::hab::rom::CID_UBOOT)
                 };
-                run_with(&mut hab, rules, disk, clock, console, mem)
+                run_with(&mut hab, rules, disk, clock, console, mem, rom)
             }
             (HabBackend::Software, FuseSource::Ocotp { .. }) => {
                 shim_log!(
@@ -269,6 +289,7 @@ mod firmware {
         clock: &GenericTimer,
         console: &mut Uart,
         mem: Memory<'_>,
+        rom: RomInfo,
     ) -> boot::Outcome {
         // The defmt build logs through the global logger; the flow's text console is unused.
         #[cfg(defmt_log)]
@@ -290,7 +311,43 @@ mod firmware {
             rules.security.name(),
             rules.rollback.minimum()
         );
-        boot::run(BOARD, rules, &mut hw, mem, RomInfo::UNKNOWN)
+        boot::run(BOARD, rules, &mut hw, mem, rom)
+    }
+
+    /// One line on what the ROM said: the copy it started (the pairing rule starts there).
+    fn report_rom(console: &mut Uart, rom: &RomInfo) {
+        let started = match rom.started() {
+            Some(boot_core::policy::Slot::Primary) => "primary",
+            Some(boot_core::policy::Slot::Secondary) => "secondary",
+            None => "unknown (primary first)",
+        };
+        let log = match rom.log {
+            boot_core::cell::RomLog::NotRead => "not read",
+            boot_core::cell::RomLog::PrimaryBoot => "0x50",
+            boot_core::cell::RomLog::SecondaryBoot => "0x51",
+            boot_core::cell::RomLog::NoBootEvent => "without 0x50/0x51",
+        };
+        let hab = match rom.hab {
+            Some(0xF0) => "pass",
+            Some(0x33) => "fail",
+            Some(_) => "warning",
+            None => "unknown",
+        };
+        let persist = match rom.persist_secondary {
+            Some(true) => "set (cleared)",
+            Some(false) => "clear",
+            None => "unknown",
+        };
+        shim_log!(
+            info,
+            console,
+            "ROM started the {} SPL (log {}, BT_STAGE {:#x}, HAB {}, persist {})",
+            started,
+            log,
+            rom.boot_stage,
+            hab,
+            persist
+        );
     }
 
     /// The flow's text console in the defmt build: takes nothing, so that no `core::fmt`
