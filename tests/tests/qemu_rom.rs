@@ -215,13 +215,13 @@ fn an_spl_of_another_version_in_the_secondary_runs_when_the_rom_starts_it() {
     let out = boot(&c);
     has(
         &out,
-        &format!("imx-redundant-boot shim {}", ShimVersion::CURRENT),
+        &format!("imx-redundant-boot {} on", ShimVersion::CURRENT),
     );
     has(&out, "payload: version 1 slot 1 EL3");
     assert_eq!(record(&out).shim_version, ShimVersion::CURRENT);
     damage_spl(&c, ImageCopy::Primary);
     let out = boot(&c);
-    has(&out, "imx-redundant-boot shim 9.8.7");
+    has(&out, "imx-redundant-boot 9.8.7 on");
     has(&out, "payload: version 2 slot 2 EL3");
     let r = record(&out);
     assert_eq!(r.shim_version, other);
@@ -243,7 +243,7 @@ fn two_corrupt_spls_are_the_roms_serial_download() {
     let out = boot(&c);
     assert!(out.serial_download(), "{}", out.uart);
     has(&out, "rom: secondary SPL not started: SPL: not authentic");
-    assert!(!out.uart_has("imx-redundant-boot shim"), "{}", out.uart);
+    assert!(!out.uart_has("imx-redundant-boot "), "{}", out.uart);
     assert!(!out.uart_has("payload:"), "{}", out.uart);
     let cell = out.decoded_cell().expect("the cell memory was read");
     assert_eq!(cell.slot.raw(), 0);

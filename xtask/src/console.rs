@@ -34,6 +34,8 @@ pub struct Console {
     /// Whether the shim's last line (handoff or halt) was seen.
     shim_done: bool,
     total: u64,
+    /// Where the shim's first log began (its delimiter), when it was read as text before.
+    shim_start: Option<u64>,
     shim_bytes: Option<u64>,
     frames: u64,
 }
@@ -52,6 +54,14 @@ impl Console {
         Self::new(None)
     }
 
+    /// The same console reading text until the shim's first delimiter: in the simulation the
+    /// ROM model prints text lines before it starts the shim (design.md §5.1), which then sends
+    /// its lone delimiter (`spl_shim::hw::log::resync`) before its first frame.
+    pub fn text_first(mut self) -> Self {
+        self.in_frames = false;
+        self
+    }
+
     fn new(table: Option<Table>) -> Self {
         Console {
             in_frames: table.is_some(),
@@ -59,6 +69,7 @@ impl Console {
             pending: Vec::new(),
             shim_done: false,
             total: 0,
+            shim_start: None,
             shim_bytes: None,
             frames: 0,
         }
@@ -79,10 +90,11 @@ impl Console {
         self.total
     }
 
-    /// Bytes of the shim's log in the first boot: up to the end of its handoff or halt
-    /// line/frame, or everything so far when neither was seen.
+    /// Bytes of the shim's log in the first boot: from its first delimiter (after the ROM
+    /// model's text, [`Console::text_first`]) to the end of its handoff or halt line/frame, or
+    /// to everything so far when neither was seen.
     pub fn shim_bytes(&self) -> u64 {
-        self.shim_bytes.unwrap_or(self.total)
+        self.shim_bytes.unwrap_or(self.total) - self.shim_start.unwrap_or(0)
     }
 
     /// Takes `bytes` and returns the lines they complete.
@@ -115,6 +127,9 @@ impl Console {
                     .to_string();
                 if !line.is_empty() {
                     lines.push(line);
+                }
+                if self.shim_start.is_none() {
+                    self.shim_start = Some(self.total - 1);
                 }
                 self.in_frames = true;
                 self.shim_done = false;

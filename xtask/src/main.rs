@@ -119,6 +119,10 @@ enum Task {
         /// bytes).
         #[arg(long)]
         rom: Option<PathBuf>,
+        /// The shim ELF the card's SPL was built from, to decode its defmt log (QEMU does not
+        /// load it; default: build it for qemu-imx8mp, as `image` does).
+        #[arg(long)]
+        elf: Option<PathBuf>,
         /// Hard timeout in seconds.
         #[arg(long, default_value_t = 30)]
         timeout: u64,
@@ -449,7 +453,8 @@ fn log_figures() -> bool {
     for log in [Log::Defmt, Log::Text] {
         let kit = build_spl_with(xtask::sim::SIM_BOARD, log).and_then(|elf| {
             let (payload, _) = xtask::sim::default_payload()?;
-            SimKit::new(elf, xtask::pki::generate(seed)?, payload)
+            let rom = xtask::firmware::build_test_firmware(xtask::sim::ROM_MODEL_BIN)?;
+            SimKit::new(elf, rom, xtask::pki::generate(seed)?, payload)
         });
         let Some(kit) = report(kit) else {
             return false;
@@ -761,10 +766,11 @@ fn image(
         spec.secondary_offset()
     );
     println!(
-        "run it:   cargo xtask sim --disk {} --fuses {} --rom {}",
+        "run it:   cargo xtask sim --disk {} --fuses {} --rom {} --elf {}",
         disk.display(),
         fuses.display(),
-        kit.rom_elf.display()
+        kit.rom_elf.display(),
+        kit.shim_elf.display()
     );
     Ok(())
 }
@@ -807,6 +813,7 @@ fn sim(
     disk: PathBuf,
     fuses: PathBuf,
     rom: Option<PathBuf>,
+    elf: Option<PathBuf>,
     timeout: u64,
     marker: Option<String>,
     qemu_args: Vec<String>,
@@ -815,7 +822,12 @@ fn sim(
         Some(e) => e,
         None => xtask::firmware::build_test_firmware(xtask::sim::ROM_MODEL_BIN)?,
     };
+    let elf = match elf {
+        Some(e) => e,
+        None => build_spl(xtask::sim::SIM_BOARD)?,
+    };
     let mut config = SimConfig::new(rom, fuses, disk);
+    config.log_elf = Some(elf);
     config.timeout = Duration::from_secs(timeout);
     config.echo = Some("uart| ".into());
     config.extra_args = qemu_args;
@@ -1045,10 +1057,11 @@ fn main() -> ExitCode {
             disk,
             fuses,
             rom,
+            elf,
             timeout,
             marker,
             qemu_args,
-        } => report(sim(disk, fuses, rom, timeout, marker, qemu_args)).unwrap_or(false),
+        } => report(sim(disk, fuses, rom, elf, timeout, marker, qemu_args)).unwrap_or(false),
         Task::Demo { out } => report(xtask::demo::run(&xtask::demo::DemoOptions { out })).is_some(),
         Task::E2e {
             smoke,

@@ -114,6 +114,9 @@ pub struct SimConfig {
     /// ROM model, which loads the SPL from the card; the harness's own self-tests pass other
     /// firmware.
     pub rom: PathBuf,
+    /// The shim ELF whose defmt table decodes its log frames ([`crate::console`]); QEMU does
+    /// not load it (the ROM model starts the SPL from the card). `None`: the UART is text.
+    pub log_elf: Option<PathBuf>,
     /// The 64-byte fuse block (loaded at 0x900000).
     pub fuses: PathBuf,
     /// The SD image (`-drive if=sd,bus=1`). QEMU writes through to it: pass a copy.
@@ -138,6 +141,7 @@ impl SimConfig {
         SimConfig {
             qemu: qemu_binary(),
             rom: rom.into(),
+            log_elf: None,
             fuses: fuses.into(),
             disk: disk.into(),
             memory: "1G".into(),
@@ -320,7 +324,11 @@ impl Qemu {
             .tempdir()
             .context("temporary directory for the QMP socket")?;
         let qmp_socket = dir.path().join("qmp.sock");
-        let mut console = crate::console::Console::for_elf(&config.elf)?;
+        // The ROM model's text comes first; the shim's frames follow its delimiter.
+        let mut console = match &config.log_elf {
+            Some(elf) => crate::console::Console::for_elf(elf)?.text_first(),
+            None => crate::console::Console::text(),
+        };
         let mut cmd = Command::new(&config.qemu);
         cmd.args(config.args(&qmp_socket))
             .stdin(Stdio::piped())
@@ -718,14 +726,14 @@ mod tests {
 
     #[test]
     fn contract_arguments() {
-        let c = SimConfig::new("/t/shim.elf", "/t/fuses.bin", "/t/a,b.img");
+        let c = SimConfig::new("/t/rom-model", "/t/fuses.bin", "/t/a,b.img");
         let a = c.args(Path::new("/s/q.sock")).join(" ");
         assert_eq!(
             a,
             "-M imx8mp-evk -m 1G -smp 1 -display none -serial null -serial stdio \
              -semihosting-config enable=on,target=native \
              -device loader,file=/t/fuses.bin,addr=0x900000,force-raw=on \
-             -device loader,file=/t/shim.elf,cpu-num=0 \
+             -device loader,file=/t/rom-model,cpu-num=0 \
              -drive if=sd,bus=1,file=/t/a,,b.img,format=raw \
              -qmp unix:/s/q.sock,server=on,wait=off"
         );

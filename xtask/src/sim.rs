@@ -249,7 +249,9 @@ impl SimKit {
     /// The QEMU contract for this kit, with `fuses` and `disk`: the ROM model starts the SPL
     /// the card holds.
     pub fn sim_config(&self, fuses: &Path, disk: &Path) -> SimConfig {
-        SimConfig::new(&self.rom_elf, fuses, disk)
+        let mut c = SimConfig::new(&self.rom_elf, fuses, disk);
+        c.log_elf = Some(self.shim_elf.clone());
+        c
     }
 }
 

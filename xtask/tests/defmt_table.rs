@@ -59,6 +59,23 @@ fn the_text_build_has_no_table_and_prints_text() {
     assert!(loaded_contains(&elf, b"shim: watchdog armed, "));
 }
 
+/// In the simulation the ROM model prints text before it starts the shim (design.md §5.1): a
+/// console reading text first takes those lines as text, and the shim's log starts at its
+/// delimiter.
+#[test]
+fn the_rom_models_text_before_the_shims_delimiter_stays_text() {
+    let elf = build("qemu-imx8mp", Log::Defmt);
+    let mut c = xtask::console::Console::for_elf(&elf).unwrap().text_first();
+    let lines = c.feed(b"rom: starting the primary SPL from 0x8400\r\n\0");
+    assert_eq!(lines, ["rom: starting the primary SPL from 0x8400"]);
+    assert!(c.is_defmt());
+    assert_eq!(c.shim_bytes(), 1, "the shim's log begins at its delimiter");
+    // Without text_first the same bytes would be taken for a frame.
+    let mut c = xtask::console::Console::for_elf(&elf).unwrap();
+    let lines = c.feed(b"rom: x\r\n\0");
+    assert!(lines[0].starts_with("xtask: undecodable defmt frame"), "{lines:?}");
+}
+
 /// Whether the loadable segments of `elf` contain `needle`.
 fn loaded_contains(elf: &std::path::Path, needle: &[u8]) -> bool {
     let (segments, _) = xtask::probe::load_segments(elf).unwrap();
