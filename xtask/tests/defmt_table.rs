@@ -73,7 +73,10 @@ fn the_rom_models_text_before_the_shims_delimiter_stays_text() {
     // Without text_first the same bytes would be taken for a frame.
     let mut c = xtask::console::Console::for_elf(&elf).unwrap();
     let lines = c.feed(b"rom: x\r\n\0");
-    assert!(lines[0].starts_with("xtask: undecodable defmt frame"), "{lines:?}");
+    assert!(
+        lines[0].starts_with("xtask: undecodable defmt frame"),
+        "{lines:?}"
+    );
 }
 
 /// Whether the loadable segments of `elf` contain `needle`.
