@@ -304,6 +304,9 @@ pub struct Boot {
     pub slot: u32,
     /// The cell's slot word, read over QMP when the stand-in printed its line.
     pub cell_slot: u32,
+    /// The SPL the ROM model started for this boot (`primary` or `secondary`): its last
+    /// `rom: starting the …` line, which the cell's `rom.started` must agree with.
+    pub rom_started: &'static str,
 }
 
 /// A running QEMU of the chain, driven over its console.
@@ -397,6 +400,7 @@ impl Machine {
         let (Some(version), Some(slot)) = (num("version"), num("slot")) else {
             return Err(self.fail(format!("cannot read the stand-in line `{line}`")));
         };
+        let rom_started = self.rom_started(&cell)?;
         let mmc = self.expect(linux::MARK_MMC)?;
         if !mmc.contains(MMC) {
             return Err(self.fail(format!("expected the SD card at {MMC}, found `{mmc}`")));
@@ -404,7 +408,7 @@ impl Machine {
         self.expect(MARK_READY)?;
         self.boots += 1;
         say(format!(
-            "  [{:5.1} s] boot: shim -> stand-in `version {version} slot {slot}`, cell slot {cell_slot}; Linux up, {MMC} present, shell ready ({:.1} s)",
+            "  [{:5.1} s] boot: ROM model -> {rom_started} SPL (shim) -> stand-in `version {version} slot {slot}`, cell slot {cell_slot}; Linux up, {MMC} present, shell ready ({:.1} s)",
             self.q.elapsed().as_secs_f64(),
             t.elapsed().as_secs_f64()
         ));
@@ -412,7 +416,37 @@ impl Machine {
             version,
             slot,
             cell_slot,
+            rom_started,
         })
+    }
+
+    /// The SPL the ROM model started for the boot whose cell is `cell`: its last
+    /// `rom: starting the …` line, checked against the record's `rom.started` (the shim ran
+    /// from the card's bytes and read what the ROM left, design.md §5.1).
+    fn rom_started(&self, cell: &[u8]) -> Result<&'static str> {
+        let uart = self.q.uart();
+        let line = uart
+            .lines()
+            .rev()
+            .find(|l| l.starts_with("rom: starting the "))
+            .unwrap_or_default();
+        let model = ["primary", "secondary"]
+            .into_iter()
+            .find(|n| line.starts_with(&format!("rom: starting the {n} SPL")));
+        let record = boot_core::cell::decode(cell)
+            .ok()
+            .and_then(|c| c.record.ok())
+            .and_then(|r| r.rom.started());
+        let recorded = record.map(|s| match s {
+            boot_core::policy::Slot::Primary => "primary",
+            boot_core::policy::Slot::Secondary => "secondary",
+        });
+        match (model, recorded) {
+            (Some(m), Some(r)) if m == r => Ok(m),
+            (m, r) => Err(self.fail(format!(
+                "the ROM model started the {m:?} SPL but the boot record says {r:?}"
+            ))),
+        }
     }
 
     fn send(&mut self, cmd: &str) -> Result<()> {
@@ -820,6 +854,17 @@ fn scenario_c(rig: &Rig) -> Result<u32> {
         )?;
         let (st, rc) = m.run_json(&status_cmd())?;
         let primary_ok = st["primary"]["authentic"] == true;
+        // Pairing (design.md §5.1): an SPL the ROM started from the secondary boots the
+        // secondary's FIT here (it is intact), and ubootctl reads the same ROM facts.
+        check(
+            (b.rom_started == "primary" || b.slot == 2) && st["rom"]["started"] == b.rom_started,
+            "the ROM's start, the slot and ubootctl status agree",
+            format!(
+                "rom.started {} in status; slot 2 if the secondary SPL ran",
+                b.rom_started
+            ),
+            format!("rom {}, slot {}", st["rom"], b.slot),
+        )?;
         check(
             json_u64(&st, &["running"]) == Some(u64::from(b.slot))
                 && primary_ok == (b.slot == 1)
@@ -838,7 +883,16 @@ fn scenario_c(rig: &Rig) -> Result<u32> {
         let (_, rc) = m.run(&ubootctl("update /v2.bin", ""))?;
         check(rc == 0, "ubootctl update exit", 0, rc)?;
         m.reboot()?;
-        check_boot(m.boot()?, 2, 1)?;
+        let b = m.boot()?;
+        // A warm reset in the same QEMU process: the shim cleared PERSIST_SECONDARY_BOOT, so
+        // the ROM tries the repaired primary first (design.md §5.1).
+        check(
+            b.rom_started == "primary",
+            "the ROM starts the repaired primary SPL after the warm reboot",
+            "primary",
+            b.rom_started,
+        )?;
+        check_boot(b, 2, 1)?;
         m.expect_status(Want {
             running: 1,
             primary: true,
