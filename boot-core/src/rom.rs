@@ -389,6 +389,44 @@ mod tests {
     }
 
     #[test]
+    fn an_spl_is_placed_only_in_ocram_clear_of_the_roms_data() {
+        let board = &boards::qemu_imx8mp::BOARD;
+        let reserved = boards::Region::new(0x0090_0000, 0x3000);
+        let at = |self_addr, len, entry| SplLayout {
+            len,
+            csf: None,
+            self_addr,
+            entry,
+        };
+        assert!(placement_ok(
+            board,
+            &at(0x0090_FFC0, 0x2_0000, 0x0091_0000),
+            reserved
+        ));
+        // Over the ROM's data, past OCRAM's end, in DRAM, entry before the image.
+        assert!(!placement_ok(
+            board,
+            &at(0x0090_2FC0, 0x1000, 0x0090_3000),
+            reserved
+        ));
+        assert!(!placement_ok(
+            board,
+            &at(0x0098_FFC0, 0x1000, 0x0099_0000),
+            reserved
+        ));
+        assert!(!placement_ok(
+            board,
+            &at(0x4000_0000, 0x1000, 0x4000_0040),
+            reserved
+        ));
+        assert!(!placement_ok(
+            board,
+            &at(0x0091_0000, 0x1000, 0x0090_F000),
+            reserved
+        ));
+    }
+
+    #[test]
     fn log_pointers() {
         assert!(log_pointer_valid(0x0090_2A00));
         assert!(!log_pointer_valid(0));

@@ -261,6 +261,31 @@ mod tests {
         }
     }
 
+    #[test]
+    fn the_version_stamp_is_patched_once_or_refused() {
+        use boot_core::cell::{ShimVersion, VersionStamp};
+        let v = ShimVersion {
+            major: 9,
+            minor: 8,
+            patch: 7,
+        };
+        let mut s = shim();
+        s.bytes[100..116].copy_from_slice(&VersionStamp::MARKER);
+        let out = stamp_shim_version(&s, v).unwrap();
+        assert_eq!(&out.bytes[116..120], &v.to_u32().to_le_bytes());
+        assert_eq!(out.bytes[..116], s.bytes[..116]);
+        assert_eq!(out.bytes[120..], s.bytes[120..]);
+        // No stamp, two stamps, a stamp cut off at the end: refused.
+        assert!(stamp_shim_version(&shim(), v).is_err());
+        let mut two = s.clone();
+        two.bytes[500..516].copy_from_slice(&VersionStamp::MARKER);
+        assert!(stamp_shim_version(&two, v).is_err());
+        let mut cut = shim();
+        let n = cut.bytes.len();
+        cut.bytes[n - 18..n - 2].copy_from_slice(&VersionStamp::MARKER);
+        assert!(stamp_shim_version(&cut, v).is_err());
+    }
+
     fn fit() -> Vec<u8> {
         build_fit(
             "xtask test",
