@@ -31,6 +31,10 @@ pub struct CopyStatus {
     pub offset: u64,
     /// Whether it is authentic.
     pub authentic: bool,
+    /// Bytes of the flash.bin in the copy (SPL to the end of the signed FIT), when authentic:
+    /// with `offset`, what to read to save the copy (the fleet integrations' rollback image).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
     /// Why not, when not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
@@ -176,6 +180,7 @@ fn copy_status(c: &CopyState) -> CopyStatus {
     CopyStatus {
         offset: c.offset,
         authentic: c.verdict() == CopyVerdict::Authentic,
+        size: c.image().map(|i| i.len() as u64),
         problem: failure.map(|e| e.to_string()),
         class: failure.map(|e| e.class().name()),
         part: failure.map(|e| e.part.name()),

@@ -10,6 +10,7 @@ mod cell_source;
 mod cli_commit;
 mod cli_status;
 mod cli_update;
+mod config;
 mod exit;
 mod fuses;
 mod image_file;
@@ -51,6 +52,8 @@ macro_rules! files_writers {
   /dev/mem                  the shim's boot cell, for the running slot (--mem)
   /sys/class/block/NAME/{partition,dev,holders}, /proc/self/mountinfo, /proc/swaps
                             to refuse a partition and a device in use
+  /etc/ubootctl.toml        defaults of --device, --board, the fuse source and --mem (unless
+                            --config or $UBOOTCTL_CONFIG names another file; see `config --help`)
 "
     };
 }
@@ -69,6 +72,8 @@ macro_rules! files_all {
   /dev/mem                  physical memory: the shim's boot cell at the board's address (--mem)
   /sys/class/block/NAME/{partition,dev,holders}, /proc/self/mountinfo, /proc/swaps
                             to refuse a partition and a device that is mounted, swap or held
+  /etc/ubootctl.toml        defaults of --device, --board, the fuse source and --mem (unless
+                            --config or $UBOOTCTL_CONFIG names another file; see `config --help`)
 "
     };
 }
@@ -104,6 +109,7 @@ const MAIN_AFTER: &str = concat!(
   ubootctl status --device /dev/mmcblk2
   ubootctl update flash.bin --device /dev/mmcblk2 --dry-run
   ubootctl update flash.bin --device /dev/mmcblk2
+  ubootctl config                              # the effective settings and their origin
 "
 );
 
@@ -291,6 +297,36 @@ EXAMPLES
   ubootctl commit --device /dev/mmcblk2 --yes
 ";
 
+const CONFIG_LONG: &str = "\
+Print the effective value of every configurable option and where it came from: the command
+line, the configuration file, or the built-in default.
+
+The configuration file is --config FILE, else $UBOOTCTL_CONFIG, else /etc/ubootctl.toml when it
+exists. It is TOML with string values under keys named as the long options:
+
+  device = \"/dev/mmcblk2\"
+  board = \"imx8mm-evk\"
+  srk-hash = \"/etc/ubootctl/SRK_1_2_3_4_fuse.bin\"   # or fuses = \"...\", or ocotp = \"...\"
+  mem = \"/dev/mem\"
+
+Relative paths are taken from the file's directory. Options on the command line override the
+file; any of --srk-hash, --fuses and --ocotp replaces the file's whole fuse source. An unknown
+key, a value that is not a string, an unknown board, or both srk-hash and fuses is an error
+naming the file and the key (exit 2). Mender, SWUpdate and RAUC run ubootctl with this file
+only (README, fleet update clients).";
+
+const CONFIG_AFTER: &str = concat!(
+    exit_status!("printed", "(not used)"),
+    "\nFILES
+  /etc/ubootctl.toml        the configuration file, unless --config or $UBOOTCTL_CONFIG names one
+",
+    "\nEXAMPLES
+  ubootctl config
+  ubootctl config --json
+  UBOOTCTL_CONFIG=/data/ubootctl.toml ubootctl config --device /dev/mmcblk2
+"
+);
+
 /// Inspect, verify and safely update HAB-signed U-Boot images for i.MX 8M redundant boot.
 #[derive(Debug, Parser)]
 #[command(
@@ -302,6 +338,10 @@ EXAMPLES
     after_help = "Run `ubootctl --help` or `ubootctl COMMAND --help` for the full pages (exit status, files, examples)."
 )]
 struct Cli {
+    /// The configuration file with the defaults of --device, --board, --srk-hash, --fuses,
+    /// --ocotp and --mem [default: $UBOOTCTL_CONFIG, else /etc/ubootctl.toml if it exists].
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -316,9 +356,9 @@ enum Command {
         /// Print one JSON document instead of text [default: off].
         #[arg(long)]
         json: bool,
-        /// Board whose media layout gives the FIT offset inside a flash.bin.
-        #[arg(long, default_value = "imx8mm-evk", value_parser = board_names())]
-        board: String,
+        /// Board whose media layout gives the FIT offset inside a flash.bin [default: imx8mm-evk].
+        #[arg(long, value_parser = board_names())]
+        board: Option<String>,
     },
     /// Decide whether an image is authentic, as the shim will.
     #[command(long_about = VERIFY_LONG, after_long_help = VERIFY_AFTER)]
@@ -328,9 +368,9 @@ enum Command {
         #[command(flatten)]
         fuses: FuseArgs,
         /// Board: its FIT window bounds the load address, its media layout places the FIT in a
-        /// flash.bin.
-        #[arg(long, default_value = "imx8mm-evk", value_parser = board_names())]
-        board: String,
+        /// flash.bin [default: imx8mm-evk].
+        #[arg(long, value_parser = board_names())]
+        board: Option<String>,
         /// Print one JSON document instead of text [default: off].
         #[arg(long)]
         json: bool,
@@ -338,16 +378,16 @@ enum Command {
     /// Report the running copy, both copies and the table on the medium, and the next boot.
     #[command(long_about = STATUS_LONG, after_long_help = STATUS_AFTER)]
     Status {
-        /// The boot medium.
-        #[arg(long, value_name = "DEV", default_value = cli_status::DEFAULT_DEVICE)]
-        device: PathBuf,
-        /// Board: media layout, FIT window and cell address.
-        #[arg(long, default_value = "imx8mm-evk", value_parser = board_names())]
-        board: String,
+        /// The boot medium [default: /dev/mmcblk1].
+        #[arg(long, value_name = "DEV")]
+        device: Option<PathBuf>,
+        /// Board: media layout, FIT window and cell address [default: imx8mm-evk].
+        #[arg(long, value_parser = board_names())]
+        board: Option<String>,
         /// Physical memory to read the boot cell from (a file laid out as physical memory in
-        /// tests).
-        #[arg(long, value_name = "PATH", default_value = cell_source::DEV_MEM)]
-        mem: PathBuf,
+        /// tests) [default: /dev/mem].
+        #[arg(long, value_name = "PATH")]
+        mem: Option<PathBuf>,
         #[command(flatten)]
         fuses: FuseArgs,
         /// Print one JSON document instead of the table [default: off].
@@ -371,6 +411,25 @@ enum Command {
     /// Advance the anti-rollback minimum (burn fuses) once the new image booted from both copies.
     #[command(long_about = COMMIT_LONG, after_long_help = COMMIT_AFTER)]
     Commit(CommitArgs),
+    /// Print the effective settings (command line, configuration file, defaults) and where each
+    /// came from.
+    #[command(long_about = CONFIG_LONG, after_long_help = CONFIG_AFTER)]
+    Config {
+        /// The boot medium, as the other commands take it.
+        #[arg(long, value_name = "DEV")]
+        device: Option<PathBuf>,
+        /// Board, as the other commands take it.
+        #[arg(long, value_parser = board_names())]
+        board: Option<String>,
+        /// Physical memory for the boot cell, as the other commands take it.
+        #[arg(long, value_name = "PATH")]
+        mem: Option<PathBuf>,
+        #[command(flatten)]
+        fuses: FuseArgs,
+        /// Print one JSON document instead of text [default: off].
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `commit`'s options: the target read (never written), the fuses, the cell; no `--running`
@@ -378,17 +437,18 @@ enum Command {
 #[derive(Debug, clap::Args)]
 struct CommitArgs {
     /// The boot medium: the whole SD/eMMC user area (/dev/mmcblkN) or an image file; never a
-    /// partition. Read only. Required.
+    /// partition. Read only. Required (here or as `device` in the configuration file).
     #[arg(long, value_name = "DEV")]
-    device: PathBuf,
-    /// Board: media layout, cell address, fuse locations.
-    #[arg(long, default_value = "imx8mm-evk", value_parser = board_names())]
-    board: String,
+    device: Option<PathBuf>,
+    /// Board: media layout, cell address, fuse locations [default: imx8mm-evk].
+    #[arg(long, value_parser = board_names())]
+    board: Option<String>,
     #[command(flatten)]
     fuses: FuseArgs,
-    /// Physical memory to read the boot cell from (a file laid out as physical memory in tests).
-    #[arg(long, value_name = "PATH", default_value = cell_source::DEV_MEM)]
-    mem: PathBuf,
+    /// Physical memory to read the boot cell from (a file laid out as physical memory in tests)
+    /// [default: /dev/mem].
+    #[arg(long, value_name = "PATH")]
+    mem: Option<PathBuf>,
     /// Print which bits would burn and burn nothing [default: off].
     #[arg(long, conflicts_with = "yes")]
     dry_run: bool,
@@ -409,15 +469,16 @@ struct CommitArgs {
     lock_dir: PathBuf,
 }
 
-fn run_commit(a: &CommitArgs) -> Result<(), exit::Failure> {
-    let board = boards::by_name(&a.board).expect("clap restricts --board to known names");
-    let fuses = load_fuses(&a.fuses, board)?;
+fn run_commit(a: &CommitArgs, e: &config::Effective) -> Result<(), exit::Failure> {
+    let device = e.required_device()?;
+    let mem = e.path("mem").unwrap_or_else(|| cell_source::DEV_MEM.into());
+    let fuses = load_fuses(e)?;
     let c = cli_update::Common {
-        device: &a.device,
-        board,
+        device: &device,
+        board: e.board(),
         fuses: fuses.fuses,
         running: None,
-        mem: &a.mem,
+        mem: &mem,
         dry_run: a.dry_run,
         json: a.json,
         roots: ubootctl::sysblock::SysRoots {
@@ -442,26 +503,29 @@ struct FuseArgs {
     /// (/dev/mem) holding it at the board's fuse address.
     #[arg(long, value_name = "FILE")]
     fuses: Option<PathBuf>,
-    /// OCOTP nvmem device to read the fuses from when neither --srk-hash nor --fuses is given.
-    #[arg(long, value_name = "PATH", default_value = fuses::OCOTP_NVMEM)]
-    ocotp: PathBuf,
+    /// OCOTP nvmem device to read the fuses from when neither --srk-hash nor --fuses is given
+    /// [default: /sys/bus/nvmem/devices/imx-ocotp0/nvmem].
+    #[arg(long, value_name = "PATH")]
+    ocotp: Option<PathBuf>,
 }
 
 /// Where `update` and `sync` write, and how they decide.
 #[derive(Debug, clap::Args)]
 struct Target {
     /// The boot medium: the whole SD/eMMC user area (/dev/mmcblkN), an eMMC boot partition
-    /// (/dev/mmcblkNbootM) or an image file; never a partition. Required.
+    /// (/dev/mmcblkNbootM) or an image file; never a partition. Required (here or as `device`
+    /// in the configuration file).
     #[arg(long, value_name = "DEV")]
-    device: PathBuf,
-    /// Board: media layout, FIT window and cell address.
-    #[arg(long, default_value = "imx8mm-evk", value_parser = board_names())]
-    board: String,
+    device: Option<PathBuf>,
+    /// Board: media layout, FIT window and cell address [default: imx8mm-evk].
+    #[arg(long, value_parser = board_names())]
+    board: Option<String>,
     #[command(flatten)]
     fuses: FuseArgs,
-    /// Physical memory to read the boot cell from (a file laid out as physical memory in tests).
-    #[arg(long, value_name = "PATH", default_value = cell_source::DEV_MEM)]
-    mem: PathBuf,
+    /// Physical memory to read the boot cell from (a file laid out as physical memory in tests)
+    /// [default: /dev/mem].
+    #[arg(long, value_name = "PATH")]
+    mem: Option<PathBuf>,
     /// The slot running now, 1 (primary) or 2 (secondary), when the boot cell cannot say
     /// [default: from the boot cell].
     #[arg(long, value_name = "SLOT")]
@@ -492,12 +556,11 @@ fn board_names() -> clap::builder::PossibleValuesParser {
 
 fn run_verify(
     image: &std::path::Path,
-    fuse_args: &FuseArgs,
+    fuses: &fuses::FuseValues,
     board: &'static boards::Board,
     json: bool,
 ) -> Result<(), exit::Failure> {
-    let fuses = load_fuses(fuse_args, board)?;
-    if verify::run(image, board, &fuses, json)? {
+    if verify::run(image, board, fuses, json)? {
         Ok(())
     } else {
         Err(exit::Failure::Refused(format!(
@@ -507,26 +570,53 @@ fn run_verify(
     }
 }
 
-fn load_fuses(a: &FuseArgs, board: &boards::Board) -> Result<fuses::FuseValues, exit::Failure> {
-    fuses::load(a.srk_hash.as_ref(), a.fuses.as_ref(), &a.ocotp, board).map_err(|e| match e {
+/// The fuse values from the effective fuse source (`--srk-hash`, else `--fuses`, else OCOTP).
+fn load_fuses(e: &config::Effective) -> Result<fuses::FuseValues, exit::Failure> {
+    let ocotp = e.path("ocotp").unwrap_or_else(|| fuses::OCOTP_NVMEM.into());
+    fuses::load(
+        e.path("srk-hash").as_ref(),
+        e.path("fuses").as_ref(),
+        &ocotp,
+        e.board(),
+    )
+    .map_err(|err| match err {
         fuses::FuseError::HashFile(m) | fuses::FuseError::Ocotp(m) => exit::Failure::Usage(m),
         fuses::FuseError::NotProgrammed(m) => exit::Failure::Refused(m),
     })
 }
 
+/// What the command line gave for the configurable options.
+fn given(
+    device: Option<&PathBuf>,
+    board: Option<&String>,
+    fuses: Option<&FuseArgs>,
+    mem: Option<&PathBuf>,
+) -> config::Given {
+    config::Given {
+        device: device.cloned(),
+        board: board.cloned(),
+        srk_hash: fuses.and_then(|f| f.srk_hash.clone()),
+        fuses: fuses.and_then(|f| f.fuses.clone()),
+        ocotp: fuses.and_then(|f| f.ocotp.clone()),
+        mem: mem.cloned(),
+    }
+}
+
 fn with_target(
     t: &Target,
+    e: &config::Effective,
     f: impl FnOnce(&cli_update::Common<'_>, &fuses::FuseValues) -> Result<(), exit::Failure>,
 ) -> Result<(), exit::Failure> {
-    let board = boards::by_name(&t.board).expect("clap restricts --board to known names");
-    let fuses = load_fuses(&t.fuses, board)?;
+    let device = e.required_device()?;
+    let mem = e.path("mem").unwrap_or_else(|| cell_source::DEV_MEM.into());
+    let fuses = load_fuses(e)?;
     f(
         &cli_update::Common {
-            device: &t.device,
-            board,
+            device: &device,
+            board: e.board(),
             fuses: fuses.fuses,
             running: t.running,
-            mem: &t.mem,
+            mem: &mem,
             dry_run: t.dry_run,
             json: t.json,
             roots: ubootctl::sysblock::SysRoots {
@@ -540,14 +630,43 @@ fn with_target(
     )
 }
 
-fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Inspect { image, json, board } => {
-            let board = boards::by_name(&board).expect("clap restricts --board to known names");
-            inspect::run(&image, board, json)
+/// Runs the command with the configuration file's defaults applied.
+fn run(cli: Cli) -> Result<(), exit::Failure> {
+    let file = config::load(cli.config.as_deref())?;
+    let given = match &cli.command {
+        Command::Inspect { board, .. } => given(None, board.as_ref(), None, None),
+        Command::Verify { board, fuses, .. } => given(None, board.as_ref(), Some(fuses), None),
+        Command::Status {
+            device,
+            board,
+            mem,
+            fuses,
+            ..
         }
-        Command::Update { image, target } => with_target(&target, |c, f| {
+        | Command::Config {
+            device,
+            board,
+            mem,
+            fuses,
+            ..
+        } => given(device.as_ref(), board.as_ref(), Some(fuses), mem.as_ref()),
+        Command::Commit(a) => given(
+            a.device.as_ref(),
+            a.board.as_ref(),
+            Some(&a.fuses),
+            a.mem.as_ref(),
+        ),
+        Command::Update { target, .. } | Command::Sync { target } => given(
+            target.device.as_ref(),
+            target.board.as_ref(),
+            Some(&target.fuses),
+            target.mem.as_ref(),
+        ),
+    };
+    let e = config::resolve(file, &given);
+    match &cli.command {
+        Command::Inspect { image, json, .. } => inspect::run(image, e.board(), *json),
+        Command::Update { image, target } => with_target(target, &e, |c, f| {
             if !f.rollback_known {
                 let _ = writeln!(
                     std::io::stderr(),
@@ -556,41 +675,36 @@ fn main() -> ExitCode {
                     f.source
                 );
             }
-            cli_update::update(&image, c)
+            cli_update::update(image, c)
         }),
-        Command::Sync { target } => with_target(&target, |c, _| cli_update::sync(c)),
-        Command::Commit(args) => run_commit(&args),
-        Command::Status {
-            device,
-            board,
-            mem,
-            fuses,
-            json,
-        } => {
-            let board = boards::by_name(&board).expect("clap restricts --board to known names");
-            load_fuses(&fuses, board).and_then(|f| {
-                if cli_status::run(&device, board, &f, &mem, json)? {
-                    Ok(())
-                } else {
-                    Err(exit::Failure::Refused(format!(
-                        "{}: degraded",
-                        device.display()
-                    )))
-                }
-            })
+        Command::Sync { target } => with_target(target, &e, |c, _| cli_update::sync(c)),
+        Command::Commit(args) => run_commit(args, &e),
+        Command::Status { json, .. } => {
+            let device = e.path("device").expect("device has a default");
+            let mem = e.path("mem").expect("mem has a default");
+            let f = load_fuses(&e)?;
+            if cli_status::run(&device, e.board(), &f, &mem, *json)? {
+                Ok(())
+            } else {
+                Err(exit::Failure::Refused(format!(
+                    "{}: degraded",
+                    device.display()
+                )))
+            }
         }
-        Command::Verify {
-            image,
-            fuses,
-            board,
-            json,
-        } => {
-            let board = boards::by_name(&board).expect("clap restricts --board to known names");
-            run_verify(&image, &fuses, board, json)
+        Command::Verify { image, json, .. } => {
+            let f = load_fuses(&e)?;
+            run_verify(image, &f, e.board(), *json)
         }
-    };
-    // Output that could not be written (a closed pipe) is an I/O error once the command is
-    // done; a command that failed reports its own failure.
+        Command::Config { json, .. } => {
+            config::print(&e, *json);
+            Ok(())
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let result = run(Cli::parse());
     // Output that could not be written (a closed pipe, a full disk) is an I/O error whatever the
     // command concluded: its answer did not reach the caller.
     let result = match output::take_failure() {
