@@ -46,7 +46,11 @@ fn mender_setup() -> Mender {
 /// Writes `mender.conf` (with `ArtifactVerifyKey` when `key` is given) and `device_type`.
 fn mender_conf(rig: &Rig, key: Option<&Path>) -> PathBuf {
     let d = rig.dir.path();
-    std::fs::write(d.join("device_type"), format!("device_type={DEVICE_TYPE}\n")).unwrap();
+    std::fs::write(
+        d.join("device_type"),
+        format!("device_type={DEVICE_TYPE}\n"),
+    )
+    .unwrap();
     let mut conf = serde_json::json!({"DeviceTypeFile": d.join("device_type")});
     if let Some(k) = key {
         conf["ArtifactVerifyKey"] = serde_json::json!(k);
@@ -65,12 +69,21 @@ fn artifact(rig: &Rig, name: &str, flash_bin: &[u8], key: Option<&Path>) -> Path
     std::fs::write(&file, flash_bin).unwrap();
     let out = rig.dir.path().join(format!("{name}.mender"));
     let mut c = Command::new("mender-artifact");
-    c.args(["write", "module-image", "-T", "ubootctl", "-n", name, "-t", DEVICE_TYPE])
-        .arg("-f")
-        .arg(&file)
-        .arg("-o")
-        .arg(&out)
-        .args(["--software-name", "u-boot", "--software-version", name]);
+    c.args([
+        "write",
+        "module-image",
+        "-T",
+        "ubootctl",
+        "-n",
+        name,
+        "-t",
+        DEVICE_TYPE,
+    ])
+    .arg("-f")
+    .arg(&file)
+    .arg("-o")
+    .arg(&out)
+    .args(["--software-name", "u-boot", "--software-version", name]);
     if let Some(k) = key {
         c.arg("-k").arg(k);
     }
@@ -119,10 +132,20 @@ fn mender_commit_without_a_reboot_is_refused_and_rolled_back() {
     assert!(o.status.success(), "install: {}", describe(&o));
     // The new image has not booted: the module refuses to commit it, and the client rolls back.
     let o = mender(&rig, &conf, &[Path::new("commit")]);
-    assert!(!o.status.success(), "commit before the reboot: {}", describe(&o));
+    assert!(
+        !o.status.success(),
+        "commit before the reboot: {}",
+        describe(&o)
+    );
     let log = describe(&o);
-    assert!(log.contains("the image that booted is not the primary"), "{log}");
-    assert!(rig.disk_bytes() == before, "rolled back: the device is as before the install\n{log}");
+    assert!(
+        log.contains("the image that booted is not the primary"),
+        "{log}"
+    );
+    assert!(
+        rig.disk_bytes() == before,
+        "rolled back: the device is as before the install\n{log}"
+    );
 }
 
 #[test]
@@ -137,7 +160,10 @@ fn mender_rollback_without_a_reboot_restores_the_device() {
     assert!(rig.primary_holds(image(2)));
     let o = mender(&rig, &conf, &[Path::new("rollback")]);
     assert!(o.status.success(), "rollback: {}", describe(&o));
-    assert!(rig.disk_bytes() == before, "the device is as before the install");
+    assert!(
+        rig.disk_bytes() == before,
+        "the device is as before the install"
+    );
 }
 
 #[test]
@@ -150,7 +176,10 @@ fn mender_install_of_a_tampered_image_fails_and_leaves_the_device_byte_identical
     let o = mender(&rig, &conf, &[Path::new("install"), &art]);
     assert_eq!(o.status.code(), Some(1), "{}", describe(&o));
     let all = format!("{}", describe(&o));
-    assert!(all.contains("not authentic"), "ubootctl's refusal is in the log: {all}");
+    assert!(
+        all.contains("not authentic"),
+        "ubootctl's refusal is in the log: {all}"
+    );
     assert!(rig.disk_bytes() == before, "device byte-identical");
 }
 
@@ -167,14 +196,23 @@ fn mender_with_a_verify_key_installs_signed_artifacts_and_rejects_unsigned_ones(
         .arg(&key)
         .arg("3072"));
     assert!(o.status.success(), "{}", describe(&o));
-    let o = run(Command::new("openssl").arg("rsa").arg("-in").arg(&key).arg("-pubout").arg("-out").arg(&public));
+    let o = run(Command::new("openssl")
+        .arg("rsa")
+        .arg("-in")
+        .arg(&key)
+        .arg("-pubout")
+        .arg("-out")
+        .arg(&public));
     assert!(o.status.success(), "{}", describe(&o));
     let conf = mender_conf(&rig, Some(&public));
     let before = rig.disk_bytes();
     let unsigned = artifact(&rig, "v2-unsigned", image(2), None);
     let o = mender(&rig, &conf, &[Path::new("install"), &unsigned]);
     assert_eq!(o.status.code(), Some(1), "{}", describe(&o));
-    assert!(rig.disk_bytes() == before, "unsigned artifact: device byte-identical");
+    assert!(
+        rig.disk_bytes() == before,
+        "unsigned artifact: device byte-identical"
+    );
     let signed = artifact(&rig, "v2-signed", image(2), Some(&key));
     let o = mender(&rig, &conf, &[Path::new("install"), &signed]);
     assert!(o.status.success(), "signed install: {}", describe(&o));

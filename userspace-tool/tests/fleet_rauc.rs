@@ -134,14 +134,29 @@ fn rauc_install(rig: &Rig, conf: &Path, bundle: &Path) -> std::process::Output {
     "#;
     run(rig
         .command("timeout")
-        .args(["120", "dbus-run-session", "--", "sh", "-c", script, "rauc-test"])
+        .args([
+            "120",
+            "dbus-run-session",
+            "--",
+            "sh",
+            "-c",
+            script,
+            "rauc-test",
+        ])
         .arg(conf)
         .arg(bundle))
 }
 
 #[test]
 fn rauc_installs_through_the_hook_and_refuses_a_tampered_image() {
-    require(&["rauc", "mksquashfs", "dbus-run-session", "dbus-send", "openssl", "losetup"]);
+    require(&[
+        "rauc",
+        "mksquashfs",
+        "dbus-run-session",
+        "dbus-send",
+        "openssl",
+        "losetup",
+    ]);
     let rig = Rig::healthy();
     let released = Released(&rig);
     let cert = test_certificate(rig.dir.path(), "rauc-test");
@@ -167,5 +182,8 @@ fn rauc_installs_through_the_hook_and_refuses_a_tampered_image() {
     assert!(rig.secondary_holds(image(2)));
 
     let (mounts, loops) = released.leftovers();
-    assert!(mounts.is_empty() && loops.is_empty(), "left mounted: {mounts:?}, loops: {loops:?}");
+    assert!(
+        mounts.is_empty() && loops.is_empty(),
+        "left mounted: {mounts:?}, loops: {loops:?}"
+    );
 }

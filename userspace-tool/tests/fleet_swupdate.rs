@@ -20,7 +20,13 @@ const HW: &str = "ubootctl-test-board";
 /// Builds `NAME.swu`: sw-description naming `flash.bin` (type `ubootctl`, `sha256` = the
 /// SHA-256 of `described`), its CMS signature by `cert`, then `payload` as `flash.bin`, packed
 /// with `cpio -o -H crc` in that order.
-fn swu(rig: &Rig, name: &str, described: &[u8], payload: &[u8], cert: &(PathBuf, PathBuf)) -> PathBuf {
+fn swu(
+    rig: &Rig,
+    name: &str,
+    described: &[u8],
+    payload: &[u8],
+    cert: &(PathBuf, PathBuf),
+) -> PathBuf {
     let d = rig.dir.path().join(format!("swu-{name}"));
     std::fs::create_dir_all(&d).unwrap();
     let sha = hex(&Sha256::digest(described));
@@ -35,7 +41,14 @@ fn swu(rig: &Rig, name: &str, described: &[u8], payload: &[u8], cert: &(PathBuf,
     .unwrap();
     std::fs::write(d.join("flash.bin"), payload).unwrap();
     let o = run(Command::new("openssl")
-        .args(["cms", "-sign", "-in", "sw-description", "-out", "sw-description.sig"])
+        .args([
+            "cms",
+            "-sign",
+            "-in",
+            "sw-description",
+            "-out",
+            "sw-description.sig",
+        ])
         .args(["-outform", "DER", "-nosmimecap", "-binary", "-signer"])
         .arg(&cert.0)
         .arg("-inkey")
@@ -81,14 +94,18 @@ fn swupdate(rig: &Rig, cert: &Path, file: &Path) -> std::process::Output {
 /// The command `ubootctl-commit.service` runs (its ExecStart), with the program taken from the
 /// rig's PATH (the repository's `ubootctl-fleet`) instead of /usr/sbin.
 fn commit_service(rig: &Rig) -> std::process::Output {
-    let unit = std::fs::read_to_string(fleet::integrations().join("systemd/ubootctl-commit.service"))
-        .unwrap();
+    let unit =
+        std::fs::read_to_string(fleet::integrations().join("systemd/ubootctl-commit.service"))
+            .unwrap();
     let exec = unit
         .lines()
         .find_map(|l| l.strip_prefix("ExecStart="))
         .expect("the unit has an ExecStart");
     let mut words = exec.split_whitespace();
-    let program = Path::new(words.next().unwrap()).file_name().unwrap().to_owned();
+    let program = Path::new(words.next().unwrap())
+        .file_name()
+        .unwrap()
+        .to_owned();
     assert_eq!(program, "ubootctl-fleet");
     run(rig.command(program).args(words))
 }

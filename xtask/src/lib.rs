@@ -14,6 +14,7 @@
 //! | [`sim`] | the simulation images: the sim FIT (payload + blob carrying the version), whole disks |
 //! | [`demo`] | `cargo xtask demo`: the mission end to end, narrated and checked |
 //! | [`e2e`] | `cargo xtask e2e`: the issue-6 scenarios on the shim → stand-in → Linux chain (boot, update, fallback, power cut) |
+//! | [`powercut`] | `cargo xtask powercut-compare`: one power-cut sweep over `ubootctl update`, RAUC's `boot-raw-fallback`, `rauc install` through the hook and AN12900's `dd`s, traced with strace and scored by the shim's judgement |
 //! | [`linux`] | the e2e Linux side: Debian arm64 kernel + patched EVK DTB + modules cached by `apt-get download`, static musl `ubootctl`, busybox initramfs, QEMU `-kernel` runs, the smoke check |
 //!
 //! Everything here is host-only and uses **test keys only** (see `imx_hab::sign`).
@@ -32,6 +33,7 @@ pub mod fit;
 pub mod flash_bin;
 pub mod linux;
 pub mod pki;
+pub mod powercut;
 pub mod probe;
 pub mod qemu;
 pub mod qmp;

@@ -28,6 +28,20 @@ enum Task {
     /// builds for aarch64-unknown-none, every workspace test, then the end-to-end scenarios
     /// with Linux in QEMU (`e2e`).
     Test,
+    /// Issue 13's side-by-side power-cut sweep: `ubootctl update`, `rauc install` through
+    /// integrations/rauc/ubootctl-hook, RAUC's `boot-raw-fallback` slot and AN12900's two `dd`s,
+    /// each run for real under strace on an SD image from three starting states; the state
+    /// after every write call is scored by the shim's judgement. Prints the README's table.
+    /// Needs root, strace, rauc, dbus-run-session and openssl (`.ci/setup`).
+    PowercutCompare {
+        /// Judge a sample of each run's cut points (the first and last 16 and about 200 spread
+        /// over it) instead of every one: the default test's version.
+        #[arg(long)]
+        quick: bool,
+        /// Scratch directory (SD image, bundles, traces).
+        #[arg(long, default_value = "target/powercut-compare")]
+        out: PathBuf,
+    },
     /// Figures: the firmware's `.text`/`.rodata`/`.bss` (it links the software HAB4 verifier),
     /// then the host benchmarks (`cargo bench -p imx-hab`: 2 MiB verification against
     /// `openssl dgst` + `openssl cms -verify`, SHA-256 against `sha256sum`).
@@ -294,6 +308,34 @@ fn test() -> bool {
         && step("the shim's plain-text build (feature text-log)", shim_text)
         && run_tests(tests)
         && end_to_end()
+}
+
+/// `cargo xtask powercut-compare`: builds ubootctl, runs the comparison, prints the table.
+fn powercut_compare(quick: bool, out: PathBuf) -> bool {
+    let Some(ubootctl) = report(xtask::powercut::build_ubootctl()) else {
+        return false;
+    };
+    let t0 = std::time::Instant::now();
+    let opts = xtask::powercut::Options {
+        out,
+        quick,
+        ubootctl,
+    };
+    let Some(rows) = report(xtask::powercut::run(&opts)) else {
+        return false;
+    };
+    println!("\n{}", xtask::powercut::table(&rows));
+    println!(
+        "powercut-compare: {} runs, {:.1} s{}",
+        rows.len(),
+        t0.elapsed().as_secs_f64(),
+        if quick {
+            " (--quick: sampled cut points)"
+        } else {
+            ""
+        }
+    );
+    true
 }
 
 /// Issue 6's end-to-end scenarios (shim -> stand-in -> Debian kernel -> ubootctl), all three.
@@ -1022,6 +1064,7 @@ fn main() -> ExitCode {
             seconds,
         } => return run_probe(board, probe, elf, serial, seconds),
         Task::Test => test(),
+        Task::PowercutCompare { quick, out } => powercut_compare(quick, out),
         Task::Bench { firmware } => bench(firmware),
         Task::BuildSpl { board } => build_spl_task(&board),
         Task::Image {

@@ -21,7 +21,10 @@ pub fn integrations() -> PathBuf {
 /// them) or the test does not run as root.
 pub fn require(tools: &[&str]) {
     assert!(
-        Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.trim_ascii() == b"0"),
+        Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout.trim_ascii() == b"0"),
         "the fleet-client tests run the real clients as root (CI does)"
     );
     for t in tools {
@@ -145,7 +148,11 @@ impl Rig {
 
     /// `ubootctl status --json` through the configuration file.
     pub fn status(&self) -> serde_json::Value {
-        let o = self.command("ubootctl").args(["status", "--json"]).output().unwrap();
+        let o = self
+            .command("ubootctl")
+            .args(["status", "--json"])
+            .output()
+            .unwrap();
         assert!(o.status.code().unwrap_or(9) <= 1, "{}", describe(&o));
         serde_json::from_slice(&o.stdout).unwrap()
     }
@@ -220,7 +227,10 @@ impl Drop for Installed {
 /// written to `dir` as `cert.pem` and `key.pem`.
 pub fn test_certificate(dir: &Path, cn: &str) -> (PathBuf, PathBuf) {
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let o = run(Command::new("openssl").args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650", "-subj"])
+    let o = run(Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650", "-subj",
+        ])
         .arg(format!("/CN={cn}"))
         .arg("-keyout")
         .arg(&key)
