@@ -175,7 +175,7 @@ fn mender_install_of_a_tampered_image_fails_and_leaves_the_device_byte_identical
     let art = artifact(&rig, "bad", &tampered(2), None);
     let o = mender(&rig, &conf, &[Path::new("install"), &art]);
     assert_eq!(o.status.code(), Some(1), "{}", describe(&o));
-    let all = format!("{}", describe(&o));
+    let all = describe(&o);
     assert!(
         all.contains("not authentic"),
         "ubootctl's refusal is in the log: {all}"

@@ -208,10 +208,10 @@ fn judge(disk: &[u8], img: &Images) -> Result<Judged> {
     if let Ok(i) = &st.primary.judgement {
         bootable.push(i.identity);
     }
-    if st.fallback_ok() {
-        if let Ok(i) = &st.secondary.judgement {
-            bootable.push(i.identity);
-        }
+    if st.fallback_ok()
+        && let Ok(i) = &st.secondary.judgement
+    {
+        bootable.push(i.identity);
     }
     Ok(Judged {
         slot: st.decision().slot,
@@ -282,7 +282,7 @@ fn sweep(
     Ok(total)
 }
 
-fn apply(disk: &mut Vec<u8>, w: &trace::Write) -> Result<()> {
+fn apply(disk: &mut [u8], w: &trace::Write) -> Result<()> {
     let end = w.offset as usize + w.data.len();
     if end > disk.len() {
         // A file grows when written past its end; the device does not: refuse.

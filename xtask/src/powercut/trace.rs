@@ -118,12 +118,14 @@ fn unescape(s: &str) -> String {
     let mut i = 0;
     while i < b.len() {
         let hex = |c: u8| (c as char).to_digit(16);
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1] == b'x' {
-            if let (Some(h), Some(l)) = (hex(b[i + 2]), hex(b[i + 3])) {
-                out.push((h * 16 + l) as u8);
-                i += 4;
-                continue;
-            }
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1] == b'x'
+            && let (Some(h), Some(l)) = (hex(b[i + 2]), hex(b[i + 3]))
+        {
+            out.push((h * 16 + l) as u8);
+            i += 4;
+            continue;
         }
         out.push(b[i]);
         i += 1;
@@ -164,16 +166,16 @@ pub fn writes(log: &str, path: &str) -> Result<Vec<Write>> {
     for c in calls(log)? {
         let result_num = c
             .result
-            .split(|ch: char| ch == ' ' || ch == '<')
+            .split([' ', '<'])
             .next()
             .and_then(|r| r.parse::<i64>().ok());
         match c.name {
             "open" | "openat" => {
                 // The result is annotated: `= 3</path>`.
-                if let (Some(fd), Some((_, p, _))) = (result_num, fd_path(&c.result)) {
-                    if p.as_str() == path {
-                        pos.insert((c.pid, fd as i32), 0);
-                    }
+                if let (Some(fd), Some((_, p, _))) = (result_num, fd_path(&c.result))
+                    && p.as_str() == path
+                {
+                    pos.insert((c.pid, fd as i32), 0);
                 }
             }
             "close" => {

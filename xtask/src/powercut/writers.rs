@@ -309,10 +309,10 @@ pub fn release_rauc(work: &Work) {
         .output()
     {
         for l in String::from_utf8_lossy(&o.stdout).lines() {
-            if l.contains(&dir) {
-                if let Some(dev) = l.split_whitespace().next() {
-                    let _ = Command::new("losetup").arg("-d").arg(dev).status();
-                }
+            if l.contains(&dir)
+                && let Some(dev) = l.split_whitespace().next()
+            {
+                let _ = Command::new("losetup").arg("-d").arg(dev).status();
             }
         }
     }
