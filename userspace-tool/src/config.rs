@@ -147,8 +147,14 @@ pub fn load(option: Option<&Path>) -> Result<File, Failure> {
             values: None,
         });
     }
-    let bytes = crate::image_file::read_regular(&path, MAX_SIZE, "a configuration file")
+    let bytes = crate::image_file::read_regular(&path, MAX_SIZE + 1, "a configuration file")
         .map_err(|e| Failure::Usage(format!("configuration file ({from}): {e}")))?;
+    if bytes.len() as u64 > MAX_SIZE {
+        return Err(Failure::Usage(format!(
+            "{}: too large for a configuration file (more than {MAX_SIZE} bytes)",
+            path.display()
+        )));
+    }
     let values = parse(&path, &bytes)?;
     Ok(File {
         path,
