@@ -321,3 +321,31 @@ fn module_install_from_the_fallback_saves_the_running_secondary() {
     assert_saved(&t, image(1));
     assert!(rig.primary_holds(image(2)) && rig.secondary_holds(image(1)));
 }
+
+/// Anti-rollback through Mender: with the fuses in the configuration, ArtifactCommit (the
+/// fleet commit step) syncs the fallback and advances the minimum to the new image's epoch.
+#[test]
+fn mender_commit_advances_the_rollback_minimum() {
+    let _m = mender_setup();
+    let (e1, e2) = (medium::epoch_image(1, 1), medium::epoch_image(2, 2));
+    let rig = Rig::with_rollback_fuses(
+        Layout {
+            primary: Some(&e1),
+            secondary: Some(&e1),
+            sit: true,
+        },
+        Reason::PrimaryOk,
+        &e1,
+        0b1,
+    );
+    let conf = mender_conf(&rig, None);
+    let art = artifact(&rig, "e2", &e2, None);
+    let o = mender(&rig, &conf, &[Path::new("install"), &art]);
+    assert!(o.status.success(), "install: {}", describe(&o));
+    assert_eq!(rig.rollback_bits(), 0b1, "nothing burned at install");
+    rig.reboot_into_enforcing(Reason::PrimaryOk, &e2, 0b1);
+    let o = mender(&rig, &conf, &[Path::new("commit")]);
+    assert!(o.status.success(), "commit: {}", describe(&o));
+    assert!(rig.primary_holds(&e2) && rig.secondary_holds(&e2));
+    assert_eq!(rig.rollback_bits(), 0b11, "{}", describe(&o));
+}

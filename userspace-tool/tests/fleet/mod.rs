@@ -95,6 +95,44 @@ impl Rig {
         }
     }
 
+    /// [`Rig::new`] whose configuration takes the fuses from a simulated fuse block
+    /// (`fuses.bin`, closed part, `rollback` bits burned) instead of the SRK hash file, and
+    /// whose boot record says the shim enforced that minimum: what anti-rollback needs.
+    pub fn with_rollback_fuses(
+        layout: Layout<'_>,
+        reason: Reason,
+        booted_image: &[u8],
+        rollback: u64,
+    ) -> Rig {
+        let rig = Rig::new(layout, reason, booted_image);
+        let d = rig.dir.path();
+        std::fs::write(d.join("fuses.bin"), medium::fuse_block(rollback)).unwrap();
+        std::fs::write(
+            &rig.config,
+            format!(
+                "# written by the fleet-client tests\ndevice = \"disk.img\"\nboard = \"{}\"\n\
+                 fuses = \"fuses.bin\"\nmem = \"mem.bin\"\n",
+                board().name
+            ),
+        )
+        .unwrap();
+        rig.reboot_into_enforcing(reason, booted_image, rollback);
+        rig
+    }
+
+    /// [`Rig::reboot_into`] by a shim that enforced the minimum of the rollback bits `rollback`.
+    pub fn reboot_into_enforcing(&self, reason: Reason, booted: &[u8], rollback: u64) {
+        let mut r = boot_record(reason, booted);
+        r.rollback_minimum = Some(rollback.count_ones() as u8);
+        std::fs::write(&self.mem, mem_image(Some(&r))).unwrap();
+    }
+
+    /// The rollback bits in the rig's `fuses.bin`.
+    pub fn rollback_bits(&self) -> u64 {
+        let b = std::fs::read(self.dir.path().join("fuses.bin")).unwrap();
+        u64::from_le_bytes(b[0x28..0x30].try_into().unwrap())
+    }
+
     /// A healthy device: `image(1)` in both copies, slot 1 booted from it.
     pub fn healthy() -> Rig {
         Rig::new(
