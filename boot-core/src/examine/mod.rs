@@ -17,320 +17,32 @@
 //! warning ([`Warnings`]), because that is what the ROM does; a signature that is present but
 //! fails is refused on open and closed parts alike (design.md §5).
 
-use core::fmt;
-
 use sha2::{Digest, Sha256};
 
 use boards::{Board, Region, SECTOR_SIZE, Sector, SignatureAlgorithm};
-use imx_hab::hab::codes::{context, reason, status};
+use imx_hab::hab::codes::status;
 use imx_hab::hab::software::KeyKind;
-use imx_hab::hab::{AuthFailure, Authenticated, Authenticator, EventSummary, Fuses};
+use imx_hab::hab::{Authenticated, Authenticator, EventSummary};
 use imx_hab::image::{SignedFit, ivt_offset_for};
 use imx_hab::ivt::{BOOT_DATA_SIZE, BootData, IVT_SIZE, Ivt};
 use imx_hab::{ErrorKind, ParseError, Structure};
 
-use crate::boot::handoff::{self, HandoffError, Plan};
+use crate::boot::handoff::{self, Plan};
 use crate::boot::timing::{ClockMeter, Timings};
 use crate::boot::{CSF_AREA, Hardware};
-use crate::cell::FailureClass;
-use crate::platform::{BlockRead, Clock, MediaError, WatchdogService};
+use crate::platform::{BlockRead, Clock, WatchdogService};
 use crate::rollback::{self, RollbackFuses};
 
 /// The IVT offsets a boot image may have: 0 (8M Plus, and images built that way) and
 /// IVT_OFFSET_SD 0x400 (8M Mini SD/eMMC; imx8m-facts.md §2.1).
 const IVT_OFFSETS: [u32; 2] = [0, 0x400];
 
-/// Whether HAB enforces on the part (SEC_CONFIG, imx8m-facts.md §6).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Security {
-    /// Closed: the ROM refuses an unsigned or failing SPL, and so does the shim for a FIT.
-    Closed,
-    /// Open: the ROM starts an unsigned SPL; unsigned images are accepted with a warning.
-    Open,
-}
+mod identity;
+mod verdict;
 
-impl Security {
-    /// The security state the fuses say.
-    pub const fn of(fuses: &Fuses) -> Self {
-        if fuses.is_closed() {
-            Security::Closed
-        } else {
-            Security::Open
-        }
-    }
-
-    /// Stable name (`closed`, `open`).
-    pub const fn name(self) -> &'static str {
-        match self {
-            Security::Closed => "closed",
-            Security::Open => "open",
-        }
-    }
-}
-
-/// What the fuses make the judgement enforce beyond signatures.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rules {
-    /// Closed or open (SEC_CONFIG).
-    pub security: Security,
-    /// The anti-rollback fuses: a FIT whose epoch is below their minimum is refused.
-    pub rollback: RollbackFuses,
-}
-
-impl Rules {
-    /// `security` with blank rollback fuses (minimum 0).
-    pub const fn new(security: Security) -> Self {
-        Rules {
-            security,
-            rollback: RollbackFuses::BLANK,
-        }
-    }
-
-    /// What `fuses` say: SEC_CONFIG and the rollback bits.
-    pub const fn of(fuses: &Fuses) -> Self {
-        Rules {
-            security: Security::of(fuses),
-            rollback: RollbackFuses(fuses.rollback),
-        }
-    }
-}
-
-/// The half of a copy a failure is in. Stable codes (the cell's copy `part` byte).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(u8)]
-pub enum Part {
-    /// The SPL: what the ROM loads and authenticates (IVT at the copy's first byte).
-    Spl = 1,
-    /// The U-Boot FIT at the layout's FIT offset: what the shim authenticates and hands off to.
-    Fit = 2,
-}
-
-impl Part {
-    /// Stable name (`SPL`, `FIT`).
-    pub const fn name(self) -> &'static str {
-        match self {
-            Part::Spl => "SPL",
-            Part::Fit => "FIT",
-        }
-    }
-
-    /// The part with this code.
-    pub const fn from_code(code: u8) -> Option<Self> {
-        match code {
-            1 => Some(Part::Spl),
-            2 => Some(Part::Fit),
-            _ => None,
-        }
-    }
-}
-
-/// What the SPL check established.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SplCheck {
-    /// Signed and authenticated by the board's backend.
-    Authenticated,
-    /// No signature, accepted because the part is open (as its ROM does).
-    UnsignedOpen,
-    /// Structure checked; the signature is the ROM's to judge (its HAB API cannot authenticate
-    /// an SPL away from the address the running shim occupies).
-    RomJudged,
-}
-
-/// Warnings on an accepted copy (the cell's copy `flags` byte; stable bits).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Warnings {
-    /// The SPL is unsigned (open part).
-    pub unsigned_spl: bool,
-    /// The FIT is unsigned (open part).
-    pub unsigned_fit: bool,
-    /// The SPL's signature was left to the ROM.
-    pub spl_rom_judged: bool,
-}
-
-impl Warnings {
-    /// The flags byte: bit 0 unsigned SPL, bit 1 unsigned FIT, bit 2 SPL judged by the ROM.
-    pub const fn bits(self) -> u8 {
-        (self.unsigned_spl as u8)
-            | (self.unsigned_fit as u8) << 1
-            | (self.spl_rom_judged as u8) << 2
-    }
-
-    /// The warnings of a flags byte; `None` when an undefined bit is set.
-    pub const fn from_bits(b: u8) -> Option<Self> {
-        if b & !0b111 != 0 {
-            return None;
-        }
-        Some(Warnings {
-            unsigned_spl: b & 1 != 0,
-            unsigned_fit: b & 2 != 0,
-            spl_rom_judged: b & 4 != 0,
-        })
-    }
-
-    /// Whether any warning is set.
-    pub const fn any(self) -> bool {
-        self.bits() != 0
-    }
-}
-
-/// Why a copy is not bootable: the detail behind its [`FailureClass`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Fault {
-    /// The medium failed while the copy was read.
-    Read(MediaError),
-    /// A structure (IVT, boot data, FIT header, the FIT's IVT) is malformed; offsets are
-    /// relative to the copy's first byte.
-    Parse(ParseError),
-    /// The part is not signed and the part (SoC) is closed.
-    NotSigned,
-    /// What the part needs lies outside the copy's slot or the device.
-    TooLarge {
-        /// End of what must be read, relative to the copy.
-        needed: u64,
-        /// Bytes available from the copy's start (slot, or to the device's end).
-        available: u64,
-    },
-    /// The FIT was signed for an address that puts the blob outside the board's FIT window.
-    LoadAddress {
-        /// Load address from the IVT.
-        load: u64,
-        /// Bytes the shim reads there.
-        len: u64,
-        /// The board's FIT window.
-        window: Region,
-    },
-    /// The HAB backend rejected it.
-    Auth(AuthFailure),
-    /// Signed with a key the board's authenticator cannot verify.
-    Algorithm {
-        /// The board.
-        board: &'static str,
-        /// The SRK's key type.
-        key: KeyKind,
-    },
-    /// Authentic, but the shim cannot hand off to it.
-    Handoff(HandoffError),
-    /// Authentic, but its security epoch is below the minimum in the rollback fuses.
-    Rollback {
-        /// The FIT's `rollback-index` (0 when absent).
-        epoch: u32,
-        /// The fuses' minimum.
-        minimum: u32,
-    },
-}
-
-/// A copy that is not bootable: in which part, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure {
-    /// SPL or FIT.
-    pub part: Part,
-    /// Why.
-    pub fault: Fault,
-}
-
-impl Failure {
-    const fn spl(fault: Fault) -> Self {
-        Failure {
-            part: Part::Spl,
-            fault,
-        }
-    }
-
-    const fn fit(fault: Fault) -> Self {
-        Failure {
-            part: Part::Fit,
-            fault,
-        }
-    }
-
-    /// The stable failure class (the one vocabulary of the cell, `--json` and the text).
-    pub fn class(&self) -> FailureClass {
-        match &self.fault {
-            Fault::Read(_) => FailureClass::ReadError,
-            Fault::Parse(e) if e.structure == Structure::Ivt => FailureClass::Ivt,
-            Fault::Parse(_) => FailureClass::Structure,
-            Fault::NotSigned => FailureClass::NotSigned,
-            Fault::TooLarge { .. } => FailureClass::NotRead,
-            Fault::LoadAddress { .. } => FailureClass::LoadAddress,
-            Fault::Auth(a) => FailureClass::of_auth_failure(a),
-            Fault::Algorithm { .. } => FailureClass::Algorithm,
-            Fault::Handoff(HandoffError::Fit(_) | HandoffError::NoEntry) => FailureClass::Structure,
-            Fault::Handoff(_) => FailureClass::LoadAddress,
-            Fault::Rollback { .. } => FailureClass::Rollback,
-        }
-    }
-
-    /// The HAB-style event: the backend's own for an authentication failure, else the ROM's
-    /// closest reason and context.
-    pub fn event(&self) -> EventSummary {
-        let (r, c) = match &self.fault {
-            Fault::Auth(a) => return a.event(),
-            Fault::Read(_) => (reason::MEM_FAIL, context::AUTHENTICATE),
-            Fault::Parse(e) if e.structure == Structure::Ivt => {
-                (reason::INV_IVT, context::AUTHENTICATE)
-            }
-            Fault::Parse(_) | Fault::TooLarge { .. } => (reason::INV_SIZE, context::AUTHENTICATE),
-            Fault::NotSigned => (reason::INV_CSF, context::AUTHENTICATE),
-            Fault::Algorithm { .. } => (reason::UNS_ALGORITHM, context::AUTHENTICATE),
-            Fault::LoadAddress { .. } | Fault::Handoff(_) => (reason::INV_ADDRESS, context::TARGET),
-            // Not a HAB failure: HAB accepted it, and the event says so.
-            Fault::Rollback { .. } => {
-                return EventSummary {
-                    status: status::SUCCESS,
-                    reason: 0,
-                    context: 0,
-                    engine: 0,
-                };
-            }
-        };
-        failure_event(r, c)
-    }
-}
-
-impl fmt::Display for Failure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let part = self.part.name();
-        match &self.fault {
-            Fault::Read(e) => write!(f, "{part}: read error: {e}"),
-            Fault::Parse(e) if self.part == Part::Spl && e.offset == 0 && e.field == "tag" => {
-                write!(
-                    f,
-                    "SPL: no boot image header at the copy's start (the ROM would not start it; \
-                     an update may have been cut off): {e}"
-                )
-            }
-            Fault::Parse(e) => write!(f, "{part}: {e}"),
-            Fault::NotSigned => write!(
-                f,
-                "{part}: not signed, and the part is closed (its ROM or the shim refuses it)"
-            ),
-            Fault::TooLarge { needed, available } => write!(
-                f,
-                "{part}: needs {needed:#x} bytes from the copy's start, {available:#x} are available"
-            ),
-            Fault::LoadAddress { load, len, window } => write!(
-                f,
-                "{part}: signed for {load:#x}+{len:#x}, outside the board's FIT window {:#x}..{:#x}",
-                window.start,
-                window.end()
-            ),
-            Fault::Auth(e) => write!(f, "{part}: not authentic: {e}"),
-            Fault::Algorithm { board, key } => write!(
-                f,
-                "{part}: signed with {key}, which {board}'s ROM cannot authenticate"
-            ),
-            Fault::Handoff(e) => write!(
-                f,
-                "{part}: authentic, but the shim cannot hand off to it: {e}"
-            ),
-            Fault::Rollback { epoch, minimum } => write!(
-                f,
-                "{part}: authentic, but its security epoch {epoch} is below the minimum {minimum} \
-                 in the rollback fuses (a rolled-back image)"
-            ),
-        }
-    }
-}
+use identity::{fit_identity_range, spl_identity_range};
+pub use identity::{flash_bin_identity, identity_parts, image_identity};
+pub use verdict::{Failure, Fault, Part, Rules, Security, SplCheck, Warnings};
 
 /// A bootable copy.
 #[derive(Debug, Clone)]
@@ -594,7 +306,7 @@ pub fn spl_layout(sector: &Sector, fit_offset: u64) -> Result<SplLayout, Failure
 
 /// Whether an SPL claims a signature: its IVT names a CSF and the CSF slot (to the image's end)
 /// is not all zero. A partly zeroed CSF is a signature that fails, not an unsigned image.
-fn spl_signed(spl: &[u8], layout: &SplLayout) -> bool {
+pub(super) fn spl_signed(spl: &[u8], layout: &SplLayout) -> bool {
     layout.csf.is_some_and(|o| {
         spl.get(o as usize..)
             .is_some_and(|c| c.iter().any(|&b| b != 0))
@@ -812,61 +524,6 @@ where
         window_offset: start,
         image_len,
     })
-}
-
-/// The part of an SPL of `layout` that goes into its copy's identity: its CSF when `signed`,
-/// the whole SPL when not.
-fn spl_identity_range(signed: bool, layout: &SplLayout) -> core::ops::Range<usize> {
-    match (signed, layout.csf) {
-        (true, Some(csf)) => csf as usize..layout.len as usize,
-        _ => 0..layout.len as usize,
-    }
-}
-
-/// The part of a FIT (relative to its start) that goes into its copy's identity: its IVT and
-/// CSF (`ivt_offset..image_len`) when `signed`, the whole FIT through its zero IVT when not.
-fn fit_identity_range(signed: bool, ivt_offset: u64, image_len: u64) -> core::ops::Range<usize> {
-    if signed {
-        ivt_offset as usize..image_len as usize
-    } else {
-        0..image_len as usize
-    }
-}
-
-/// SHA-256 of a copy's identity parts in order: [`identity_parts`] of its SPL, then of its FIT.
-/// [`Examined::identity`] is this, computed over the bytes read.
-pub fn image_identity(spl_part: &[u8], fit_part: &[u8]) -> [u8; 32] {
-    let mut h = Sha256::new();
-    h.update(spl_part);
-    h.update(fit_part);
-    h.finalize().into()
-}
-
-/// The identity parts of a flash.bin file whose FIT lies at `fit_offset` (see
-/// [`Examined::identity`]); `None` when its SPL or FIT does not parse or the file is short.
-pub fn identity_parts(flash_bin: &[u8], fit_offset: u64) -> Option<(&[u8], &[u8])> {
-    let sector: &Sector = flash_bin.first_chunk()?;
-    let layout = spl_layout(sector, fit_offset).ok()?;
-    let spl = flash_bin.get(..layout.len as usize)?;
-    let spl_part = spl.get(spl_identity_range(spl_signed(spl, &layout), &layout))?;
-    let fit = flash_bin.get(usize::try_from(fit_offset).ok()?..)?;
-    let total = u64::from(imx_hab::fit::totalsize(fit).ok()?);
-    let ivt_offset = ivt_offset_for(total);
-    let signed = fit
-        .get(ivt_offset as usize..)
-        .is_some_and(|i| i.iter().take(IVT_SIZE).any(|&b| b != 0));
-    let image_len = if signed {
-        SignedFit::parse(fit).ok()?.signed_len()
-    } else {
-        ivt_offset + IVT_SIZE as u64
-    };
-    let fit_part = fit.get(fit_identity_range(signed, ivt_offset, image_len))?;
-    Some((spl_part, fit_part))
-}
-
-/// [`image_identity`] of a flash.bin file ([`identity_parts`]).
-pub fn flash_bin_identity(flash_bin: &[u8], fit_offset: u64) -> Option<[u8; 32]> {
-    identity_parts(flash_bin, fit_offset).map(|(s, f)| image_identity(s, f))
 }
 
 /// A FAILURE event with the ROM's closest reason and context.
