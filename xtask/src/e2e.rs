@@ -1,6 +1,10 @@
 //! `cargo xtask e2e`: the end-to-end scenarios of issue 6 (§2-§3) on the whole chain in QEMU.
 //!
-//! QEMU runs the simulation contract (shim ELF, fuses, SD image on bus 1) and, with
+//! Two chains follow the shim ([`Chain`]): the real one (issue 17: TF-A BL31, U-Boot proper,
+//! Linux loaded by U-Boot from the card's boot partition; module [`crate::e2e_chain`]) and
+//! `linux-stand-in`, described next. The scenarios are the same on both.
+//!
+//! With the stand-in, QEMU runs the simulation contract (shim ELF, fuses, SD image on bus 1) and, with
 //! `-device loader`, Debian's arm64 kernel `Image`, the EVK device tree prepared for a
 //! bootloader-started kernel ([`crate::linux::chain_dtb`]) and a busybox initramfs, at the
 //! addresses of `test-firmware`'s `linux-stand-in` contract ([`KERNEL_ADDR`], [`DTB_ADDR`],
@@ -26,9 +30,11 @@
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::disk::{DiskSpec, ImageCopy, build_disk, flip_byte, primary_fit_data_offset, read_copy};
+use crate::e2e_chain::{BootSplit, RealChain};
 use crate::linux::{self, CMDLINE, ChainDt, InitSpec, LinuxArtifacts, loader_args};
 use crate::qemu::{MarkerWait, Qemu, SimConfig};
 use crate::sim::SimKit;
@@ -143,6 +149,41 @@ pub struct E2eOptions {
     pub scenarios: Vec<Scenario>,
     /// Echo the UART live with this prefix.
     pub echo: Option<String>,
+    /// Which firmware follows the shim.
+    pub chain: Chain,
+}
+
+/// What the shim hands off to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Chain {
+    /// The real chain: TF-A BL31, U-Boot proper, Linux loaded by U-Boot from the card
+    /// (issue 17, [`crate::e2e_chain`]).
+    #[default]
+    Real,
+    /// `linux-stand-in` (BL31 and U-Boot in one program of ours; the kernel preloaded by the
+    /// harness): faster to build and to boot.
+    StandIn,
+}
+
+impl Chain {
+    /// `real` or `stand-in`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Chain::Real => "real",
+            Chain::StandIn => "stand-in",
+        }
+    }
+}
+
+impl FromStr for Chain {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "real" => Ok(Chain::Real),
+            "stand-in" => Ok(Chain::StandIn),
+            _ => Err(format!("unknown chain {s:?} (real or stand-in)")),
+        }
+    }
 }
 
 /// What the harness built once for every scenario.
@@ -168,6 +209,10 @@ pub struct Rig {
     pub work: PathBuf,
     /// UART echo prefix.
     pub echo: Option<String>,
+    /// The real chain's parts; `None`: the stand-in.
+    pub real: Option<RealChain>,
+    /// The boot-time split of every real-chain boot of the rig's machines.
+    pub splits: Arc<Mutex<Vec<BootSplit>>>,
 }
 
 /// Timings of a whole [`run`].
@@ -181,6 +226,8 @@ pub struct E2eReport {
     pub scenarios: Vec<(Scenario, Duration)>,
     /// Number of boots of the chain (shim → stand-in → Linux) over all scenarios.
     pub boots: u32,
+    /// The real chain's boot-time split of every boot.
+    pub splits: Vec<BootSplit>,
 }
 
 /// Prints one transcript line.
@@ -213,12 +260,22 @@ impl Rig {
         let t1 = Instant::now();
         say("e2e: building ubootctl for aarch64-unknown-linux-musl");
         let ubootctl = linux::build_ubootctl()?;
-        say("e2e: building the simulation kit (shim, test PKI) and the linux-stand-in payload");
         let kit = SimKit::build(crate::pki::DEFAULT_SEED.as_bytes())?;
-        let elf = crate::firmware::build_test_firmware("linux-stand-in")?;
-        let stand_in = crate::sim::read_payload(&elf)?;
-        let v1 = kit.flash_bin_epoch(&stand_in, 1, Some(1))?;
-        let v2 = kit.flash_bin_epoch(&stand_in, 2, Some(2))?;
+        let (v1, v2, firmware) = match opts.chain {
+            Chain::StandIn => {
+                say("e2e: simulation kit (shim, test PKI) and the linux-stand-in payload");
+                let elf = crate::firmware::build_test_firmware("linux-stand-in")?;
+                let stand_in = crate::sim::read_payload(&elf)?;
+                let v1 = kit.flash_bin_epoch(&stand_in, 1, Some(1))?;
+                (v1, kit.flash_bin_epoch(&stand_in, 2, Some(2))?, None)
+            }
+            Chain::Real => {
+                say("e2e: simulation kit (shim, test PKI); TF-A and U-Boot from Debian's sources");
+                let (fw, v1, v2) =
+                    crate::e2e_chain::images(&kit, &mut |s| say(format!("e2e: {s}")))?;
+                (v1, v2, Some(fw))
+            }
+        };
         std::fs::create_dir_all(&opts.work)
             .with_context(|| format!("creating {}", opts.work.display()))?;
         let fuses = opts.work.join("fuses.bin");
@@ -248,6 +305,21 @@ impl Rig {
         )?;
         let dtb = opts.work.join("chain.dtb");
         std::fs::write(&dtb, dtb_bytes)?;
+        let real = match firmware {
+            Some(fw) => Some(RealChain {
+                stage: crate::e2e_chain::stage(
+                    &fw,
+                    &artifacts.kernel,
+                    &artifacts.dtb,
+                    &initrd,
+                    &opts.work,
+                )?,
+                v1_id: crate::e2e_chain::identity(&v1)?,
+                v2_id: crate::e2e_chain::identity(&v2)?,
+                firmware: fw,
+            }),
+            None => None,
+        };
         report.build = t1.elapsed();
         say(format!(
             "e2e: kernel {} {}, initramfs {} KiB (ubootctl, busybox, /v2.bin {} bytes, /srk_hash.bin), v1/v2 flash.bin {} bytes",
@@ -267,28 +339,33 @@ impl Rig {
             initrd,
             work: opts.work.clone(),
             echo: opts.echo.clone(),
+            real,
+            splits: Arc::default(),
         })
     }
 
     /// A fresh SD image `name` with `primary` and `secondary`.
     pub(crate) fn disk(&self, name: &str, primary: &[u8], secondary: &[u8]) -> Result<PathBuf> {
         let disk = self.work.join(name);
-        build_disk(&disk, &DiskSpec::new(primary.to_vec(), secondary.to_vec()))?;
+        match &self.real {
+            Some(real) => real.card(&disk, primary, secondary)?,
+            None => build_disk(&disk, &DiskSpec::new(primary.to_vec(), secondary.to_vec()))?,
+        }
         Ok(disk)
     }
 
-    /// The contract plus the three preloaded blobs.
-    fn config(&self, disk: &Path) -> SimConfig {
-        self.config_with(disk, &self.fuses)
-    }
-
-    /// [`Rig::config`] with another fuse block.
+    /// [`Rig::config`] with another fuse block. The real chain: nothing preloaded (U-Boot
+    /// loads Linux from the card), and the memory U-Boot's board configuration expects.
     fn config_with(&self, disk: &Path, fuses: &Path) -> SimConfig {
         let mut c = self.kit.sim_config(fuses, disk);
-        c.extra_args
-            .extend(loader_args(&self.artifacts.kernel, KERNEL_ADDR));
-        c.extra_args.extend(loader_args(&self.dtb, DTB_ADDR));
-        c.extra_args.extend(loader_args(&self.initrd, INITRD_ADDR));
+        if self.real.is_some() {
+            c.memory = crate::chain::MEMORY.into();
+        } else {
+            c.extra_args
+                .extend(loader_args(&self.artifacts.kernel, KERNEL_ADDR));
+            c.extra_args.extend(loader_args(&self.dtb, DTB_ADDR));
+            c.extra_args.extend(loader_args(&self.initrd, INITRD_ADDR));
+        }
         c.echo = self.echo.clone();
         c.timeout = Duration::from_secs(300);
         c
@@ -311,22 +388,31 @@ pub struct Boot {
 
 /// A running QEMU of the chain, driven over its console.
 pub struct Machine {
-    q: Qemu,
+    pub(crate) q: Qemu,
     log: PathBuf,
     boots: u32,
+    /// The real chain's parts (`None`: the stand-in).
+    real: Option<RealChain>,
+    /// Where each real-chain boot's time split goes (the rig's).
+    splits: Arc<Mutex<Vec<BootSplit>>>,
 }
 
 impl Machine {
     /// Starts QEMU on `disk`; the UART log goes to `log` when the machine ends.
     pub fn start(rig: &Rig, disk: &Path, log: PathBuf) -> Result<Machine> {
-        let q = Qemu::start(&rig.config(disk))?;
-        Ok(Machine { q, log, boots: 0 })
+        Machine::start_with_fuses(rig, disk, &rig.fuses, log)
     }
 
     /// [`Machine::start`] with the fuse block `fuses` instead of the rig's.
     pub fn start_with_fuses(rig: &Rig, disk: &Path, fuses: &Path, log: PathBuf) -> Result<Machine> {
         let q = Qemu::start(&rig.config_with(disk, fuses))?;
-        Ok(Machine { q, log, boots: 0 })
+        Ok(Machine {
+            q,
+            log,
+            boots: 0,
+            real: rig.real.clone(),
+            splits: rig.splits.clone(),
+        })
     }
 
     /// Reads `len` bytes of guest physical memory over QMP (the guest keeps running).
@@ -348,7 +434,7 @@ impl Machine {
     }
 
     /// An error carrying `what` and the last UART lines, the log saved.
-    fn fail(&self, what: impl std::fmt::Display) -> Error {
+    pub(crate) fn fail(&self, what: impl std::fmt::Display) -> Error {
         self.save_log();
         let uart = self.q.uart();
         let lines: Vec<&str> = uart.lines().collect();
@@ -362,7 +448,7 @@ impl Machine {
 
     /// Waits for a line containing `marker`; a [`FATAL`] line, QEMU's exit or the deadline is
     /// an error.
-    fn expect(&mut self, marker: &str) -> Result<String> {
+    pub(crate) fn expect(&mut self, marker: &str) -> Result<String> {
         self.expect_with(marker, &[])
     }
 
@@ -370,6 +456,9 @@ impl Machine {
     fn expect_with(&mut self, marker: &str, fatal: &[&str]) -> Result<String> {
         let mut markers = vec![marker];
         markers.extend_from_slice(FATAL);
+        if self.real.is_some() {
+            markers.extend_from_slice(crate::e2e_chain::FATAL);
+        }
         markers.extend_from_slice(fatal);
         match self.q.wait_for_any(&markers) {
             (Some(0), MarkerWait::Seen(line)) => Ok(line),
@@ -383,6 +472,9 @@ impl Machine {
     /// Waits for the next boot: the stand-in's line (version, slot; the cell read over QMP at
     /// that moment), then the command loop's first [`MARK_READY`].
     pub fn boot(&mut self) -> Result<Boot> {
+        if self.real.is_some() {
+            return self.boot_real();
+        }
         let t = Instant::now();
         let line = self.expect("stand-in: version ")?;
         let cell = self.q.read_cell();
@@ -449,7 +541,71 @@ impl Machine {
         }
     }
 
-    fn send(&mut self, cmd: &str) -> Result<()> {
+    /// [`Machine::boot`] on the real chain (module [`crate::e2e_chain`]): the shim's handoff
+    /// line (slot), TF-A's and U-Boot's banners (the cell read over QMP at U-Boot's), the boot
+    /// script, the kernel, `/init`, then [`MARK_READY`]; records the time split.
+    fn boot_real(&mut self) -> Result<Boot> {
+        use crate::e2e_chain as ec;
+        let t = Instant::now();
+        self.expect(SHIM_START)?;
+        let t_shim = self.q.elapsed();
+        let handoff = self.expect(ec::SHIM_HANDOFF)?;
+        let t_handoff = self.q.elapsed();
+        let slot = ec::handoff_slot(&handoff).map_err(|e| self.fail(e))?;
+        let tfa = self.expect(ec::TFA_BANNER)?;
+        let uboot = self.expect(ec::UBOOT_BANNER)?;
+        let t_uboot = self.q.elapsed();
+        let cell = self.q.read_cell();
+        let _ = self.q.resume();
+        let cell = cell.map_err(|e| self.fail(format!("reading the cell over QMP: {e}")))?;
+        let cell_slot = u32::from_le_bytes([cell[0], cell[1], cell[2], cell[3]]);
+        let rom_started = self.rom_started(&cell)?;
+        let id = boot_core::cell::decode(&cell)
+            .ok()
+            .and_then(|c| c.record.ok())
+            .and_then(|r| r.booted);
+        let version = match (&self.real, id) {
+            (Some(real), Some(id)) => real.version_of(&id),
+            _ => 0,
+        };
+        self.expect(ec::UBOOT_WDT)?;
+        self.expect(ec::SCRIPT_LINE)?;
+        self.expect(ec::KERNEL_START)?;
+        let t_kernel = self.q.elapsed();
+        self.expect(ec::INIT_UP)?;
+        let t_init = self.q.elapsed();
+        let mmc = self.expect(linux::MARK_MMC)?;
+        if !mmc.contains(MMC) {
+            return Err(self.fail(format!("expected the SD card at {MMC}, found `{mmc}`")));
+        }
+        self.expect(MARK_READY)?;
+        self.boots += 1;
+        let split = BootSplit {
+            shim: t_handoff.saturating_sub(t_shim),
+            bl31: t_uboot.saturating_sub(t_handoff),
+            uboot: t_kernel.saturating_sub(t_uboot),
+            kernel: t_init.saturating_sub(t_kernel),
+        };
+        if let Ok(mut v) = self.splits.lock() {
+            v.push(split);
+        }
+        say(format!(
+            "  [{:5.1} s] boot: ROM model -> {rom_started} SPL (shim) slot {slot} -> `{}` -> `{}` (cell slot {cell_slot}, booted image v{version}) -> boot.scr -> Linux, {MMC} present, shell ready ({:.1} s)",
+            self.q.elapsed().as_secs_f64(),
+            tfa.trim(),
+            uboot.trim(),
+            t.elapsed().as_secs_f64()
+        ));
+        say(format!("    time split: {}", split.line()));
+        Ok(Boot {
+            version,
+            slot,
+            cell_slot,
+            rom_started,
+        })
+    }
+
+    pub(crate) fn send(&mut self, cmd: &str) -> Result<()> {
         say(format!("  # {cmd}"));
         self.q
             .send_uart(format!("{cmd}\n").as_bytes())
@@ -495,9 +651,15 @@ impl Machine {
         check_status(&st, rc, want)
     }
 
-    /// Types `reboot -f` and waits for the stand-in's PSCI SYSTEM_RESET line.
+    /// Types `reboot -f` and waits for the stand-in's PSCI SYSTEM_RESET line (the real chain:
+    /// the kernel's restart line; TF-A's PSCI resets through WDOG1).
     pub fn reboot(&mut self) -> Result<()> {
         self.send("reboot -f")?;
+        if self.real.is_some() {
+            self.expect(crate::e2e_chain::KERNEL_RESTART)?;
+            say("  PSCI SYSTEM_RESET (TF-A) -> watchdog reset (same QEMU process)");
+            return Ok(());
+        }
         self.expect("stand-in: PSCI SYSTEM_RESET")?;
         say("  PSCI SYSTEM_RESET -> watchdog reset (same QEMU process)");
         Ok(())
@@ -506,7 +668,11 @@ impl Machine {
     /// Types `poweroff -f`; QEMU must exit with 0 (PSCI SYSTEM_OFF).
     pub fn poweroff(mut self) -> Result<u32> {
         self.send("poweroff -f")?;
-        self.expect("stand-in: PSCI SYSTEM_OFF")?;
+        self.expect(if self.real.is_some() {
+            crate::e2e_chain::KERNEL_POWER_DOWN
+        } else {
+            "stand-in: PSCI SYSTEM_OFF"
+        })?;
         let status = self.q.wait_exit();
         self.save_log();
         if status.and_then(|s| s.code()) != Some(0) {
@@ -921,6 +1087,9 @@ pub fn run(opts: &E2eOptions) -> Result<E2eReport> {
         .map_err(|e| e.context(format!("scenario {} failed", s.name())))?;
         report.boots += boots;
         report.scenarios.push((*s, t.elapsed()));
+        if let Ok(v) = rig.splits.lock() {
+            report.splits = v.clone();
+        }
         say(format!(
             "=== scenario {}: PASS ({boots} boots, {:.1} s) ===",
             s.name(),

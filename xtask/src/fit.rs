@@ -17,7 +17,8 @@ pub struct FitImage {
     pub name: String,
     /// `type`: `firmware`, `kernel`, `flat_dt`, `standalone`, …
     pub image_type: String,
-    /// `os`: `u-boot`, `arm-trusted-firmware`, `linux`, …
+    /// `os`: `u-boot`, `arm-trusted-firmware`, `linux`, …; empty: no `os` property (a
+    /// `flat_dt`).
     pub os: String,
     /// `arch`: `arm64`.
     pub arch: String,
@@ -61,6 +62,8 @@ pub struct FitConfig {
     pub loadables: Vec<String>,
     /// `rollback-index`: the security epoch (design.md §5.3); absent when `None` (epoch 0).
     pub rollback_index: Option<u32>,
+    /// `fdt` image name (U-Boot's device tree in NXP's layout), if any.
+    pub fdt: Option<String>,
 }
 
 fn prop<T: dtoolkit::ToPropertyValue>(name: &str, v: T) -> Result<DeviceTreeProperty> {
@@ -74,7 +77,7 @@ fn node(name: &str) -> Result<DeviceTreeNodeBuilder> {
 /// Builds a FIT with embedded data: `/description`, `#address-cells = <1>`, `/images/<name>`
 /// for every image (`description`, `data`, `type`, `arch`, `os`, `compression = "none"`,
 /// `load`, optional `entry`), and `/configurations` with `default = "conf-1"` holding
-/// `firmware`, `loadables` and, when given, `rollback-index`. Image names must be unique and the configuration must name
+/// `firmware`, `loadables` and, when given, `fdt` and `rollback-index`. Image names must be unique and the configuration must name
 /// existing images.
 pub fn build_fit(description: &str, images: &[FitImage], config: &FitConfig) -> Result<Vec<u8>> {
     for (i, img) in images.iter().enumerate() {
@@ -82,7 +85,10 @@ pub fn build_fit(description: &str, images: &[FitImage], config: &FitConfig) -> 
             bail!("FIT image name `{}` is used twice", img.name);
         }
     }
-    for name in std::iter::once(&config.firmware).chain(&config.loadables) {
+    for name in std::iter::once(&config.firmware)
+        .chain(&config.loadables)
+        .chain(&config.fdt)
+    {
         if !images.iter().any(|i| &i.name == name) {
             bail!("the FIT configuration names `{name}`, which is not an image");
         }
@@ -93,8 +99,11 @@ pub fn build_fit(description: &str, images: &[FitImage], config: &FitConfig) -> 
             .property(prop("description", img.name.as_str())?)
             .property(prop("data", img.data.as_slice())?)
             .property(prop("type", img.image_type.as_str())?)
-            .property(prop("arch", img.arch.as_str())?)
-            .property(prop("os", img.os.as_str())?)
+            .property(prop("arch", img.arch.as_str())?);
+        if !img.os.is_empty() {
+            n = n.property(prop("os", img.os.as_str())?);
+        }
+        n = n
             .property(prop("compression", "none")?)
             .property(prop("load", img.load)?);
         if let Some(entry) = img.entry {
@@ -108,6 +117,9 @@ pub fn build_fit(description: &str, images: &[FitImage], config: &FitConfig) -> 
     if !config.loadables.is_empty() {
         let names: Vec<&str> = config.loadables.iter().map(String::as_str).collect();
         conf = conf.property(prop("loadables", names)?);
+    }
+    if let Some(fdt) = &config.fdt {
+        conf = conf.property(prop("fdt", fdt.as_str())?);
     }
     if let Some(epoch) = config.rollback_index {
         conf = conf.property(prop("rollback-index", epoch)?);
@@ -147,6 +159,7 @@ mod tests {
             firmware: "payload".into(),
             loadables: vec!["blob".into()],
             rollback_index: Some(7),
+            fdt: None,
         };
         let dtb = build_fit("test", &images, &config).unwrap();
         let fit = imx_hab::fit::Fit::parse(&dtb).unwrap();
@@ -169,6 +182,7 @@ mod tests {
             firmware: "b".into(),
             loadables: vec![],
             rollback_index: None,
+            fdt: None,
         };
         assert!(build_fit("x", &images, &config).is_err());
     }

@@ -297,6 +297,7 @@ mod tests {
                 firmware: "payload".into(),
                 loadables: vec!["blob".into()],
                 rollback_index: None,
+                fdt: None,
             },
         )
         .unwrap()
@@ -400,6 +401,7 @@ mod tests {
                 firmware: "payload".into(),
                 loadables: vec![],
                 rollback_index: None,
+                fdt: None,
             },
         )
         .unwrap();

@@ -15,6 +15,9 @@
 //! | [`demo`] | `cargo xtask demo`: the mission end to end, narrated and checked |
 //! | [`e2e`] | `cargo xtask e2e`: the issue-6 scenarios on the shim → stand-in → Linux chain (boot, update, fallback, power cut) |
 //! | [`powercut`] | `cargo xtask powercut-compare`: one power-cut sweep over `ubootctl update`, RAUC's `boot-raw-fallback`, `rauc install` through the hook and AN12900's `dd`s, traced with strace and scored by the shim's judgement |
+//! | [`e2e_chain`] | the e2e scenarios on the real chain: images, card, boot observation (banners, cell, time split) |
+//! | [`chain`] | the real boot chain (issue 17): the NXP-layout FIT (U-Boot, its DT, BL31 as the entry), the SD card with a boot partition (DOS table, ext4 by `mke2fs -d`, `boot.scr`) |
+//! | [`thirdparty`] | TF-A BL31 and U-Boot proper from Debian bookworm's source packages (hash-checked), our QEMU patches from `patches/`, cached under `target/thirdparty` |
 //! | [`linux`] | the e2e Linux side: Debian arm64 kernel + patched EVK DTB + modules cached by `apt-get download`, static musl `ubootctl`, busybox initramfs, QEMU `-kernel` runs, the smoke check |
 //!
 //! Everything here is host-only and uses **test keys only** (see `imx_hab::sign`).
@@ -22,10 +25,12 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub mod chain;
 pub mod console;
 pub mod demo;
 pub mod disk;
 pub mod e2e;
+pub mod e2e_chain;
 pub mod e2e_rollback;
 pub mod figures;
 pub mod firmware;
@@ -38,6 +43,7 @@ pub mod probe;
 pub mod qemu;
 pub mod qmp;
 pub mod sim;
+pub mod thirdparty;
 
 /// The workspace root (the directory holding the workspace `Cargo.toml`).
 pub fn workspace_root() -> PathBuf {

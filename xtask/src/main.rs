@@ -92,6 +92,12 @@ enum Task {
         /// exists, else a tiny placeholder.
         #[arg(long = "payload", num_args = 1)]
         payloads: Vec<PathBuf>,
+        /// The real chain's FIT instead of a payload: U-Boot proper at 0x40200000, its device
+        /// tree, TF-A BL31 at 0x970000 as the entry image (NXP's layout), both built from
+        /// Debian's source packages with our QEMU patches (cached under target/thirdparty;
+        /// the first build takes minutes). U-Boot needs `-m 2G` in QEMU.
+        #[arg(long, conflicts_with = "payloads")]
+        real_chain: bool,
         /// Shim ELF to use instead of building it.
         #[arg(long)]
         elf: Option<PathBuf>,
@@ -179,11 +185,13 @@ enum Task {
         #[arg(long, default_value_t = 30)]
         seconds: u64,
     },
-    /// End to end with Linux (issue 6): the shim boots the linux-stand-in FIT payload, which
-    /// starts Debian's arm64 kernel preloaded by the harness (as U-Boot would have loaded it);
-    /// `ubootctl` in Linux reads the cell and updates the SD card. Scenarios: a (status, update
-    /// to v2, reboot into v2), b (corrupted primary: fallback, degraded status, repair), c
-    /// (power cuts during the update, restart, completion). `--prepare` only downloads/caches
+    /// End to end with Linux (issues 6, 17): by default the real chain, the shim boots TF-A's
+    /// BL31, which starts U-Boot proper (both built from Debian's sources), which loads Debian's
+    /// arm64 kernel from the card's boot partition; `--chain stand-in` boots the linux-stand-in
+    /// FIT payload instead, with the kernel preloaded by the harness. `ubootctl` in Linux reads
+    /// the cell and updates the SD card. Scenarios: a (status, update to v2, reboot into v2), b
+    /// (corrupted primary: fallback, degraded status, repair), c (power cuts during the update,
+    /// restart, completion), d (anti-rollback). `--prepare` only downloads/caches
     /// the Linux pieces and builds ubootctl; `--smoke` boots the kernel with `-kernel` and checks
     /// `ubootctl status` only.
     E2e {
@@ -196,6 +204,11 @@ enum Task {
         /// Run only these scenarios (a, b, c, d; repeatable); default all.
         #[arg(long, conflicts_with_all = ["smoke", "prepare"])]
         scenario: Vec<xtask::e2e::Scenario>,
+        /// What follows the shim: `real` (TF-A BL31 and U-Boot proper built from Debian's
+        /// sources, Linux loaded by U-Boot from the card's boot partition) or `stand-in`
+        /// (test-firmware's linux-stand-in, the kernel preloaded by the harness).
+        #[arg(long, default_value = "real")]
+        chain: xtask::e2e::Chain,
         /// Echo the UART live (prefix `uart| `).
         #[arg(long)]
         verbose: bool,
@@ -338,13 +351,43 @@ fn powercut_compare(quick: bool, out: PathBuf) -> bool {
     true
 }
 
-/// Issue 6's end-to-end scenarios (shim -> stand-in -> Debian kernel -> ubootctl), all three.
-/// The Linux pieces are downloaded once into `target/e2e-cache` (needs root and apt).
+/// The end-to-end scenarios with Linux. a, b and c on the real chain (shim -> TF-A BL31 ->
+/// U-Boot -> Debian kernel -> ubootctl; TF-A and U-Boot built once and cached under
+/// `target/thirdparty`); d (anti-rollback) on the stand-in: what it proves is the shim's and
+/// ubootctl's judgement of epochs and fuses, which does not depend on what follows the shim,
+/// and its three boots are faster there. The Linux pieces are downloaded once into
+/// `target/e2e-cache` (needs root and apt).
 fn end_to_end() -> bool {
-    eprintln!("\n==> end to end with Linux in QEMU (scenarios a, b, c)");
-    let out = workspace_root().join("target").join("e2e");
-    let ok = report(e2e(false, false, Vec::new(), false, None, out)).is_some();
-    println!("e2e: {}", if ok { "passed" } else { "FAILED" });
+    use xtask::e2e::{Chain, Scenario};
+    let target = workspace_root().join("target");
+    eprintln!("\n==> end to end with Linux in QEMU, real chain (scenarios a, b, c)");
+    let real = vec![Scenario::A, Scenario::B, Scenario::C];
+    let ok = report(e2e(
+        false,
+        false,
+        real,
+        Chain::Real,
+        false,
+        None,
+        target.join("e2e-real"),
+    ))
+    .is_some();
+    println!("e2e (real chain): {}", if ok { "passed" } else { "FAILED" });
+    if !ok {
+        return false;
+    }
+    eprintln!("\n==> end to end with Linux in QEMU, stand-in (scenario d)");
+    let ok = report(e2e(
+        false,
+        false,
+        vec![Scenario::D],
+        Chain::StandIn,
+        false,
+        None,
+        target.join("e2e"),
+    ))
+    .is_some();
+    println!("e2e (stand-in): {}", if ok { "passed" } else { "FAILED" });
     ok
 }
 
@@ -704,6 +747,7 @@ fn image(
     shim_versions: Vec<boot_core::cell::ShimVersion>,
     rollback_min: u32,
     payloads: Vec<PathBuf>,
+    real_chain: bool,
     elf: Option<PathBuf>,
     disk_mib: u64,
     first_sector: u32,
@@ -765,12 +809,43 @@ fn image(
             versions.len()
         )));
     }
+    let chain = if real_chain {
+        let fw = xtask::thirdparty::build(&mut |s| println!("chain     {s}"))?;
+        let imgs = xtask::chain::ChainImages::load(&fw)?;
+        println!(
+            "chain     U-Boot {} ({} bytes at {:#x}), its DT at {:#x}, BL31 {} ({} bytes at {:#x}, entry)",
+            fw.uboot_nodtb.display(),
+            imgs.uboot.len(),
+            xtask::chain::UBOOT_LOAD,
+            imgs.dtb_load,
+            fw.bl31.display(),
+            imgs.bl31.len(),
+            xtask::chain::BL31_LOAD
+        );
+        Some(imgs)
+    } else {
+        None
+    };
     let mut bins = Vec::new();
     for (i, v) in versions.iter().enumerate() {
         let (payload, what) = &payloads[i.min(payloads.len() - 1)];
         let epoch = epochs.get(i).or(epochs.first()).copied();
         let shim_version = shim_versions.get(i).or(shim_versions.first()).copied();
-        let fb = kit.flash_bin_full(payload, *v, epoch, shim_version)?;
+        let (fb, what) = match &chain {
+            Some(imgs) => {
+                let fit = xtask::chain::chain_fit(imgs, *v, epoch)?;
+                let shim = match shim_version {
+                    Some(sv) => xtask::flash_bin::stamp_shim_version(&kit.shim, sv)?,
+                    None => kit.shim.clone(),
+                };
+                let fb = xtask::flash_bin::build_flash_bin(&shim, &fit, &kit.pki, &kit.options)?;
+                (fb, "real chain: U-Boot, its DT, BL31")
+            }
+            None => (
+                kit.flash_bin_full(payload, *v, epoch, shim_version)?,
+                what.as_str(),
+            ),
+        };
         let path = out.join(format!("flash-v{v}.bin"));
         std::fs::write(&path, &fb).with_context(|| format!("writing {}", path.display()))?;
         println!(
@@ -808,11 +883,16 @@ fn image(
         spec.secondary_offset()
     );
     println!(
-        "run it:   cargo xtask sim --disk {} --fuses {} --rom {} --elf {}",
+        "run it:   cargo xtask sim --disk {} --fuses {} --rom {} --elf {}{}",
         disk.display(),
         fuses.display(),
         kit.rom_elf.display(),
-        kit.shim_elf.display()
+        kit.shim_elf.display(),
+        if real_chain {
+            " --timeout 60 --marker 'Hit any key to stop autoboot' -- -m 2G\n          (stops when U-Boot starts its autoboot; this card has no boot partition, so U-Boot would end at its\n          prompt: `cargo xtask e2e` builds the card with Linux)"
+        } else {
+            ""
+        }
     );
     Ok(())
 }
@@ -923,6 +1003,7 @@ fn e2e(
     smoke: bool,
     prepare: bool,
     scenarios: Vec<xtask::e2e::Scenario>,
+    chain: xtask::e2e::Chain,
     verbose: bool,
     cache: Option<PathBuf>,
     out: PathBuf,
@@ -959,6 +1040,7 @@ fn e2e(
             work: workspace_root().join(&out),
             scenarios,
             echo: verbose.then(|| "uart| ".to_string()),
+            chain,
         };
         let r = xtask::e2e::run(&opts)?;
         println!(
@@ -975,6 +1057,13 @@ e2e: PASS"
             t.elapsed().as_secs_f64(),
             r.boots
         );
+        if !r.splits.is_empty() {
+            println!(
+                "  boot-time split (median of {} boots, host wall time under TCG): {}",
+                r.splits.len(),
+                xtask::e2e_chain::BootSplit::median(&r.splits).line()
+            );
+        }
         return Ok(());
     }
     let opts = linux::SmokeOptions {
@@ -1076,6 +1165,7 @@ fn main() -> ExitCode {
             shim_versions,
             rollback_min,
             payloads,
+            real_chain,
             elf,
             disk_mib,
             first_sector,
@@ -1089,6 +1179,7 @@ fn main() -> ExitCode {
             shim_versions,
             rollback_min,
             payloads,
+            real_chain,
             elf,
             disk_mib,
             first_sector,
@@ -1110,10 +1201,11 @@ fn main() -> ExitCode {
             smoke,
             prepare,
             scenario,
+            chain,
             verbose,
             cache,
             out,
-        } => report(e2e(smoke, prepare, scenario, verbose, cache, out)).is_some(),
+        } => report(e2e(smoke, prepare, scenario, chain, verbose, cache, out)).is_some(),
     };
     if ok {
         ExitCode::SUCCESS

@@ -75,6 +75,7 @@ pub fn sim_fit(payload: &[u8], version: u32, epoch: Option<u32>) -> Result<Vec<u
             firmware: "payload".into(),
             loadables: vec!["blob".into()],
             rollback_index: epoch,
+            fdt: None,
         },
     )
 }
