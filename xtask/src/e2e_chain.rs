@@ -8,7 +8,8 @@
 //!
 //! | line | from | what the harness does |
 //! |---|---|---|
-//! | `shim: watchdog armed` | shim | start of the boot (time split) |
+//! | `rom: starting the primary SPL …` | the ROM model | which SPL it started; checked against the record's `rom.started` (as on the stand-in) |
+//! | `shim: watchdog armed` | shim (decoded defmt line) | start of the boot (time split) |
 //! | `shim: slot N handoff to 0x970000 (atf) at EL3` | shim | the slot |
 //! | `NOTICE:  BL31: v2.8…` | TF-A | TF-A's banner must appear |
 //! | `U-Boot 2023.01…` | U-Boot | U-Boot's banner must appear; the cell is read over QMP here |
