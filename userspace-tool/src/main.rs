@@ -458,15 +458,32 @@ struct CommitArgs {
     /// Print JSON lines instead of text [default: off].
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    roots: TestRoots,
+}
+
+/// Hidden options of the commands that open the medium: where sysfs, procfs and the lock files
+/// are (fake trees and a private lock directory in tests).
+#[derive(Debug, clap::Args)]
+struct TestRoots {
     /// For tests only: the sysfs root (a fake tree describing the device).
     #[arg(long, value_name = "DIR", default_value = ubootctl::sysblock::SYSFS, hide = true)]
     sysfs_root: PathBuf,
-    /// For tests only: the procfs root.
+    /// For tests only: the procfs root (a fake mountinfo and swaps).
     #[arg(long, value_name = "DIR", default_value = ubootctl::sysblock::PROCFS, hide = true)]
     proc_root: PathBuf,
     /// For tests only: the directory of the per-storage lock files.
     #[arg(long, value_name = "DIR", default_value = ubootctl::storage_lock::LOCK_DIR, hide = true)]
     lock_dir: PathBuf,
+}
+
+impl TestRoots {
+    fn sys_roots(&self) -> ubootctl::sysblock::SysRoots {
+        ubootctl::sysblock::SysRoots {
+            sys: self.sysfs_root.clone(),
+            proc: self.proc_root.clone(),
+        }
+    }
 }
 
 fn run_commit(a: &CommitArgs, e: &config::Effective) -> Result<(), exit::Failure> {
@@ -481,11 +498,8 @@ fn run_commit(a: &CommitArgs, e: &config::Effective) -> Result<(), exit::Failure
         mem: &mem,
         dry_run: a.dry_run,
         json: a.json,
-        roots: ubootctl::sysblock::SysRoots {
-            sys: a.sysfs_root.clone(),
-            proc: a.proc_root.clone(),
-        },
-        lock_dir: &a.lock_dir,
+        roots: a.roots.sys_roots(),
+        lock_dir: &a.roots.lock_dir,
         step_delay: None,
     };
     cli_commit::commit(&c, &fuses, a.yes)
@@ -536,15 +550,8 @@ struct Target {
     /// Print JSON event lines instead of text and a progress bar [default: off].
     #[arg(long)]
     json: bool,
-    /// For tests only: the sysfs root (a fake tree describing the device).
-    #[arg(long, value_name = "DIR", default_value = ubootctl::sysblock::SYSFS, hide = true)]
-    sysfs_root: PathBuf,
-    /// For tests only: the procfs root (a fake mountinfo and swaps).
-    #[arg(long, value_name = "DIR", default_value = ubootctl::sysblock::PROCFS, hide = true)]
-    proc_root: PathBuf,
-    /// For tests only: the directory of the per-storage lock files.
-    #[arg(long, value_name = "DIR", default_value = ubootctl::storage_lock::LOCK_DIR, hide = true)]
-    lock_dir: PathBuf,
+    #[command(flatten)]
+    roots: TestRoots,
     /// For tests only: pause this many milliseconds before every step of the plan.
     #[arg(long, value_name = "MS", hide = true)]
     test_step_delay_ms: Option<u64>,
@@ -619,11 +626,8 @@ fn with_target(
             mem: &mem,
             dry_run: t.dry_run,
             json: t.json,
-            roots: ubootctl::sysblock::SysRoots {
-                sys: t.sysfs_root.clone(),
-                proc: t.proc_root.clone(),
-            },
-            lock_dir: &t.lock_dir,
+            roots: t.roots.sys_roots(),
+            lock_dir: &t.roots.lock_dir,
             step_delay: t.test_step_delay_ms.map(std::time::Duration::from_millis),
         },
         &fuses,
