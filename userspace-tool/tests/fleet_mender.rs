@@ -327,17 +327,8 @@ fn module_install_from_the_fallback_saves_the_running_secondary() {
 #[test]
 fn mender_commit_advances_the_rollback_minimum() {
     let _m = mender_setup();
-    let (e1, e2) = (medium::epoch_image(1, 1), medium::epoch_image(2, 2));
-    let rig = Rig::with_rollback_fuses(
-        Layout {
-            primary: Some(&e1),
-            secondary: Some(&e1),
-            sit: true,
-        },
-        Reason::PrimaryOk,
-        &e1,
-        0b1,
-    );
+    let e2 = medium::epoch_image(2, 2);
+    let rig = Rig::epoch_1_at_minimum_1();
     let conf = mender_conf(&rig, None);
     let art = artifact(&rig, "e2", &e2, None);
     let o = mender(&rig, &conf, &[Path::new("install"), &art]);

@@ -8,21 +8,12 @@ mod medium;
 
 use boot_core::policy::Reason;
 use fleet::{Rig, describe, run};
-use medium::{Layout, epoch_image};
+use medium::epoch_image;
 
 /// Both copies at epoch 1 (minimum 1); then `ubootctl update` to epoch 2 and a reboot into it.
 fn updated_to_epoch_2() -> (Rig, Vec<u8>) {
-    let (e1, e2) = (epoch_image(1, 1), epoch_image(2, 2));
-    let rig = Rig::with_rollback_fuses(
-        Layout {
-            primary: Some(&e1),
-            secondary: Some(&e1),
-            sit: true,
-        },
-        Reason::PrimaryOk,
-        &e1,
-        0b1,
-    );
+    let e2 = epoch_image(2, 2);
+    let rig = Rig::epoch_1_at_minimum_1();
     let new = rig.file("e2.bin", &e2);
     let o = run(rig.command("ubootctl").arg("update").arg(&new));
     assert!(o.status.success(), "update: {}", describe(&o));

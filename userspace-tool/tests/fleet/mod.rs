@@ -120,6 +120,22 @@ impl Rig {
         rig
     }
 
+    /// Both copies hold `epoch_image(1, 1)`, booted from the primary by a shim that enforced
+    /// minimum 1 (one rollback bit burned).
+    pub fn epoch_1_at_minimum_1() -> Rig {
+        let e1 = medium::epoch_image(1, 1);
+        Rig::with_rollback_fuses(
+            Layout {
+                primary: Some(&e1),
+                secondary: Some(&e1),
+                sit: true,
+            },
+            Reason::PrimaryOk,
+            &e1,
+            0b1,
+        )
+    }
+
     /// [`Rig::reboot_into`] by a shim that enforced the minimum of the rollback bits `rollback`.
     pub fn reboot_into_enforcing(&self, reason: Reason, booted: &[u8], rollback: u64) {
         let mut r = boot_record(reason, booted);
