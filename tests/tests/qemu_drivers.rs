@@ -3,8 +3,7 @@
 //! known pattern, and checks what it prints on UART2 against hashes computed here, plus its
 //! semihosting exit code.
 //!
-//! Needs `qemu-system-aarch64` (QEMU ≥ 9.2 for `imx8mp-evk`); without it the tests fail and say
-//! how to install it.
+//! Runs our QEMU build (`xtask::qemu::qemu_binary`, built on first use; README "Our QEMU").
 
 use boards::SECTOR_SIZE;
 use std::fs::File;
@@ -16,7 +15,6 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-const QEMU: &str = "qemu-system-aarch64";
 /// Hard limit for one QEMU run (the self-test itself takes about 2 s).
 const QEMU_TIMEOUT: Duration = Duration::from_secs(60);
 /// Bytes of pattern written at the start of each image (covers every read but the last).
@@ -39,18 +37,7 @@ fn selftest_elf() -> &'static Path {
 }
 
 fn require_qemu() {
-    match Command::new(QEMU).arg("--version").output() {
-        Ok(o) if o.status.success() => {}
-        Ok(o) => panic!(
-            "`{QEMU} --version` failed: {}",
-            String::from_utf8_lossy(&o.stderr)
-        ),
-        Err(e) => panic!(
-            "{QEMU} not found ({e}). These tests run the drivers in QEMU's imx8mp-evk machine \
-             (QEMU >= 9.2). Install it, e.g. `apt-get install qemu-system-arm` (Debian/Ubuntu; \
-             bookworm needs bookworm-backports for QEMU 10) or `dnf install qemu-system-aarch64`."
-        ),
-    }
+    xtask::qemu::check_qemu(&xtask::qemu::qemu_binary()).unwrap_or_else(|e| panic!("{e}"));
 }
 
 /// The pattern byte at image offset `off` for image `seed`: differs per byte, per block and
@@ -91,7 +78,7 @@ fn make_image(path: &Path, seed: u64, size: u64) {
 /// Runs QEMU exactly as the simulation contract says and returns (exit code, UART2 output).
 /// `extra` arguments go before the drive; no `image`: no card in the slot.
 fn run_qemu(elf: &Path, image: Option<&Path>, extra: &[&str]) -> (Option<i32>, String, Duration) {
-    let mut child = Command::new(QEMU)
+    let mut child = Command::new(xtask::qemu::qemu_binary())
         .args(xtask::qemu::machine_args("1G"))
         .arg("-device")
         .arg(format!("loader,file={},cpu-num=0", elf.display()))

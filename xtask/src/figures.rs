@@ -261,6 +261,7 @@ pub fn build_sha_bench(backend: ShaBackend) -> Result<PathBuf> {
 /// Runs a `sha-bench` ELF in QEMU and returns the µs for 2 MiB (best of its runs) and the
 /// digest it printed.
 pub fn sha_throughput(elf: &Path, time: GuestTime) -> Result<(u64, String)> {
+    crate::qemu::check_qemu(&qemu_binary())?;
     let mut qemu = Command::new(qemu_binary());
     qemu.args(machine_args("1G"));
     if time == GuestTime::Instructions {

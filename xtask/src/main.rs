@@ -25,9 +25,13 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Task {
     /// The README's test command: format check, clippy (warnings are errors), the `no_std`
-    /// builds for aarch64-unknown-none, every workspace test, then the end-to-end scenarios
-    /// with Linux in QEMU (`e2e`).
+    /// builds for aarch64-unknown-none, our QEMU (built once and cached), every workspace
+    /// test, then the end-to-end scenarios with Linux in QEMU (`e2e`).
     Test,
+    /// Builds our QEMU 10.0.2 (Debian's source, `patches/qemu/`; cached under
+    /// target/thirdparty/qemu) and prints the binary's path as the last line. Every QEMU run
+    /// of the tests, the demo and `e2e` uses it (XTASK_QEMU names another binary).
+    Qemu,
     /// Issue 13's side-by-side power-cut sweep: `ubootctl update`, `rauc install` through
     /// integrations/rauc/ubootctl-hook, RAUC's `boot-raw-fallback` slot and AN12900's two `dd`s,
     /// each run for real under strace on an SD image from three starting states; the state
@@ -319,8 +323,25 @@ fn test() -> bool {
             shim_defmt,
         )
         && step("the shim's plain-text build (feature text-log)", shim_text)
+        && our_qemu()
         && run_tests(tests)
         && end_to_end()
+}
+
+/// Builds our QEMU before the tests run it (cached; a fresh build takes a few minutes), and
+/// prints how long that took.
+fn our_qemu() -> bool {
+    eprintln!("\n==> our QEMU (target/thirdparty/qemu; built once, then cached)");
+    let t0 = std::time::Instant::now();
+    let Some(bin) = report(xtask::thirdparty::qemu::ensure()) else {
+        return false;
+    };
+    println!(
+        "qemu: {} ({:.0} s)",
+        bin.display(),
+        t0.elapsed().as_secs_f64()
+    );
+    true
 }
 
 /// `cargo xtask powercut-compare`: builds ubootctl, runs the comparison, prints the table.
@@ -1153,6 +1174,9 @@ fn main() -> ExitCode {
             seconds,
         } => return run_probe(board, probe, elf, serial, seconds),
         Task::Test => test(),
+        Task::Qemu => report(xtask::thirdparty::qemu::ensure())
+            .map(|p| println!("{}", p.display()))
+            .is_some(),
         Task::PowercutCompare { quick, out } => powercut_compare(quick, out),
         Task::Bench { firmware } => bench(firmware),
         Task::BuildSpl { board } => build_spl_task(&board),

@@ -31,8 +31,6 @@ use std::time::{Duration, Instant};
 use crate::qmp::Qmp;
 use crate::{Context, Error, Result, bail};
 
-/// The QEMU binary of the contract.
-pub const QEMU_BIN: &str = "qemu-system-aarch64";
 /// Oldest QEMU with `imx8mp-evk`.
 pub const MIN_QEMU_VERSION: (u32, u32) = (9, 2);
 /// Where `fuses.bin` is loaded (boards `FuseSource::SimulatedBlock`).
@@ -44,17 +42,17 @@ pub const CELL_SIZE: usize = boot_core::cell::CELL_SIZE;
 /// Default hard timeout of a run.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// How to install a new enough QEMU.
-pub const INSTALL_HINT: &str = "install QEMU >= 9.2 with the imx8mp-evk machine: on Debian \
-    bookworm `echo 'deb http://deb.debian.org/debian bookworm-backports main' > \
-    /etc/apt/sources.list.d/backports.list && apt-get update && apt-get install -t \
-    bookworm-backports qemu-system-arm` (docs/setup.md); or set XTASK_QEMU to the binary";
+/// What to do when QEMU does not run.
+pub const INSTALL_HINT: &str = "every QEMU run uses our QEMU 10.0.2 build \
+    (target/thirdparty/qemu, built by `cargo xtask qemu` and on first use; its build \
+    dependencies come from .ci/setup); XTASK_QEMU names another binary";
 
-/// The QEMU binary to run: `$XTASK_QEMU` if set, else [`QEMU_BIN`] from `PATH`.
+/// The QEMU binary to run: `$XTASK_QEMU` if set, else our build
+/// ([`crate::thirdparty::qemu::binary`]; [`check_qemu`] builds it when it is missing).
 pub fn qemu_binary() -> PathBuf {
     std::env::var_os("XTASK_QEMU")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(QEMU_BIN))
+        .unwrap_or_else(crate::thirdparty::qemu::binary)
 }
 
 /// Parses `QEMU emulator version 10.0.2 (...)` into (10, 0, 2).
@@ -72,8 +70,12 @@ pub fn parse_version(text: &str) -> Option<(u32, u32, u32)> {
     ))
 }
 
-/// Checks that `qemu` runs and is at least [`MIN_QEMU_VERSION`]; returns its version.
+/// Checks that `qemu` runs and is at least [`MIN_QEMU_VERSION`]; returns its version. Our
+/// build ([`qemu_binary`] without `XTASK_QEMU`) is built first, once, if needed.
 pub fn check_qemu(qemu: &Path) -> Result<(u32, u32, u32)> {
+    if std::env::var_os("XTASK_QEMU").is_none() && qemu == crate::thirdparty::qemu::binary() {
+        crate::thirdparty::qemu::ensure()?;
+    }
     let out = Command::new(qemu)
         .arg("--version")
         .stdin(Stdio::null())
