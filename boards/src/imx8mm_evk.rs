@@ -50,6 +50,13 @@ pub const BOARD: Board = Board {
         base: 0x30B5_0000,
         medium: Medium::SdCard,
     },
+    // The EVK's eMMC is on USDHC3, 0x30B60000 (Linux `imx8mm-evk.dts`; U-Boot `imx-regs.h`;
+    // imx8m-facts.md §7). This board reads no BOOT_CFG yet: it boots from the SD card.
+    emmc: Some(Usdhc {
+        instance: 3,
+        base: 0x30B6_0000,
+        medium: Medium::Emmc,
+    }),
     media: AN12900_LAYOUT,
     // HAB RVT at 0x900 on 8MM (U-Boot `asm/mach-imx/hab.h`; TF-A platform_def HAB_RVT_BASE).
     hab: HabBackend::Rom { rvt_addr: 0x900 },

@@ -65,6 +65,27 @@ impl MediaLayout {
         first_sector as u64 * SECTOR_SIZE
     }
 
+    /// This layout applied to an eMMC boot partition of `partition_bytes` as the whole device
+    /// (eMMC layout (a), docs/design.md §5.5): the same SIT, image and FIT offsets, with the
+    /// largest `firstSectorNumber` whose two equal slots fit, `(N − image offset) / 1024`
+    /// sectors (0xFDF for N = 4 MiB: two 2031.5 KiB slots, the secondary ending exactly at N;
+    /// the standard 0x1000 does not fit, its secondary would end at 0x408400). `None` when a
+    /// slot would not even reach the FIT offset.
+    pub const fn in_boot_partition(&self, partition_bytes: u64) -> Option<MediaLayout> {
+        let image = self.primary_offset();
+        if partition_bytes <= image {
+            return None;
+        }
+        let first = (partition_bytes - image) / (2 * SECTOR_SIZE);
+        if first * SECTOR_SIZE <= self.fit_offset || first > u32::MAX as u64 {
+            return None;
+        }
+        Some(MediaLayout {
+            standard_first_sector: first as u32,
+            ..*self
+        })
+    }
+
     /// Byte offset of the signed FIT of the primary copy.
     pub const fn primary_fit_offset(&self) -> u64 {
         self.primary_offset() + self.fit_offset
@@ -87,5 +108,21 @@ mod tests {
             l.secondary_offset(u32::MAX),
             Some((u32::MAX as u64 + 0x42) * 512)
         );
+    }
+
+    #[test]
+    fn layout_a_fills_a_4_mib_boot_partition() {
+        let a = AN12900_LAYOUT.in_boot_partition(4 << 20).unwrap();
+        assert_eq!(a.standard_first_sector, 0xFDF);
+        let slot = a.slot_size(0xFDF);
+        let second = a.secondary_offset(0xFDF).unwrap();
+        assert_eq!(second, 0x20_4200);
+        assert_eq!(second + slot, 4 << 20);
+        assert_eq!(a.primary_offset() + slot, second);
+        assert_eq!((a.sit_sector, a.image_sector, a.fit_offset), (0x41, 0x42, 0x57C00));
+        // Too small for two slots reaching the FIT: none.
+        assert_eq!(AN12900_LAYOUT.in_boot_partition(0x8400), None);
+        assert_eq!(AN12900_LAYOUT.in_boot_partition(0x8400 + 2 * 0x57C00), None);
+        assert!(AN12900_LAYOUT.in_boot_partition(0x8400 + 2 * 0x57E00).is_some());
     }
 }

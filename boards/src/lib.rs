@@ -7,11 +7,13 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+mod boot_cfg;
 pub mod imx8mm_evk;
 mod layout;
 mod memory;
 pub mod qemu_imx8mp;
 
+pub use boot_cfg::{BootCfg, BootDevice, EmmcLayout};
 pub use layout::{AN12900_LAYOUT, MediaLayout, SECTOR_SIZE, Sector};
 pub use memory::{MemoryMap, Region};
 
@@ -118,7 +120,8 @@ impl HabCapabilities {
 pub enum FuseSource {
     /// A 64-byte block in memory, planted by the simulator: bytes 0..32 the SRK hash exactly as
     /// `srktool` writes it, 32..36 the SEC_CONFIG word (LE, bit 25 = closed), 36..40 the SRK
-    /// revoke mask (LE), 40..48 the 64 anti-rollback fuse bits (LE; OCOTP GP1 on silicon).
+    /// revoke mask (LE), 40..48 the 64 anti-rollback fuse bits (LE; OCOTP GP1 on silicon),
+    /// 48..52 the boot-device selection ([`BootCfg`]).
     SimulatedBlock {
         /// Physical address of the 64-byte block.
         addr: u64,
@@ -163,8 +166,10 @@ pub struct Board {
     pub memory: MemoryMap,
     /// Console UART.
     pub console: Uart,
-    /// Boot medium controller.
+    /// Boot medium controller (the SD card; [`BootCfg`] all zero boots from it).
     pub boot_usdhc: Usdhc,
+    /// The eMMC's controller, when the board has one ([`BootDevice::Emmc`] boots from it).
+    pub emmc: Option<Usdhc>,
     /// Where the two copies and the Secondary Image Table live on the medium.
     pub media: MediaLayout,
     /// How authentication is done.

@@ -67,6 +67,13 @@ pub const BOARD: Board = Board {
         base: 0x30B5_0000,
         medium: Medium::SdCard,
     },
+    // `-device emmc,...,bus=sd-bus` attaches the eMMC to USDHC3 at 0x30B60000, the first
+    // `sd-bus` in QEMU's list (qemu-imx8mp.md §4.1; U-Boot `imx-regs.h` for the address).
+    emmc: Some(Usdhc {
+        instance: 3,
+        base: 0x30B6_0000,
+        medium: Medium::Emmc,
+    }),
     media: AN12900_LAYOUT,
     hab: HabBackend::Software,
     // The 8M Plus ROM is HAB 4.5 with ECDSA P-256 and RSA (CST UG Table 1; imx8m-facts.md
