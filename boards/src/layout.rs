@@ -119,10 +119,17 @@ mod tests {
         assert_eq!(second, 0x20_4200);
         assert_eq!(second + slot, 4 << 20);
         assert_eq!(a.primary_offset() + slot, second);
-        assert_eq!((a.sit_sector, a.image_sector, a.fit_offset), (0x41, 0x42, 0x57C00));
+        assert_eq!(
+            (a.sit_sector, a.image_sector, a.fit_offset),
+            (0x41, 0x42, 0x57C00)
+        );
         // Too small for two slots reaching the FIT: none.
         assert_eq!(AN12900_LAYOUT.in_boot_partition(0x8400), None);
         assert_eq!(AN12900_LAYOUT.in_boot_partition(0x8400 + 2 * 0x57C00), None);
-        assert!(AN12900_LAYOUT.in_boot_partition(0x8400 + 2 * 0x57E00).is_some());
+        assert!(
+            AN12900_LAYOUT
+                .in_boot_partition(0x8400 + 2 * 0x57E00)
+                .is_some()
+        );
     }
 }

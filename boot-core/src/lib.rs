@@ -11,6 +11,7 @@
 
 pub mod boot;
 pub mod cell;
+pub mod emmc;
 pub mod examine;
 pub mod log;
 pub mod platform;
