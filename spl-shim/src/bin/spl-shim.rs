@@ -9,19 +9,19 @@
 
 #[cfg(target_os = "none")]
 mod firmware {
-    use boards::{FuseSource, HabBackend, Region};
-    use boot_core::boot::{self, Bootable, Hardware, Memory};
+    use boards::{BootCfg, FuseSource, HabBackend, Region};
+    use boot_core::boot::{self, Bootable, Memory};
     use boot_core::cell::{BootRecord, CELL_SIZE, RomInfo, ShimVersion, VersionStamp, reason_name};
     use boot_core::examine::{Rules, Security};
     use boot_core::log::Text;
-    use boot_core::platform::{BlockRead, CellStore, Clock, MediaError, WatchdogService};
+    use boot_core::platform::{CellStore, Clock, WatchdogService};
     use boot_core::rollback::RollbackFuses;
     use boot_core::shim_log;
     use spl_shim::arch;
     use spl_shim::hw::BOARD;
+    use spl_shim::hw::medium::{self, Medium, OpenError, Opened};
     use spl_shim::hw::timer::GenericTimer;
     use spl_shim::hw::uart::Uart;
-    use spl_shim::hw::usdhc::Usdhc;
     use spl_shim::hw::watchdog::Watchdog;
 
     /// Watchdog timeout while the shim works and after it hands off: long enough for a 2 MiB PIO
@@ -98,23 +98,6 @@ mod firmware {
         block
     }
 
-    /// The watchdog as the boot flow services it, plus the card reads it must not starve.
-    struct Serviced<'a> {
-        sd: &'a mut Usdhc,
-        wdog: &'a mut Watchdog,
-    }
-
-    impl BlockRead for Serviced<'_> {
-        fn block_count(&self) -> u64 {
-            self.sd.block_count()
-        }
-
-        fn read_blocks(&mut self, lba: u64, buf: &mut [u8]) -> Result<(), MediaError> {
-            self.wdog.service();
-            self.sd.read_blocks(lba, buf)
-        }
-    }
-
     /// The FIT window as memory (design.md §5: the signed blob is read to its load address).
     fn fit_window() -> &'static mut [u8] {
         let w = BOARD.memory.fit_window;
@@ -153,33 +136,15 @@ mod firmware {
         let rom = spl_shim::hw::rom::take(BOARD);
         report_rom(&mut console, &rom);
 
-        // SAFETY: the only handle on the boot uSDHC in this program.
-        let mut sd = unsafe { Usdhc::board() };
+        let boot_cfg = boot_cfg();
         let shim = shim_regions();
-        let outcome = match sd.init() {
-            Ok(card) => {
-                shim_log!(
-                    info,
-                    console,
-                    "uSDHC{}: {} card, {} blocks",
-                    BOARD.boot_usdhc.instance,
-                    card.kind.name(),
-                    card.blocks
-                );
-                let mut disk = Serviced {
-                    sd: &mut sd,
-                    wdog: &mut wdog,
-                };
-                run_flow(&mut disk, &clock, &mut console, &shim, rom)
+        let outcome = match medium::open(BOARD, boot_cfg) {
+            Ok((mut medium, opened)) => {
+                report_medium(&mut console, &medium, &opened);
+                run_flow(&mut medium, &mut wdog, &clock, &mut console, &shim, rom)
             }
             Err(e) => {
-                shim_log!(
-                    error,
-                    console,
-                    "uSDHC{}: {}",
-                    BOARD.boot_usdhc.instance,
-                    Text(&e)
-                );
+                report_open_error(&mut console, &e);
                 None
             }
         };
@@ -226,7 +191,8 @@ mod firmware {
     /// Runs the boot flow with the board's HAB backend; returns the encoded cell, the handoff
     /// and the timings.
     fn run_flow(
-        disk: &mut Serviced<'_>,
+        disk: &mut Medium,
+        wdog: &mut Watchdog,
         clock: &GenericTimer,
         console: &mut Uart,
         shim: &[Region],
@@ -243,7 +209,7 @@ mod firmware {
                 let fuses = imx_hab::hab::Fuses::from_simulated_block(&block);
                 let mut hab = imx_hab::hab::software::SoftwareHab { fuses };
                 let rules = Rules::of(&fuses);
-                run_with(&mut hab, rules, disk, clock, console, mem, rom)
+                run_with(&mut hab, rules, disk, wdog, clock, console, mem, rom)
             }
             (HabBackend::Rom { rvt_addr }, fuse_source) => {
                 let (sec_config, rollback) = match fuse_source {
@@ -267,7 +233,7 @@ mod firmware {
                 let mut hab = unsafe {
                     imx_hab::hab::rom::RomHab::new(rvt_addr as usize, imx_hab::hab::rom::CID_UBOOT)
                 };
-                run_with(&mut hab, rules, disk, clock, console, mem, rom)
+                run_with(&mut hab, rules, disk, wdog, clock, console, mem, rom)
             }
             (HabBackend::Software, FuseSource::Ocotp { .. }) => {
                 shim_log!(
@@ -282,36 +248,100 @@ mod firmware {
     }
 
     /// The boot flow with one HAB backend.
+    #[allow(clippy::too_many_arguments)]
     fn run_with<A: imx_hab::hab::Authenticator>(
         hab: &mut A,
         rules: Rules,
-        disk: &mut Serviced<'_>,
+        disk: &mut Medium,
+        wdog: &mut Watchdog,
         clock: &GenericTimer,
         console: &mut Uart,
         mem: Memory<'_>,
         rom: RomInfo,
     ) -> boot::Outcome {
+        shim_log!(
+            info,
+            console,
+            "{} part, rollback minimum {}",
+            rules.security.name(),
+            rules.rollback.minimum()
+        );
         // The defmt build logs through the global logger; the flow's text console is unused.
         #[cfg(defmt_log)]
         let console = {
             let _ = console;
             &mut NoText
         };
-        let mut hw = Hardware {
-            disk,
-            hab,
-            clock,
-            watchdog: &mut NoService,
-            console,
-        };
-        shim_log!(
-            info,
-            hw.console,
-            "{} part, rollback minimum {}",
-            rules.security.name(),
-            rules.rollback.minimum()
-        );
-        boot::run(BOARD, rules, &mut hw, mem, rom)
+        medium::run(BOARD, disk, wdog, hab, clock, console, rules, mem, rom)
+    }
+
+    /// BOOT_CFG: the simulated fuse block's word (boards `BootCfg`); a board reading real
+    /// fuses boots from its SD card (its BOOT_CFG is not read yet).
+    fn boot_cfg() -> BootCfg {
+        match BOARD.fuses {
+            FuseSource::SimulatedBlock { addr } => {
+                BootCfg::from_simulated_block(&simulated_block(addr))
+            }
+            FuseSource::Ocotp { .. } => BootCfg::SD,
+        }
+    }
+
+    /// Why no medium was opened.
+    fn report_open_error(console: &mut Uart, e: &OpenError) {
+        match e {
+            OpenError::Media(m) => shim_log!(error, console, "boot medium: {}", Text(m)),
+            OpenError::UnsupportedDevice(v) => shim_log!(
+                error,
+                console,
+                "boot medium: BOOT_CFG boot device {:#x} is not supported",
+                *v
+            ),
+            OpenError::NoEmmc => shim_log!(
+                error,
+                console,
+                "boot medium: BOOT_CFG selects eMMC but the board has none"
+            ),
+            OpenError::ReservedBootEnable(v) => shim_log!(
+                error,
+                console,
+                "boot medium: EXT_CSD[179] BOOT_PARTITION_ENABLE {} is reserved",
+                *v
+            ),
+        }
+    }
+
+    /// One line on the medium opened.
+    fn report_medium(console: &mut Uart, medium: &Medium, opened: &Opened) {
+        match (medium, opened) {
+            (_, Opened::Sd { blocks, sdhc }) => shim_log!(
+                info,
+                console,
+                "uSDHC{}: {} card, {} blocks",
+                BOARD.boot_usdhc.instance,
+                if *sdhc { "SDHC" } else { "SDSC" },
+                *blocks
+            ),
+            (m, Opened::Emmc(i)) => {
+                let instance = BOARD.emmc.map_or(0, |e| e.instance);
+                let (area, layout) = match m {
+                    Medium::EmmcBoot {
+                        enabled, layout, ..
+                    } => (enabled.name(), layout.name()),
+                    _ => ("user", "sd"),
+                };
+                shim_log!(
+                    info,
+                    console,
+                    "uSDHC{}: eMMC, {} user blocks, boot partitions {} blocks, EXT_CSD[179] {:#x}: booting {} (layout {})",
+                    instance,
+                    i.user_blocks,
+                    i.boot_blocks,
+                    i.partition_config.0,
+                    area,
+                    layout
+                );
+            }
+        }
     }
 
     /// One line on what the ROM said: the copy it started (the pairing rule starts there).
@@ -364,14 +394,6 @@ mod firmware {
         fn write_fmt(&mut self, _: core::fmt::Arguments<'_>) -> core::fmt::Result {
             Ok(())
         }
-    }
-
-    /// The disk wrapper services the real watchdog on every read; the flow's own service calls
-    /// land here.
-    struct NoService;
-
-    impl WatchdogService for NoService {
-        fn service(&mut self) {}
     }
 
     /// Copies the configuration's images to their load addresses and jumps to the entry at EL3

@@ -1,6 +1,7 @@
 //! Hardware drivers of the shim firmware (`target_os = "none"` only).
 //!
-//! One file per block: [`uart`] (console), [`usdhc`] (SD card, PIO), [`timer`] (ARM generic
+//! One file per block: [`uart`] (console), [`usdhc`] (SD card and eMMC, PIO), [`medium`] (the
+//! boot medium BOOT_CFG names and the flow over it), [`timer`] (ARM generic
 //! timer), [`watchdog`] (WDOG1), [`ocotp`] (fuse shadow registers), [`rom`] (what the boot ROM left), [`copy`] (the NEON image
 //! copy of the handoff) and [`exceptions`] (the report printed by the EL3 exception vectors).
 //! What only the test firmware needs (semihosting, GIC, PSCI) lives in `test-firmware`.
@@ -17,6 +18,7 @@ pub mod log;
 
 // boot-core's messages and the shim's go out the same way (both `text-log`, or both defmt).
 const _: () = assert!(boot_core::log::DEFMT == cfg!(defmt_log));
+pub mod medium;
 pub mod ocotp;
 pub mod rom;
 pub mod timer;

@@ -24,8 +24,10 @@
 mod firmware {
     use core::fmt::Write;
 
+    use boards::BootCfg;
     use boards::qemu_imx8mp::{BOARD, ROM_MODEL_SCRATCH, ROM_PAGE};
     use boot_core::boot::Hardware;
+    use boot_core::emmc;
     use boot_core::examine::{Context, Rules, Security};
     use boot_core::platform::WatchdogService;
     use boot_core::policy::Slot;
@@ -33,9 +35,9 @@ mod firmware {
     use imx_hab::hab::Fuses;
     use imx_hab::hab::software::SoftwareHab;
     use spl_shim::arch;
+    use spl_shim::hw::medium::{self, Medium, Opened};
     use spl_shim::hw::timer::GenericTimer;
     use spl_shim::hw::uart::Uart;
-    use spl_shim::hw::usdhc::Usdhc;
     use spl_shim::hw::watchdog::Watchdog;
 
     /// The log inside the ROM page (128 words).
@@ -63,20 +65,40 @@ mod firmware {
         unsafe { (addr as *const u32).read_volatile() }
     }
 
-    /// The simulated fuse block (`FuseSource::SimulatedBlock`).
-    fn fuses() -> Fuses {
+    /// The simulated fuse block (`FuseSource::SimulatedBlock`): the HAB fuses and BOOT_CFG.
+    fn fuses() -> (Fuses, BootCfg) {
         let boards::FuseSource::SimulatedBlock { addr } = BOARD.fuses else {
-            return Fuses::open_with([0; 32]);
+            return (Fuses::open_with([0; 32]), BootCfg::SD);
         };
         let mut block = [0u8; 64];
         for (i, b) in block.iter_mut().enumerate() {
             // SAFETY: the 64-byte block QEMU's loader plants in OCRAM; read only.
             *b = unsafe { ((addr as usize + i) as *const u8).read_volatile() };
         }
-        Fuses::from_simulated_block(&block)
+        (
+            Fuses::from_simulated_block(&block),
+            BootCfg::from_simulated_block(&block),
+        )
     }
 
     struct NoService;
+
+    /// The flow's hardware over `disk` with the model's HAB, clock and console.
+    fn hardware<'a, D>(
+        disk: &'a mut D,
+        hab: &'a mut SoftwareHab,
+        clock: &'a GenericTimer,
+        watchdog: &'a mut NoService,
+        console: &'a mut Uart,
+    ) -> Hardware<'a, D, SoftwareHab, GenericTimer, NoService> {
+        Hardware {
+            disk,
+            hab,
+            clock,
+            watchdog,
+            console,
+        }
+    }
 
     impl WatchdogService for NoService {
         fn service(&mut self) {}
@@ -118,23 +140,10 @@ mod firmware {
         );
         // The log pointer is rewritten below; a stale one from before the reset must not stay.
         write32(BOARD.rom.log_pointer, 0);
-        // SAFETY: the only handle on the boot uSDHC in this program.
-        let mut sd = unsafe { Usdhc::board() };
-        if let Err(e) = sd.init() {
-            let _ = writeln!(con, "rom: boot device: {e}");
-            serial_download(&mut con);
-        }
-        let fuses = fuses();
+        let (fuses, boot_cfg) = fuses();
         let rules = Rules::of(&fuses);
         let mut hab = SoftwareHab { fuses };
         let clock = GenericTimer::new();
-        let ctx = Context {
-            board: &BOARD,
-            security: rules.security,
-            rollback: rules.rollback,
-            slot_bytes: BOARD.media.slot_size(BOARD.media.standard_first_sector),
-            shim: &[],
-        };
         // SAFETY: the scratch region is DRAM reserved for the model (boards test: inside DRAM,
         // clear of the model's image); this is the only reference to it.
         let buf = unsafe {
@@ -143,15 +152,54 @@ mod firmware {
                 ROM_MODEL_SCRATCH.size as usize,
             )
         };
+        let (mut medium, opened) = match medium::open(&BOARD, boot_cfg) {
+            Ok(m) => m,
+            Err(e) => {
+                let _ = writeln!(con, "rom: boot device: {e}");
+                serial_download(&mut con)
+            }
+        };
+        let cross = boot_cfg.rom_cross_fallback();
+        let mut from = "";
         let start = {
-            let mut hw = Hardware {
-                disk: &mut sd,
-                hab: &mut hab,
-                clock: &clock,
-                watchdog: &mut NoService,
-                console: &mut con,
+            let ctx = Context {
+                board: &BOARD,
+                security: rules.security,
+                rollback: rules.rollback,
+                slot_bytes: BOARD.media.slot_size(BOARD.media.standard_first_sector),
+                shim: &[],
             };
-            rom::choose(&mut hw, &ctx, buf, persist)
+            let mut console = Uart::console();
+            let mut wd = NoService;
+            match &mut medium {
+                Medium::Sd(sd) => {
+                    let mut hw = hardware(sd, &mut hab, &clock, &mut wd, &mut console);
+                    rom::choose(&mut hw, &ctx, buf, persist)
+                }
+                Medium::EmmcUser(emmc) => {
+                    let _ = writeln!(con, "rom: eMMC, boot partitions not enabled: user area");
+                    let mut user = emmc.user();
+                    let mut hw = hardware(&mut user, &mut hab, &clock, &mut wd, &mut console);
+                    rom::choose(&mut hw, &ctx, buf, persist)
+                }
+                Medium::EmmcBoot { emmc, enabled, .. } => {
+                    let config = match opened {
+                        Opened::Emmc(i) => i.partition_config.0,
+                        Opened::Sd { .. } => 0,
+                    };
+                    let _ = writeln!(
+                        con,
+                        "rom: eMMC EXT_CSD[179] {config:#04x}: {} enabled, cross-partition \
+                         fallback {}",
+                        enabled.name(),
+                        if cross { "on" } else { "off" }
+                    );
+                    let mut hw = hardware(emmc, &mut hab, &clock, &mut wd, &mut console);
+                    let r = emmc::choose(&mut hw, &BOARD, rules, *enabled, cross, buf, persist);
+                    from = r.partition.name();
+                    r.start
+                }
+            }
         };
         match start {
             RomStart::Boot {
@@ -170,11 +218,18 @@ mod firmware {
                     );
                     serial_download(&mut con);
                 }
-                write_log(rules.security == Security::Closed, slot, hab, layout.entry);
+                write_log(
+                    rules.security == Security::Closed,
+                    slot,
+                    hab,
+                    layout.entry,
+                    &medium,
+                );
+                let sep = if from.is_empty() { "" } else { " " };
                 let _ = writeln!(
                     con,
-                    "rom: starting the {name} SPL from {copy_offset:#x}: {:#x} bytes at {:#x}, \
-                     entry {:#x}, HAB {hab:#04x}",
+                    "rom: starting the {name} SPL from {from}{sep}{copy_offset:#x}: {:#x} bytes \
+                     at {:#x}, entry {:#x}, HAB {hab:#04x}",
                     layout.len, layout.self_addr, layout.entry
                 );
                 con.flush();
@@ -222,17 +277,22 @@ mod firmware {
     }
 
     /// The event log, its pointer, the ROM API table and the query answers.
-    fn write_log(closed: bool, slot: Slot, hab: u8, entry: u64) {
+    fn write_log(closed: bool, slot: Slot, hab: u8, entry: u64, medium: &Medium) {
         let words = rom::log_of_start(closed, slot, hab, entry as u32);
         for i in 0..rom::LOG_WORDS {
             write32(LOG_ADDR + 4 * i as u64, words.get(i).copied().unwrap_or(0));
         }
         write32(BOARD.rom.log_pointer, LOG_ADDR as u32);
         write32(ANSWERS_ADDR, rom::boot_stage(slot));
-        // BT_DEV: type 1 (SD) in bits 31..16, instance (0-based: USDHC2 = 1) in 15..8.
+        // BT_DEV: type (1 SD, 2 MMC) in bits 31..16, instance (0-based: USDHC2 = 1) in 15..8
+        // (imx8m-facts.md §3.5).
+        let (kind, instance) = match medium {
+            Medium::Sd(_) => (1, BOARD.boot_usdhc.instance),
+            _ => (2, BOARD.emmc.map_or(1, |e| e.instance)),
+        };
         write32(
             ANSWERS_ADDR + 4,
-            (1 << 16) | (u32::from(BOARD.boot_usdhc.instance - 1) << 8),
+            (kind << 16) | (u32::from(instance.saturating_sub(1)) << 8),
         );
         if let Some(table) = BOARD.rom.api_table {
             // Version and tag: 0 (their values are not in our sources); download_image: none.

@@ -1,4 +1,5 @@
-//! uSDHC SD-card driver: PIO, polling, read-only.
+//! uSDHC SD-card driver: PIO, polling, read-only. The eMMC on top of the same controller
+//! code is [`emmc`].
 //!
 //! Register map: `docs/imx8m-facts.md` §10 (i.MX 8M RM register names as in U-Boot
 //! `fsl_esdhc_imx.c`). Everything QEMU's model needs is done exactly as
@@ -17,6 +18,8 @@
 //! whole block, waits for DAT0 after busy (R1b) responses and checks with CMD13 that the card
 //! reached TRAN. Every wait has a deadline on the generic timer and every error bit (INT_STATUS
 //! bit 15 and up) becomes a [`MediaError`]: nothing waits forever.
+
+pub mod emmc;
 
 use tock_registers::interfaces::{Readable, Writeable};
 use tock_registers::register_structs;
@@ -124,6 +127,9 @@ const MIX_NONE: u32 = 0x00;
 const MIX_READ_SINGLE: u32 = 0x10;
 /// Multi-block read: DTDSEL | MSBSEL | BCEN | AC12EN (auto CMD12).
 const MIX_READ_MULTI: u32 = 0x36;
+/// Multi-block read stopped by an explicit CMD12: DTDSEL | MSBSEL | BCEN (no AC12EN, no
+/// AC23EN: QEMU's SDHCI has no Auto-CMD23, qemu-emmc.md).
+const MIX_READ_MULTI_EXPLICIT_STOP: u32 = 0x32;
 
 // CMD_XFR_TYP fields (qemu-imx8mp.md §5).
 /// Command CRC check.
@@ -466,7 +472,7 @@ impl Usdhc {
             }
             .and_then(|a| u32::try_from(a).ok())
             .ok_or(out_of_range)?;
-            if let Err(e) = self.read_command(arg, n as u32, chunk) {
+            if let Err(e) = self.read_command(arg, n as u32, chunk, false) {
                 self.recover(n > 1);
                 return Err(e);
             }
@@ -475,14 +481,32 @@ impl Usdhc {
         Ok(())
     }
 
-    /// One CMD17 (n = 1) or CMD18 with auto CMD12 (n > 1) of `n` blocks at card address `arg`.
-    fn read_command(&mut self, arg: u32, n: u32, buf: &mut [u8]) -> Result<(), MediaError> {
-        let (cmd, mix) = if n == 1 {
-            (17, MIX_READ_SINGLE)
-        } else {
-            (18, MIX_READ_MULTI)
+    /// One CMD17 (n = 1) or CMD18 of `n` blocks at card address `arg`; a CMD18 is stopped by
+    /// the controller's auto CMD12, or with `explicit_stop` by a CMD12 sent here after the
+    /// transfer completes (the eMMC path: every multi-block read ends with its own CMD12).
+    fn read_command(
+        &mut self,
+        arg: u32,
+        n: u32,
+        buf: &mut [u8],
+        explicit_stop: bool,
+    ) -> Result<(), MediaError> {
+        let (cmd, mix) = match (n, explicit_stop) {
+            (1, _) => (17, MIX_READ_SINGLE),
+            (_, false) => (18, MIX_READ_MULTI),
+            (_, true) => (18, MIX_READ_MULTI_EXPLICIT_STOP),
         };
         self.send(cmd, arg, Response::R1, mix, Some(n))?;
+        self.read_data(cmd, buf)?;
+        if n > 1 && explicit_stop {
+            self.send(12, 0, Response::R1b, MIX_NONE, None)?;
+            self.wait_dat0(12)?;
+        }
+        Ok(())
+    }
+
+    /// Moves the blocks of the data phase of `cmd` into `buf` by PIO and waits for TC.
+    fn read_data(&mut self, cmd: u8, buf: &mut [u8]) -> Result<(), MediaError> {
         let mut words = [0u32; WORDS_PER_BLOCK];
         for block in buf.chunks_exact_mut(size_of::<Sector>()) {
             self.wait_block_ready(cmd)?;
