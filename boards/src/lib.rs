@@ -7,7 +7,7 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
-mod boot_cfg;
+pub mod boot_cfg;
 pub mod imx8mm_evk;
 mod layout;
 mod memory;

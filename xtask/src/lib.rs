@@ -32,6 +32,7 @@ pub mod disk;
 pub mod e2e;
 pub mod e2e_chain;
 pub mod e2e_rollback;
+pub mod emmc;
 pub mod figures;
 pub mod firmware;
 pub mod fit;

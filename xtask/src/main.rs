@@ -114,6 +114,15 @@ enum Task {
         /// Leave the SIT sector empty.
         #[arg(long)]
         no_sit: bool,
+        /// Also write emmc.img (64 MiB, 4 MiB boot partitions) in eMMC layout `a` (AN12900
+        /// inside boot0: SIT firstSectorNumber 0xFDF) or `b` (primary in boot0, secondary in
+        /// boot1), and make fuses.bin's BOOT_CFG select the eMMC (design.md §5.5).
+        #[arg(long, value_parser = xtask::emmc::parse_layout)]
+        emmc: Option<boards::EmmcLayout>,
+        /// With --emmc: the ROM model falls back from one boot partition to the other
+        /// (BOOT_CFG bit 17; default: it does not, the worse case).
+        #[arg(long, requires = "emmc")]
+        rom_cross_fallback: bool,
     },
     /// Damages an SD image in place by flipping one byte (XOR 0xFF) of a copy's part; prints
     /// the offset.
@@ -155,6 +164,12 @@ enum Task {
         /// wait for its semihosting exit) or the shim's halt line (read the cell, quit).
         #[arg(long)]
         marker: Option<String>,
+        /// eMMC image to attach on uSDHC3 (boot partitions 4 MiB; the SD card stays on bus 1).
+        #[arg(long)]
+        emmc: Option<PathBuf>,
+        /// EXT_CSD[179] the eMMC starts with (QEMU `boot-config`): 0x48 boot0, 0x50 boot1.
+        #[arg(long, default_value = "0x48", value_parser = parse_u32, requires = "emmc")]
+        emmc_boot_config: u32,
         /// Extra QEMU arguments (after --).
         #[arg(last = true)]
         qemu_args: Vec<String>,
@@ -773,6 +788,7 @@ fn image(
     disk_mib: u64,
     first_sector: u32,
     no_sit: bool,
+    emmc: Option<(boards::EmmcLayout, bool)>,
 ) -> xtask::Result<()> {
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let pki_dir = pki_dir.unwrap_or_else(|| out.join("pki"));
@@ -879,6 +895,7 @@ fn image(
     }
     let primary = bins[0].clone();
     let secondary = bins.get(1).cloned().unwrap_or_else(|| primary.clone());
+    let (spec_primary, spec_secondary) = (primary.clone(), secondary.clone());
     let spec = DiskSpec {
         size: disk_mib << 20,
         first_sector,
@@ -903,8 +920,42 @@ fn image(
         xtask::disk::PRIMARY_OFFSET,
         spec.secondary_offset()
     );
+    let emmc_arg = match emmc {
+        Some((layout, cross)) => {
+            let img = out.join("emmc.img");
+            xtask::emmc::build_emmc(&img, layout, &spec_primary, &spec_secondary)?;
+            let block = xtask::emmc::fuse_block_for(kit.fuses.to_block(), layout, cross);
+            std::fs::write(&fuses, block)
+                .with_context(|| format!("writing {}", fuses.display()))?;
+            let word = boards::BootCfg::from_simulated_block(&block).0;
+            println!(
+                "emmc      {} (64 MiB, boot partitions 4 MiB, layout ({}), primary at file offset {:#x}, \
+                 secondary at {:#x}; EXT_CSD[179] 0x48 = boot0 enabled)",
+                img.display(),
+                layout.name(),
+                xtask::emmc::copy_offset(
+                    layout,
+                    boot_core::emmc::BootPartition::Boot0,
+                    xtask::disk::ImageCopy::Primary
+                ),
+                xtask::emmc::copy_offset(
+                    layout,
+                    boot_core::emmc::BootPartition::Boot0,
+                    xtask::disk::ImageCopy::Secondary
+                ),
+            );
+            println!(
+                "fuses     BOOT_CFG (bytes 48..52) = {word:#010x}: eMMC, layout ({}), ROM \
+                 cross-partition fallback {}",
+                layout.name(),
+                if cross { "on" } else { "off" }
+            );
+            format!(" --emmc {}", img.display())
+        }
+        None => String::new(),
+    };
     println!(
-        "run it:   cargo xtask sim --disk {} --fuses {} --rom {} --elf {}{}",
+        "run it:   cargo xtask sim --disk {} --fuses {} --rom {} --elf {}{emmc_arg}{}",
         disk.display(),
         fuses.display(),
         kit.rom_elf.display(),
@@ -959,6 +1010,7 @@ fn sim(
     elf: Option<PathBuf>,
     timeout: u64,
     marker: Option<String>,
+    emmc: Option<(PathBuf, u32)>,
     qemu_args: Vec<String>,
 ) -> xtask::Result<bool> {
     let rom = match rom {
@@ -974,6 +1026,23 @@ fn sim(
     config.timeout = Duration::from_secs(timeout);
     config.echo = Some("uart| ".into());
     config.extra_args = qemu_args;
+    if let Some((image, boot_config)) = emmc {
+        let boot_config = u8::try_from(boot_config).map_err(|_| {
+            xtask::Error::msg(format!(
+                "--emmc-boot-config {boot_config:#x}: EXT_CSD[179] is one byte"
+            ))
+        })?;
+        if boot_config & 7 > 2 {
+            return Err(xtask::Error::msg(format!(
+                "--emmc-boot-config {boot_config:#04x}: PARTITION_ACCESS (bits 2:0) above 2 \
+                 aborts QEMU"
+            )));
+        }
+        config.emmc = Some(xtask::emmc::EmmcAttach {
+            boot_config,
+            ..xtask::emmc::EmmcAttach::new(image)
+        });
+    }
     println!(
         "==> {} {}",
         config.qemu.display(),
@@ -1194,6 +1263,8 @@ fn main() -> ExitCode {
             disk_mib,
             first_sector,
             no_sit,
+            emmc,
+            rom_cross_fallback,
         } => report(image(
             out,
             pki,
@@ -1208,6 +1279,7 @@ fn main() -> ExitCode {
             disk_mib,
             first_sector,
             no_sit,
+            emmc.map(|l| (l, rom_cross_fallback)),
         ))
         .is_some(),
         Task::Corrupt { disk, part, copy } => report(corrupt(&disk, &part, &copy)).is_some(),
@@ -1218,8 +1290,20 @@ fn main() -> ExitCode {
             elf,
             timeout,
             marker,
+            emmc,
+            emmc_boot_config,
             qemu_args,
-        } => report(sim(disk, fuses, rom, elf, timeout, marker, qemu_args)).unwrap_or(false),
+        } => report(sim(
+            disk,
+            fuses,
+            rom,
+            elf,
+            timeout,
+            marker,
+            emmc.map(|e| (e, emmc_boot_config)),
+            qemu_args,
+        ))
+        .unwrap_or(false),
         Task::Demo { out } => report(xtask::demo::run(&xtask::demo::DemoOptions { out })).is_some(),
         Task::E2e {
             smoke,

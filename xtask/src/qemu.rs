@@ -123,6 +123,9 @@ pub struct SimConfig {
     pub fuses: PathBuf,
     /// The SD image (`-drive if=sd,bus=1`). QEMU writes through to it: pass a copy.
     pub disk: PathBuf,
+    /// The eMMC on uSDHC3 ([`crate::emmc::EmmcAttach`]), if attached; the SD card stays on
+    /// bus 1.
+    pub emmc: Option<crate::emmc::EmmcAttach>,
     /// `-m` (the contract: `1G`).
     pub memory: String,
     /// Arguments appended after the contract (more `-device loader`, `-d unimp`, …).
@@ -146,6 +149,7 @@ impl SimConfig {
             log_elf: None,
             fuses: fuses.into(),
             disk: disk.into(),
+            emmc: None,
             memory: "1G".into(),
             extra_args: Vec::new(),
             echo: None,
@@ -167,6 +171,9 @@ impl SimConfig {
         a.push(format!("loader,file={},cpu-num=0", p(&self.rom)));
         a.push("-drive".into());
         a.push(format!("if=sd,bus=1,file={},format=raw", p(&self.disk)));
+        if let Some(e) = &self.emmc {
+            a.extend(e.args());
+        }
         a.push("-qmp".into());
         a.push(format!("unix:{},server=on,wait=off", p(qmp_socket)));
         a.extend(self.extra_args.iter().cloned());
