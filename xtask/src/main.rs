@@ -1003,6 +1003,7 @@ fn corrupt(disk: &std::path::Path, part: &str, copy: &str) -> xtask::Result<()> 
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 fn sim(
     disk: PathBuf,
     fuses: PathBuf,

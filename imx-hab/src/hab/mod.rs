@@ -54,7 +54,8 @@ impl Fuses {
 
     /// Decodes the simulator's 64-byte fuse block (boards `FuseSource::SimulatedBlock`):
     /// bytes 0..32 the SRK hash, 32..36 SEC_CONFIG (LE), 36..40 the revoke mask (LE), 40..48 the
-    /// rollback bits (LE words 0 and 1).
+    /// rollback bits (LE words 0 and 1). Bytes 48..52, the boot-device selection, are not HAB's:
+    /// `boards::BootCfg::from_simulated_block` decodes them.
     pub fn from_simulated_block(block: &[u8; 64]) -> Self {
         let mut srk_hash = [0u8; 32];
         srk_hash.copy_from_slice(&block[..32]);
