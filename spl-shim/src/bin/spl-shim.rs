@@ -144,7 +144,7 @@ mod firmware {
                 run_flow(&mut medium, &mut wdog, &clock, &mut console, &shim, rom)
             }
             Err(e) => {
-                report_open_error(&mut console, &e);
+                report_open_error(&mut console, &e, boot_cfg);
                 None
             }
         };
@@ -287,9 +287,13 @@ mod firmware {
     }
 
     /// Why no medium was opened.
-    fn report_open_error(console: &mut Uart, e: &OpenError) {
+    fn report_open_error(console: &mut Uart, e: &OpenError, cfg: BootCfg) {
+        let instance = match cfg.device() {
+            Ok(boards::BootDevice::Emmc(_)) => BOARD.emmc.map_or(0, |u| u.instance),
+            _ => BOARD.boot_usdhc.instance,
+        };
         match e {
-            OpenError::Media(m) => shim_log!(error, console, "boot medium: {}", Text(m)),
+            OpenError::Media(m) => shim_log!(error, console, "uSDHC{}: {}", instance, Text(m)),
             OpenError::UnsupportedDevice(v) => shim_log!(
                 error,
                 console,
