@@ -331,7 +331,7 @@ mod firmware {
                     Medium::EmmcBoot {
                         enabled, layout, ..
                     } => (enabled.name(), layout.name()),
-                    _ => ("user", "sd"),
+                    _ => ("the user area", "AN12900"),
                 };
                 shim_log!(
                     info,
