@@ -151,6 +151,9 @@ pub struct E2eOptions {
     pub echo: Option<String>,
     /// Which firmware follows the shim.
     pub chain: Chain,
+    /// Boot from an eMMC in this layout instead of the SD card (issue 14, module
+    /// [`crate::e2e_emmc`]; stand-in chain only).
+    pub emmc: Option<boards::EmmcLayout>,
 }
 
 /// What the shim hands off to.
@@ -213,6 +216,9 @@ pub struct Rig {
     pub real: Option<RealChain>,
     /// The boot-time split of every real-chain boot of the rig's machines.
     pub splits: Arc<Mutex<Vec<BootSplit>>>,
+    /// The eMMC layout the rig boots from (its fuse block selects the eMMC); `None`: the SD
+    /// card.
+    pub emmc: Option<boards::EmmcLayout>,
 }
 
 /// Timings of a whole [`run`].
@@ -280,8 +286,14 @@ impl Rig {
             .with_context(|| format!("creating {}", opts.work.display()))?;
         let fuses = opts.work.join("fuses.bin");
         kit.write_fuses(&fuses)?;
+        if let Some(layout) = opts.emmc {
+            crate::e2e_emmc::select_emmc(&fuses, layout)?;
+        }
         let initrd = opts.work.join("initrd.cpio.gz");
         let mut spec = InitSpec::new(COMMAND_LOOP);
+        if opts.emmc.is_some() {
+            spec.mmc_device = Some(MMC.into());
+        }
         spec.files.push(("v1.bin".into(), v1.clone()));
         spec.files.push(("v2.bin".into(), v2.clone()));
         spec.files
@@ -298,7 +310,10 @@ impl Rig {
         let dtb_bytes = linux::chain_dtb(
             &original,
             &ChainDt {
-                bootargs: CMDLINE.into(),
+                bootargs: match opts.emmc {
+                    Some(_) => format!("{CMDLINE} {}", crate::e2e_emmc::KERNEL_ARGS),
+                    None => CMDLINE.into(),
+                },
                 initrd: Some((INITRD_ADDR, initrd_len)),
                 memory: MEMORY,
             },
@@ -341,6 +356,7 @@ impl Rig {
             echo: opts.echo.clone(),
             real,
             splits: Arc::default(),
+            emmc: opts.emmc,
         })
     }
 
@@ -405,7 +421,23 @@ impl Machine {
 
     /// [`Machine::start`] with the fuse block `fuses` instead of the rig's.
     pub fn start_with_fuses(rig: &Rig, disk: &Path, fuses: &Path, log: PathBuf) -> Result<Machine> {
-        let q = Qemu::start(&rig.config_with(disk, fuses))?;
+        Machine::start_config(rig, rig.config_with(disk, fuses), log)
+    }
+
+    /// Starts QEMU on `disk` with the rig's fuses and this eMMC attached.
+    pub fn start_emmc(
+        rig: &Rig,
+        disk: &Path,
+        emmc: crate::emmc::EmmcAttach,
+        log: PathBuf,
+    ) -> Result<Machine> {
+        let mut c = rig.config_with(disk, &rig.fuses);
+        c.emmc = Some(emmc);
+        Machine::start_config(rig, c, log)
+    }
+
+    fn start_config(rig: &Rig, config: SimConfig, log: PathBuf) -> Result<Machine> {
+        let q = Qemu::start(&config)?;
         Ok(Machine {
             q,
             log,
@@ -719,7 +751,7 @@ fn status_cmd() -> String {
     ubootctl("status", " --json")
 }
 
-fn json_u64(v: &serde_json::Value, path: &[&str]) -> Option<u64> {
+pub(crate) fn json_u64(v: &serde_json::Value, path: &[&str]) -> Option<u64> {
     path.iter().try_fold(v, |v, k| v.get(k))?.as_u64()
 }
 
@@ -752,7 +784,7 @@ pub struct Want {
     pub healthy: bool,
 }
 
-fn check_status(st: &serde_json::Value, rc: i32, w: Want) -> Result<()> {
+pub(crate) fn check_status(st: &serde_json::Value, rc: i32, w: Want) -> Result<()> {
     let found = (
         json_u64(st, &["running"]),
         json_bool(st, &["primary", "authentic"]),
@@ -1075,14 +1107,20 @@ fn scenario_c(rig: &Rig) -> Result<u32> {
 /// error naming what was expected and what was found (and the UART log).
 pub fn run(opts: &E2eOptions) -> Result<E2eReport> {
     let mut report = E2eReport::default();
+    if opts.emmc.is_some()
+        && (opts.chain != Chain::StandIn || opts.scenarios.contains(&Scenario::D))
+    {
+        bail!("the eMMC scenarios are a, b and c on the stand-in chain (--chain stand-in)");
+    }
     let rig = Rig::build(opts, &mut report)?;
     for s in &opts.scenarios {
         let t = Instant::now();
-        let boots = match s {
-            Scenario::A => scenario_a(&rig),
-            Scenario::B => scenario_b(&rig),
-            Scenario::C => scenario_c(&rig),
-            Scenario::D => crate::e2e_rollback::scenario_d(&rig),
+        let boots = match (s, rig.emmc) {
+            (_, Some(layout)) => crate::e2e_emmc::scenario(&rig, layout, *s),
+            (Scenario::A, None) => scenario_a(&rig),
+            (Scenario::B, None) => scenario_b(&rig),
+            (Scenario::C, None) => scenario_c(&rig),
+            (Scenario::D, None) => crate::e2e_rollback::scenario_d(&rig),
         }
         .map_err(|e| e.context(format!("scenario {} failed", s.name())))?;
         report.boots += boots;

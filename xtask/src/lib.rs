@@ -31,6 +31,7 @@ pub mod demo;
 pub mod disk;
 pub mod e2e;
 pub mod e2e_chain;
+pub mod e2e_emmc;
 pub mod e2e_rollback;
 pub mod emmc;
 pub mod figures;

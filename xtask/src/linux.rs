@@ -744,6 +744,9 @@ pub struct InitSpec {
     pub files: Vec<(String, Vec<u8>)>,
     /// How long `/init` waits for `/dev/mmcblkN`, in tenths of a second.
     pub mmc_wait_ds: u32,
+    /// The device `/init` waits for; `None`: the first `/dev/mmcblkN` (with an eMMC attached
+    /// too, the SD card's `/dev/mmcblk1` must be named: either may appear first).
+    pub mmc_device: Option<String>,
 }
 
 impl InitSpec {
@@ -753,6 +756,7 @@ impl InitSpec {
             script: script.into(),
             files: Vec::new(),
             mmc_wait_ds: 200,
+            mmc_device: None,
         }
     }
 }
@@ -760,8 +764,9 @@ impl InitSpec {
 /// The `/init` script: busybox applets installed, proc/sys/devtmpfs mounted, the modules
 /// (named in order) loaded, the first `/dev/mmcblkN` waited for, console messages quietened,
 /// `/e2e.sh` run between markers, then `poweroff -f`.
-pub fn init_script(modules: &[&str], mmc_wait_ds: u32) -> String {
+pub fn init_script(modules: &[&str], mmc_wait_ds: u32, mmc_device: Option<&str>) -> String {
     let mods = modules.join(" ");
+    let devices = mmc_device.unwrap_or("/dev/mmcblk[0-9]");
     format!(
         r#"#!/bin/busybox sh
 /bin/busybox mkdir -p /sbin /usr/bin /usr/sbin /proc /sys /dev /tmp
@@ -777,7 +782,7 @@ done
 mmc=
 i=0
 while [ $i -lt {mmc_wait_ds} ]; do
-    for d in /dev/mmcblk[0-9]; do
+    for d in {devices}; do
         if [ -b "$d" ]; then mmc=$d; break 2; fi
     done
     sleep 0.1
@@ -837,7 +842,7 @@ pub fn build_initramfs(
     c.file(
         "init",
         0o755,
-        init_script(&names, spec.mmc_wait_ds).as_bytes(),
+        init_script(&names, spec.mmc_wait_ds, spec.mmc_device.as_deref()).as_bytes(),
     );
     c.file("e2e.sh", 0o755, spec.script.as_bytes());
     for (name, data) in &spec.files {
@@ -1260,7 +1265,8 @@ mod tests {
 
     #[test]
     fn init_script_names_markers_and_modules() {
-        let s = init_script(&["sdhci", "cqhci"], 50);
+        let s = init_script(&["sdhci", "cqhci"], 50, None);
+        assert!(init_script(&[], 50, Some("/dev/mmcblk1")).contains("for d in /dev/mmcblk1; do"));
         assert!(s.starts_with("#!/bin/busybox sh\n"));
         assert!(s.contains("for m in sdhci cqhci; do"));
         assert!(s.contains("[ $i -lt 50 ]"));

@@ -45,6 +45,7 @@ fn e2e_scenarios_pass() {
         scenarios: Scenario::ALL.to_vec(),
         echo: None,
         chain: Chain::StandIn,
+        emmc: None,
     };
     let r = xtask::e2e::run(&opts).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(r.scenarios.len(), Scenario::ALL.len());
@@ -61,6 +62,7 @@ fn e2e_real_chain_scenarios_pass() {
         scenarios: vec![Scenario::A, Scenario::B, Scenario::C],
         echo: None,
         chain: Chain::Real,
+        emmc: None,
     };
     let r = xtask::e2e::run(&opts).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(r.scenarios.len(), 3);
