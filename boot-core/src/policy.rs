@@ -14,6 +14,14 @@ pub enum Slot {
     Secondary = 2,
 }
 
+crate::names! {
+    /// `primary` or `secondary`, as the shim's log and the tools say.
+    Slot {
+        Primary => "primary",
+        Secondary => "secondary",
+    }
+}
+
 /// Verdict on one copy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CopyVerdict {

@@ -62,14 +62,14 @@ fn boot(s: &Scenario) -> SimOutcome {
     out
 }
 
-/// The shim logged defmt frames (issue 16), each decoded with its ELF's table into a line with
-/// a timestamp and a level, in time order.
+/// The shim logged defmt frames (issue 16), each decoded with its ELF's table into lines (a
+/// frame may carry several) with a timestamp and a level, in time order.
 fn assert_defmt(out: &SimOutcome) {
     let st = out.uart_stats;
     assert!(st.defmt, "the shim ELF has no defmt table\n{}", out.uart);
     assert!(!out.uart_has("xtask: "), "undecodable frames\n{}", out.uart);
     let lines = out.shim_lines();
-    assert_eq!(lines.len() as u64, st.frames, "{}", out.uart);
+    assert!(lines.len() as u64 > st.frames, "{st:?}\n{}", out.uart);
     assert!(st.frames >= 4, "{st:?}\n{}", out.uart);
     assert!(
         lines.windows(2).all(|w| w[0].seconds <= w[1].seconds),
@@ -78,8 +78,9 @@ fn assert_defmt(out: &SimOutcome) {
     );
 }
 
-/// On a normal boot the frames take far fewer UART bytes than the text lines they decode to
-/// (`cargo xtask bench` measures both builds).
+/// On a normal boot the frames take at least 5x fewer UART bytes than the text lines they
+/// decode to, which are the text build's lines (issue 16's goal; `cargo xtask bench` measures
+/// both builds).
 fn assert_compact(out: &SimOutcome) {
     let st = out.uart_stats;
     let text: usize = out
@@ -88,7 +89,7 @@ fn assert_compact(out: &SimOutcome) {
         .map(|d| "shim: \r\n".len() + d.message.len())
         .sum();
     assert!(
-        st.shim_bytes > 0 && text as u64 > 2 * st.shim_bytes,
+        st.shim_bytes > 0 && text as u64 >= 5 * st.shim_bytes,
         "{} UART bytes for {text} bytes of text\n{}",
         st.shim_bytes,
         out.uart

@@ -4,13 +4,14 @@
 //! One UART carries the shim's log and then the next stage's text (test payload, Linux
 //! stand-in, U-Boot, Linux). With a defmt table the bytes are rzCOBS frames, each ended by a
 //! zero byte, until the shim's last frame: its handoff line or a halt line. Everything after
-//! that is text, until a zero byte: the lone delimiter the shim sends when it starts again after
-//! a reset (`spl_shim::hw::log::resync`). An ELF without a `.defmt` table (the `text-log` build, test firmware) is read
-//! as text from the start.
+//! that is text, until a zero byte: the lone delimiter defmt's encoder sends before the shim's
+//! first frame of each boot (`spl_shim::hw::log`). An ELF without a `.defmt` table (the
+//! `text-log` build, test firmware) is read as text from the start.
 //!
-//! Decoded lines read `<seconds> <LEVEL> shim: <message>`, e.g.
-//! `0.004213 INFO  shim: slot 1 handoff to 0x40200000 (payload) at EL3`, so a text build's
-//! `shim: <message>` line is the tail of the decoded one.
+//! Decoded lines read `<seconds> <LEVEL> shim: <line>`, e.g.
+//! `0.004 INFO  shim: slot 1 handoff to 0x40200000 (payload) at EL3`, so a text build's
+//! `shim: <line>` line is the tail of the decoded one. A frame whose message holds several
+//! lines gives one decoded line each, with the frame's timestamp and level.
 
 use std::path::Path;
 
@@ -56,7 +57,7 @@ impl Console {
 
     /// The same console reading text until the shim's first delimiter: in the simulation the
     /// ROM model prints text lines before it starts the shim (design.md §5.1), which then sends
-    /// its lone delimiter (`spl_shim::hw::log::resync`) before its first frame.
+    /// defmt's lone delimiter before its first frame.
     pub fn text_first(mut self) -> Self {
         self.in_frames = false;
         self
@@ -110,15 +111,16 @@ impl Console {
                         // An empty frame: a lone delimiter (line noise, a UART reset) is no log.
                         continue;
                     }
-                    let line = self.decode(&frame);
-                    self.note_shim_line(&line);
+                    for line in self.decode(&frame) {
+                        self.note_shim_line(&line);
+                        lines.push(line);
+                    }
                     if self.shim_done {
                         self.in_frames = false;
                     }
-                    lines.push(line);
                 }
             } else if b == 0 && self.table.is_some() {
-                // The shim (re)starts after a reset: it sends a lone delimiter before its first
+                // The shim (re)starts after a reset: a lone delimiter comes before its first
                 // frame; the text before it is the previous stage's last (partial) line.
                 self.pending.pop();
                 let raw = std::mem::take(&mut self.pending);
@@ -173,10 +175,10 @@ impl Console {
         }
     }
 
-    /// One frame (with its zero byte) as a line.
-    fn decode(&mut self, frame: &[u8]) -> String {
+    /// One frame (with its zero byte) as lines.
+    fn decode(&mut self, frame: &[u8]) -> Vec<String> {
         let Some(table) = &self.table else {
-            return String::new();
+            return Vec::new();
         };
         let mut d = table.new_stream_decoder();
         d.received(frame);
@@ -187,9 +189,16 @@ impl Console {
                     .display_timestamp()
                     .map_or_else(String::new, |t| t.to_string());
                 let level = f.level().map_or("-", |l| l.as_str()).to_ascii_uppercase();
-                format!("{ts} {level:<5} shim: {}", f.display_message())
+                f.display_message()
+                    .to_string()
+                    .split('\n')
+                    .map(|line| format!("{ts} {level:<5} shim: {line}"))
+                    .collect()
             }
-            Err(e) => format!("xtask: undecodable defmt frame ({e}): {}", hex(frame)),
+            Err(e) => vec![format!(
+                "xtask: undecodable defmt frame ({e}): {}",
+                hex(frame)
+            )],
         }
     }
 }
@@ -197,7 +206,7 @@ impl Console {
 /// A decoded line taken apart: `<seconds> <LEVEL> shim: <message>`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Decoded<'a> {
-    /// The frame's timestamp (generic timer, microsecond resolution).
+    /// The frame's timestamp (generic timer, millisecond resolution).
     pub seconds: f64,
     /// `INFO`, `WARN`, `ERROR`, …
     pub level: &'a str,

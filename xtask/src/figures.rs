@@ -119,6 +119,8 @@ pub struct ConsoleBytes {
     pub fallback: u64,
     /// Lines the shim logged in the normal boot.
     pub normal_lines: usize,
+    /// defmt frames those lines came in (0 for the text build).
+    pub normal_frames: u64,
 }
 
 /// Boots `kit` (its shim, defmt or text build) normally and through the fallback once each
@@ -128,7 +130,7 @@ pub fn console_bytes(kit: &SimKit, dir: &Path) -> Result<ConsoleBytes> {
     kit.write_fuses(&fuses)?;
     let spec = DiskSpec::new(kit.flash_bin(1)?, kit.flash_bin(2)?);
     let mut bytes = [0u64; 2];
-    let mut normal_lines = 0;
+    let (mut normal_lines, mut normal_frames) = (0, 0);
     for (i, damaged) in [false, true].into_iter().enumerate() {
         let disk = dir.join(format!("sd{i}.img"));
         build_disk(&disk, &spec)?;
@@ -146,13 +148,15 @@ pub fn console_bytes(kit: &SimKit, dir: &Path) -> Result<ConsoleBytes> {
         }
         bytes[i] = o.uart_stats.shim_bytes;
         if !damaged {
-            normal_lines = o.uart.lines().take_while(|l| l.contains("shim: ")).count();
+            normal_lines = o.uart.lines().filter(|l| l.contains("shim: ")).count();
+            normal_frames = o.uart_stats.frames;
         }
     }
     Ok(ConsoleBytes {
         normal: bytes[0],
         fallback: bytes[1],
         normal_lines,
+        normal_frames,
     })
 }
 

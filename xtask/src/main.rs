@@ -637,8 +637,8 @@ fn log_figures() -> bool {
     let (d, t) = (bytes[0], bytes[1]);
     let ratio = |t: u64, d: u64| t as f64 / d.max(1) as f64;
     println!(
-        "\nUART bytes of the shim's log in QEMU ({} lines on a normal boot):",
-        d.normal_lines
+        "\nUART bytes of the shim's log in QEMU (a normal boot: {} lines, in {} defmt frames):",
+        d.normal_lines, d.normal_frames
     );
     println!("                 defmt       text");
     println!(

@@ -36,6 +36,33 @@ impl ImageCopy {
     }
 }
 
+/// The copies of a plan as the shim's log lines, `load <image> <src>+<len> -> <dest>` each
+/// with the source address in the window (the blob at `blob`), for a `{}` at the start of a
+/// `shim_log!` message: [`fmt::Display`] in the text build (each line ends with the next
+/// line's `shim: ` prefix), `defmt::Format` in the defmt build (`log/frames.rs`).
+pub struct LoadLines<'a> {
+    /// The copies, in plan order.
+    pub copies: &'a [ImageCopy],
+    /// Physical address of the FIT blob in the window.
+    pub blob: u64,
+}
+
+impl fmt::Display for LoadLines<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for c in self.copies {
+            write!(
+                f,
+                "load {} {:#x}+{:#x} -> {:#x}\nshim: ",
+                c.name.as_str(),
+                self.blob + c.src_offset,
+                c.len,
+                c.dest
+            )?;
+        }
+        Ok(())
+    }
+}
+
 /// Where execution continues after the copies.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {

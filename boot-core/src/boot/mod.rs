@@ -296,30 +296,28 @@ where
 }
 
 /// Prints one copy's verdict on the console.
+///
+/// An authentic copy is the one handed off to: its entry and images are in the handoff's
+/// messages, not repeated here.
 fn log_copy(console: &mut dyn Write, slot: Slot, offset: u64, r: &Result<Examined, Failure>) {
-    let name = match slot {
-        Slot::Primary => "primary",
-        Slot::Secondary => "secondary",
-    };
+    let name = slot.log_name();
     match r {
         Ok(b) => crate::shim_log!(
             info,
             console,
-            "{} at {:#x}: authentic, FIT at {:#x} ({:#x} bytes), entry {:#x} ({})",
+            "{=istr} at {=u64:#x}: authentic, FIT at {=u64:#x} ({=u64:#x} bytes)",
             name,
             offset,
             b.fit.load_address,
-            b.fit.blob_len,
-            b.fit.plan.entry.address,
-            b.fit.plan.entry.image.as_str()
+            b.fit.blob_len
         ),
         Err(f) => crate::shim_log!(
             warn,
             console,
-            "{} at {:#x}: rejected ({}): {}",
+            "{=istr} at {=u64:#x}: rejected ({=istr}): {}",
             name,
             offset,
-            f.class().name(),
+            f.class().log_name(),
             Text(f)
         ),
     }
@@ -327,14 +325,14 @@ fn log_copy(console: &mut dyn Write, slot: Slot, offset: u64, r: &Result<Examine
         && (b.warnings.unsigned_spl || b.warnings.unsigned_fit)
     {
         let what = match (b.warnings.unsigned_spl, b.warnings.unsigned_fit) {
-            (true, true) => "SPL and FIT",
-            (true, false) => "SPL",
-            _ => "FIT",
+            (true, true) => crate::name!("SPL and FIT"),
+            (true, false) => crate::name!("SPL"),
+            _ => crate::name!("FIT"),
         };
         crate::shim_log!(
             warn,
             console,
-            "{}: WARNING: unsigned {} accepted because the part is open",
+            "{=istr}: WARNING: unsigned {=istr} accepted because the part is open",
             name,
             what
         );
@@ -397,9 +395,15 @@ where
         let at = layout.sit_sector;
         match e {
             examine::Fault::Read(m) => {
-                crate::shim_log!(warn, hw.console, "SIT at sector {:#x}: {}", at, Text(&m))
+                crate::shim_log!(
+                    warn,
+                    hw.console,
+                    "SIT at sector {=u64:#x}: {}",
+                    at,
+                    Text(&m)
+                )
             }
-            _ => crate::shim_log!(warn, hw.console, "SIT at sector {:#x}: unreadable", at),
+            _ => crate::shim_log!(warn, hw.console, "SIT at sector {=u64:#x}: unreadable", at),
         }
         return SitReport {
             status: SitStatus::Unreadable,
@@ -412,7 +416,7 @@ where
         Ok(_) => crate::shim_log!(
             info,
             hw.console,
-            "SIT valid, firstSectorNumber {:#x}",
+            "SIT valid, firstSectorNumber {=u32:#x}",
             report.first_sector
         ),
         Err(e) => crate::shim_log!(warn, hw.console, "SIT: {}", Text(&e)),

@@ -125,29 +125,6 @@ impl FailureClass {
         }
     }
 
-    /// The stable name: for the verifier's classes exactly [`VerifyError::check`]'s name.
-    pub const fn name(self) -> &'static str {
-        match self {
-            FailureClass::Structure => "structure",
-            FailureClass::Ivt => "ivt",
-            FailureClass::Command => "command",
-            FailureClass::SrkHash => "srk-hash",
-            FailureClass::SrkKey => "srk-key",
-            FailureClass::UnsupportedKey => "unsupported-key",
-            FailureClass::Certificate => "certificate",
-            FailureClass::CsfSignature => "csf-signature",
-            FailureClass::ImageSignature => "image-signature",
-            FailureClass::Coverage => "coverage",
-            FailureClass::LoadAddress => "load-address",
-            FailureClass::ReadError => "read-error",
-            FailureClass::NotRead => "not-read",
-            FailureClass::HabRom => "hab-rom",
-            FailureClass::NotSigned => "not-signed",
-            FailureClass::Algorithm => "algorithm",
-            FailureClass::Rollback => "rollback",
-        }
-    }
-
     /// The class with this name (the inverse of [`FailureClass::name`]).
     pub fn from_name(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|c| c.name() == name)
@@ -187,6 +164,29 @@ impl FailureClass {
             AuthFailure::Software(v) => Self::of_verify_error(v),
             AuthFailure::Rom(_) => FailureClass::HabRom,
         }
+    }
+}
+
+crate::names! {
+    /// The stable name: for the verifier's classes exactly [`VerifyError::check`]'s name.
+    FailureClass {
+        Structure => "structure",
+        Ivt => "ivt",
+        Command => "command",
+        SrkHash => "srk-hash",
+        SrkKey => "srk-key",
+        UnsupportedKey => "unsupported-key",
+        Certificate => "certificate",
+        CsfSignature => "csf-signature",
+        ImageSignature => "image-signature",
+        Coverage => "coverage",
+        LoadAddress => "load-address",
+        ReadError => "read-error",
+        NotRead => "not-read",
+        HabRom => "hab-rom",
+        NotSigned => "not-signed",
+        Algorithm => "algorithm",
+        Rollback => "rollback",
     }
 }
 

@@ -33,13 +33,13 @@ impl Security {
             Security::Open
         }
     }
+}
 
+crate::names! {
     /// Stable name (`closed`, `open`).
-    pub const fn name(self) -> &'static str {
-        match self {
-            Security::Closed => "closed",
-            Security::Open => "open",
-        }
+    Security {
+        Closed => "closed",
+        Open => "open",
     }
 }
 

@@ -124,6 +124,21 @@ impl Format for Text<'_, Failure> {
     }
 }
 
+impl Format for crate::boot::handoff::LoadLines<'_> {
+    fn format(&self, f: Formatter<'_>) {
+        for c in self.copies {
+            write!(
+                f,
+                "load {=str} {=u64:#x}+{=u64:#x} -> {=u64:#x}\n",
+                c.name.as_str(),
+                self.blob + c.src_offset,
+                c.len,
+                c.dest
+            );
+        }
+    }
+}
+
 impl Format for Text<'_, core::panic::PanicInfo<'_>> {
     fn format(&self, f: Formatter<'_>) {
         let msg = self.0.message().as_str().unwrap_or("(formatted message)");

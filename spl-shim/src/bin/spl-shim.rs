@@ -15,7 +15,6 @@ mod firmware {
     use boot_core::examine::{Rules, Security};
     use boot_core::log::Text;
     use boot_core::platform::{CellStore, Clock, WatchdogService};
-    use boot_core::rollback::RollbackFuses;
     use boot_core::shim_log;
     use spl_shim::arch;
     use spl_shim::hw::BOARD;
@@ -114,34 +113,31 @@ mod firmware {
     extern "C" fn shim_main() -> ! {
         let clock = GenericTimer::new();
         let entry_ticks = clock.ticks();
+        #[cfg(defmt_log)]
+        spl_shim::hw::log::set_start(entry_ticks);
         let mut console = Uart::console();
         console.init(&BOARD.console);
-        #[cfg(defmt_log)]
-        spl_shim::hw::log::resync();
-        let v = version();
-        shim_log!(
-            info,
-            console,
-            "imx-redundant-boot {}.{}.{} on {} ({})",
-            v.major,
-            v.minor,
-            v.patch,
-            BOARD.name,
-            BOARD.soc.name()
-        );
         let mut wdog = Watchdog::board();
         let timeout = wdog.enable(WATCHDOG_TIMEOUT_MS);
-        shim_log!(info, console, "watchdog armed, {} ms", timeout);
         // First, before anything overwrites OCRAM or DRAM: what the ROM did.
         let rom = spl_shim::hw::rom::take(BOARD);
-        report_rom(&mut console, &rom);
+        let fuses = read_fuses();
+        report_start(&mut console, timeout, &rom, fuses.0);
 
         let boot_cfg = boot_cfg();
         let shim = shim_regions();
         let outcome = match medium::open(BOARD, boot_cfg) {
             Ok((mut medium, opened)) => {
                 report_medium(&mut console, &medium, &opened);
-                run_flow(&mut medium, &mut wdog, &clock, &mut console, &shim, rom)
+                run_flow(
+                    &mut medium,
+                    &mut wdog,
+                    &clock,
+                    &mut console,
+                    &shim,
+                    rom,
+                    fuses,
+                )
             }
             Err(e) => {
                 report_open_error(&mut console, &e, boot_cfg);
@@ -177,7 +173,7 @@ mod firmware {
                 shim_log!(
                     error,
                     console,
-                    "nothing bootable ({}); cell written, halting (the watchdog resets the board)",
+                    "nothing bootable ({=str}); cell written, halting (the watchdog resets the board)",
                     reason
                 );
                 console.flush();
@@ -188,6 +184,27 @@ mod firmware {
 
     type FlowResult = Option<(BootRecord, Option<Bootable>, boot::timing::Timings)>;
 
+    /// What the fuses say: the rules of the judgement (security, rollback minimum) and, from a
+    /// simulated fuse block, the fuse words the software HAB checks against.
+    fn read_fuses() -> (Rules, Option<imx_hab::hab::Fuses>) {
+        match BOARD.fuses {
+            FuseSource::SimulatedBlock { addr } => {
+                let fuses = imx_hab::hab::Fuses::from_simulated_block(&simulated_block(addr));
+                (Rules::of(&fuses), Some(fuses))
+            }
+            FuseSource::Ocotp { base } => {
+                let sec_config = spl_shim::hw::ocotp::sec_config(base);
+                let security = if sec_config & imx_hab::hab::Fuses::SEC_CONFIG_CLOSED != 0 {
+                    Security::Closed
+                } else {
+                    Security::Open
+                };
+                let rollback = spl_shim::hw::ocotp::rollback(base);
+                (Rules { security, rollback }, None)
+            }
+        }
+    }
+
     /// Runs the boot flow with the board's HAB backend; returns the encoded cell, the handoff
     /// and the timings.
     fn run_flow(
@@ -197,37 +214,19 @@ mod firmware {
         console: &mut Uart,
         shim: &[Region],
         rom: RomInfo,
+        (rules, fuses): (Rules, Option<imx_hab::hab::Fuses>),
     ) -> FlowResult {
         let mem = Memory {
             window: fit_window(),
             window_base: BOARD.memory.fit_window.start,
             shim,
         };
-        let outcome = match (BOARD.hab, BOARD.fuses) {
-            (HabBackend::Software, FuseSource::SimulatedBlock { addr }) => {
-                let block = simulated_block(addr);
-                let fuses = imx_hab::hab::Fuses::from_simulated_block(&block);
+        let outcome = match (BOARD.hab, fuses) {
+            (HabBackend::Software, Some(fuses)) => {
                 let mut hab = imx_hab::hab::software::SoftwareHab { fuses };
-                let rules = Rules::of(&fuses);
                 run_with(&mut hab, rules, disk, wdog, clock, console, mem, rom)
             }
-            (HabBackend::Rom { rvt_addr }, fuse_source) => {
-                let (sec_config, rollback) = match fuse_source {
-                    FuseSource::Ocotp { base } => (
-                        spl_shim::hw::ocotp::sec_config(base),
-                        spl_shim::hw::ocotp::rollback(base),
-                    ),
-                    FuseSource::SimulatedBlock { addr } => {
-                        let f = imx_hab::hab::Fuses::from_simulated_block(&simulated_block(addr));
-                        (f.sec_config, RollbackFuses(f.rollback))
-                    }
-                };
-                let security = if sec_config & imx_hab::hab::Fuses::SEC_CONFIG_CLOSED != 0 {
-                    Security::Closed
-                } else {
-                    Security::Open
-                };
-                let rules = Rules { security, rollback };
+            (HabBackend::Rom { rvt_addr }, _) => {
                 // SAFETY: on this board the RVT at `rvt_addr` is the HAB ROM's
                 // (imx8m-facts.md §4.1), readable, and nothing else calls the HAB API.
                 let mut hab = unsafe {
@@ -235,7 +234,7 @@ mod firmware {
                 };
                 run_with(&mut hab, rules, disk, wdog, clock, console, mem, rom)
             }
-            (HabBackend::Software, FuseSource::Ocotp { .. }) => {
+            (HabBackend::Software, None) => {
                 shim_log!(
                     error,
                     console,
@@ -259,13 +258,6 @@ mod firmware {
         mem: Memory<'_>,
         rom: RomInfo,
     ) -> boot::Outcome {
-        shim_log!(
-            info,
-            console,
-            "{} part, rollback minimum {}",
-            rules.security.name(),
-            rules.rollback.minimum()
-        );
         // The defmt build logs through the global logger; the flow's text console is unused.
         #[cfg(defmt_log)]
         let console = {
@@ -320,9 +312,13 @@ mod firmware {
             (_, Opened::Sd { blocks, sdhc }) => shim_log!(
                 info,
                 console,
-                "uSDHC{}: {} card, {} blocks",
+                "uSDHC{=u8}: {=istr} card, {=u64} blocks",
                 BOARD.boot_usdhc.instance,
-                if *sdhc { "SDHC" } else { "SDSC" },
+                if *sdhc {
+                    boot_core::name!("SDHC")
+                } else {
+                    boot_core::name!("SDSC")
+                },
                 *blocks
             ),
             (m, Opened::Emmc(i)) => {
@@ -348,39 +344,53 @@ mod firmware {
         }
     }
 
-    /// One line on what the ROM said: the copy it started (the pairing rule starts there).
-    fn report_rom(console: &mut Uart, rom: &RomInfo) {
+    /// The first message, once the console, the watchdog, the ROM's report and the fuses are
+    /// read: the banner, the watchdog, what the ROM said (the copy it started: the pairing rule
+    /// starts there) and the part's rules. One frame in the defmt build.
+    fn report_start(console: &mut Uart, watchdog_ms: u32, rom: &RomInfo, rules: Rules) {
+        use boot_core::name;
         let started = match rom.started() {
-            Some(boot_core::policy::Slot::Primary) => "primary",
-            Some(boot_core::policy::Slot::Secondary) => "secondary",
-            None => "unknown (primary first)",
+            Some(slot) => slot.log_name(),
+            None => name!("unknown (primary first)"),
         };
         let log = match rom.log {
-            boot_core::cell::RomLog::NotRead => "not read",
-            boot_core::cell::RomLog::PrimaryBoot => "0x50",
-            boot_core::cell::RomLog::SecondaryBoot => "0x51",
-            boot_core::cell::RomLog::NoBootEvent => "without 0x50/0x51",
+            boot_core::cell::RomLog::NotRead => name!("not read"),
+            boot_core::cell::RomLog::PrimaryBoot => name!("0x50"),
+            boot_core::cell::RomLog::SecondaryBoot => name!("0x51"),
+            boot_core::cell::RomLog::NoBootEvent => name!("without 0x50/0x51"),
         };
         let hab = match rom.hab {
-            Some(0xF0) => "pass",
-            Some(0x33) => "fail",
-            Some(_) => "warning",
-            None => "unknown",
+            Some(0xF0) => name!("pass"),
+            Some(0x33) => name!("fail"),
+            Some(_) => name!("warning"),
+            None => name!("unknown"),
         };
         let persist = match rom.persist_secondary {
-            Some(true) => "set (cleared)",
-            Some(false) => "clear",
-            None => "unknown",
+            Some(true) => name!("set (cleared)"),
+            Some(false) => name!("clear"),
+            None => name!("unknown"),
         };
+        let v = version();
         shim_log!(
             info,
             console,
-            "ROM started the {} SPL (log {}, BT_STAGE {:#x}, HAB {}, persist {})",
+            "imx-redundant-boot {=u16}.{=u8}.{=u8} on {=istr}\n\
+             watchdog armed, {=u32} ms\n\
+             ROM started the {=istr} SPL (log {=istr}, BT_STAGE {=u32:#x}, HAB {=istr}, persist \
+             {=istr})\n\
+             {=istr} part, rollback minimum {=u32}",
+            v.major,
+            v.minor,
+            v.patch,
+            spl_shim::hw::board_log_name(),
+            watchdog_ms,
             started,
             log,
             rom.boot_stage,
             hab,
-            persist
+            persist,
+            rules.security.log_name(),
+            rules.rollback.minimum()
         );
     }
 
@@ -411,17 +421,6 @@ mod firmware {
         timings: &boot::timing::Timings,
     ) -> ! {
         let blob = BOARD.memory.fit_window.start + b.examined.fit.window_offset as u64;
-        for c in &b.examined.fit.plan.copies {
-            shim_log!(
-                info,
-                console,
-                "load {} {:#x}+{:#x} -> {:#x}",
-                c.name.as_str(),
-                blob + c.src_offset,
-                c.len,
-                c.dest
-            );
-        }
         let copies_started = clock.ticks();
         for c in &b.examined.fit.plan.copies {
             // SAFETY: the plan checked every destination: inside one of the board's load
@@ -438,15 +437,7 @@ mod firmware {
         }
         let copy_ticks = clock.ticks().saturating_sub(copies_started);
         wdog.service();
-        report_time(console, clock, entry_ticks, timings, copy_ticks);
-        shim_log!(
-            info,
-            console,
-            "slot {} handoff to {:#x} ({}) at EL3",
-            b.slot as u32,
-            b.examined.fit.plan.entry.address,
-            b.examined.fit.plan.entry.image.as_str()
-        );
+        report_handoff(console, clock, entry_ticks, timings, copy_ticks, b, blob);
         console.flush();
         let entry = b.examined.fit.plan.entry.address;
         // SAFETY: `entry` lies inside an image just copied (checked by the plan). Caches and
@@ -470,31 +461,46 @@ mod firmware {
         }
     }
 
-    /// The boot-time figures (issue 4): entry to handoff, split into media reads, SHA-256 over
-    /// signed content, signature checks (the rest of authentication) and everything else, of
-    /// which the image copies. `cargo xtask bench` parses this line.
-    fn report_time(
+    /// The last message before the jump: the images copied, the boot-time figures (issue 4)
+    /// from entry to handoff, split into media reads, SHA-256 over signed content, signature
+    /// checks (the rest of authentication) and everything else, of which the image copies
+    /// (`cargo xtask bench` parses this line); then the handoff. One frame in the defmt build.
+    fn report_handoff(
         console: &mut Uart,
         clock: &GenericTimer,
         entry_ticks: u64,
         t: &boot::timing::Timings,
         copy_ticks: u64,
+        b: &Bootable,
+        blob: u64,
     ) {
         let total = clock.ticks().saturating_sub(entry_ticks);
-        let us = |ticks| clock.micros(ticks);
+        // A boot takes seconds at most: 32 bits hold 71 minutes of microseconds, 4 GiB.
+        let n = |x: u64| u32::try_from(x).unwrap_or(u32::MAX);
+        let us = |ticks| n(clock.micros(ticks));
+        let loads = boot::handoff::LoadLines {
+            copies: &b.examined.fit.plan.copies,
+            blob,
+        };
         shim_log!(
             info,
             console,
-            "time entry-to-handoff {} us: media read {} us ({} bytes), hashing {} us ({} \
-             bytes), signatures {} us, other {} us (image copies {} us)",
+            "{}time entry-to-handoff {=u32} us: media read {=u32} us ({=u32} bytes), hashing \
+             {=u32} us ({=u32} bytes), signatures {=u32} us, other {=u32} us (image copies \
+             {=u32} us)\n\
+             slot {=u8} handoff to {=u64:#x} ({=str}) at EL3",
+            loads,
             us(total),
             us(t.read_ticks),
-            t.read_bytes,
+            n(t.read_bytes),
             us(t.hash_ticks),
-            t.hash_bytes,
+            n(t.hash_bytes),
             us(t.signature_ticks()),
             us(total.saturating_sub(t.read_ticks + t.auth_ticks)),
             us(copy_ticks),
+            b.slot as u8,
+            b.examined.fit.plan.entry.address,
+            b.examined.fit.plan.entry.image.as_str()
         );
     }
 

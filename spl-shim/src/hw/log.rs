@@ -1,18 +1,37 @@
-//! The defmt global logger: frames on the board's console UART, timestamps in microseconds from
-//! the generic timer (docs/crates.md §5, issue 16). Only in the defmt build (`cfg(defmt_log)`);
-//! the text build prints lines through `boot_core::shim_log!` instead.
+//! The defmt global logger: frames on the board's console UART, timestamps in milliseconds since
+//! the shim's entry from the generic timer (docs/crates.md §5, issue 16). Only in the defmt
+//! build (`cfg(defmt_log)`); the text build prints lines through `boot_core::shim_log!`
+//! instead.
+//!
+//! Milliseconds since entry, not microseconds since the counter started: a frame's timestamp
+//! then takes zero to two bytes on the wire (a boot lasts well under a minute), also after a
+//! warm reset of a board whose counter has run for days; the boot's own figures (the handoff
+//! message) are microseconds.
+//! defmt's encoder sends a lone frame delimiter before the first frame of each boot (its state
+//! is in BSS), so a decoder that read an earlier stage's text resynchronises there.
 //!
 //! The shim runs on one core with interrupts masked, so a frame is only ever interrupted by a
 //! synchronous exception or a panic inside the logger itself. A frame started while another is
 //! open is dropped (its bytes would corrupt the open one).
 
 use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use super::timer::GenericTimer;
 use super::uart::Uart;
 
-defmt::timestamp!("{=u64:us}", GenericTimer::new().micros_since(0));
+defmt::timestamp!(
+    "{=u64:ms}",
+    GenericTimer::new().micros_since(START.load(Ordering::Relaxed)) / 1000
+);
+
+/// The counter at the shim's entry ([`set_start`]); 0 (the counter's start) until then.
+static START: AtomicU64 = AtomicU64::new(0);
+
+/// Sets the timestamps' origin: the counter value at the shim's entry.
+pub fn set_start(ticks: u64) {
+    START.store(ticks, Ordering::Relaxed);
+}
 
 /// Set while a frame is open.
 static TAKEN: AtomicBool = AtomicBool::new(false);
@@ -77,11 +96,4 @@ unsafe impl defmt::Logger for UartLogger {
         // SAFETY: as in `release`.
         unsafe { (*ENCODER.0.get()).write(bytes, uart_write) }
     }
-}
-
-/// Sends a lone frame delimiter: a decoder reading the UART after an earlier stage's text (a
-/// reset from Linux) starts decoding frames at the next byte. The shim calls it once the
-/// console is set up, before its first frame.
-pub fn resync() {
-    uart_write(&[0]);
 }

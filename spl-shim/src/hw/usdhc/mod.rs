@@ -201,13 +201,11 @@ pub enum CardKind {
     Sdhc,
 }
 
-impl CardKind {
+boot_core::names! {
     /// "SDSC" or "SDHC" (SDHC includes SDXC: both use block addressing).
-    pub const fn name(self) -> &'static str {
-        match self {
-            CardKind::Sdsc => "SDSC",
-            CardKind::Sdhc => "SDHC",
-        }
+    CardKind {
+        Sdsc => "SDSC",
+        Sdhc => "SDHC",
     }
 }
 
