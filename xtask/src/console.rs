@@ -92,8 +92,9 @@ impl Console {
     }
 
     /// Bytes of the shim's log in the first boot: from its first delimiter (after the ROM
-    /// model's text, [`Console::text_first`]) to the end of its handoff or halt line/frame, or
-    /// to everything so far when neither was seen.
+    /// model's text, [`Console::text_first`]) or, in text, from the start of its first
+    /// `shim: ` line, to the end of its handoff or halt line/frame, or to everything so far
+    /// when neither was seen.
     pub fn shim_bytes(&self) -> u64 {
         self.shim_bytes.unwrap_or(self.total) - self.shim_start.unwrap_or(0)
     }
@@ -141,6 +142,10 @@ impl Console {
                     .trim_end_matches(['\n', '\r'])
                     .to_string();
                 if self.table.is_none() && line.contains("shim: ") {
+                    // The text build's log begins with its first line (not the ROM model's).
+                    if self.shim_start.is_none() {
+                        self.shim_start = Some(self.total - raw.len() as u64);
+                    }
                     self.note_shim_line(&line);
                 }
                 lines.push(line);
@@ -263,6 +268,16 @@ mod tests {
         assert!((d.seconds - 0.004213).abs() < 1e-9);
         assert_eq!(decoded("shim: slot 1 handoff"), None);
         assert_eq!(decoded("payload: version 1 slot 1 EL3"), None);
+    }
+
+    #[test]
+    fn the_rom_models_text_is_not_the_shims() {
+        let mut c = Console::text();
+        let shim: &[u8] = b"shim: a\r\nshim: slot 1 handoff to 0x40200000 (payload) at EL3\r\n";
+        c.feed(b"rom: starting the primary SPL\r\n");
+        c.feed(shim);
+        c.feed(b"payload: hi\r\n");
+        assert_eq!(c.shim_bytes(), shim.len() as u64);
     }
 
     #[test]
