@@ -21,6 +21,7 @@ mod firmware {
     use spl_shim::hw::medium::{self, Medium, OpenError, Opened};
     use spl_shim::hw::timer::GenericTimer;
     use spl_shim::hw::uart::Uart;
+    use spl_shim::hw::usdhc::CardKind;
     use spl_shim::hw::watchdog::Watchdog;
 
     /// Watchdog timeout while the shim works and after it hands off: long enough for a 2 MiB PIO
@@ -315,10 +316,11 @@ mod firmware {
                 "uSDHC{=u8}: {=istr} card, {=u64} blocks",
                 BOARD.boot_usdhc.instance,
                 if *sdhc {
-                    boot_core::name!("SDHC")
+                    CardKind::Sdhc
                 } else {
-                    boot_core::name!("SDSC")
-                },
+                    CardKind::Sdsc
+                }
+                .log_name(),
                 *blocks
             ),
             (m, Opened::Emmc(i)) => {
