@@ -762,7 +762,8 @@ impl InitSpec {
 }
 
 /// The `/init` script: busybox applets installed, proc/sys/devtmpfs mounted, the modules
-/// (named in order) loaded, the first `/dev/mmcblkN` waited for, console messages quietened,
+/// (named in order, each with the command line's `module.param=value` words, as modprobe would
+/// pass them) loaded, the first `/dev/mmcblkN` waited for, console messages quietened,
 /// `/e2e.sh` run between markers, then `poweroff -f`.
 pub fn init_script(modules: &[&str], mmc_wait_ds: u32, mmc_device: Option<&str>) -> String {
     let mods = modules.join(" ");
@@ -777,7 +778,9 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 echo "e2e: init up, $(uname -r)"
 for m in {mods}; do
-    insmod /lib/modules/$m.ko || echo "e2e: insmod $m failed"
+    # As modprobe does: the command line's `module.param=value` words go to insmod.
+    args=$(tr ' ' '\n' < /proc/cmdline | sed -n "s/^$(echo $m | tr - _)\.//p")
+    insmod /lib/modules/$m.ko $args || echo "e2e: insmod $m failed"
 done
 mmc=
 i=0
