@@ -14,7 +14,7 @@ mod memory;
 pub mod qemu_imx8mp;
 
 pub use boot_cfg::{BootCfg, BootDevice, EmmcLayout};
-pub use layout::{AN12900_LAYOUT, MediaLayout, SECTOR_SIZE, Sector};
+pub use layout::{AN12900_LAYOUT, MediaLayout, SECTOR_SIZE, Sector, SlotRule};
 pub use memory::{MemoryMap, Region};
 
 /// The SoC family member a board carries.

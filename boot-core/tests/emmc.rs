@@ -18,12 +18,15 @@ use imx_hab::image::SignedFit;
 
 const N: usize = 4 << 20;
 
-/// boot0 and boot1 in memory.
-struct Parts([MemDisk; 2]);
+/// boot0 and boot1 in memory, of `.1` bytes each.
+struct Parts([MemDisk; 2], usize);
 
 impl Parts {
     fn new() -> Self {
-        Parts([MemDisk::new(N), MemDisk::new(N)])
+        Self::of(N)
+    }
+    fn of(n: usize) -> Self {
+        Parts([MemDisk::new(n), MemDisk::new(n)], n)
     }
     fn disk(&mut self, p: BootPartition) -> &mut MemDisk {
         &mut self.0[usize::from(p.number() - 1)]
@@ -32,7 +35,7 @@ impl Parts {
 
 impl BootPartitionRead for Parts {
     fn partition_blocks(&self) -> u64 {
-        (N / 512) as u64
+        (self.1 / 512) as u64
     }
     fn read_partition(
         &mut self,
@@ -371,4 +374,142 @@ fn the_rom_choice_reports_offsets_inside_the_partition() {
         p.disk(BootPartition::Boot0).reads.is_empty(),
         "boot0 was read"
     );
+}
+
+/// Layout (a) with the standard SIT 0x1000 in a 4 MiB boot0, as NXP's community thread
+/// m-p/1897391 shows a real 8MM booting its secondary from it: the slots come from the SIT
+/// (2 MiB, then the rest of the partition), for the shim's fallback and the ROM's alike.
+#[test]
+fn layout_a_takes_its_slots_from_the_sit() {
+    let sit_0x1000 = |primary: &[u8], secondary: &[u8]| {
+        let mut p = Parts::new();
+        let d = p.disk(BootPartition::Boot0);
+        d.put(0x8200, &imx_hab::sit::build_sector(0x1000));
+        d.put(0x8400, primary);
+        d.put(0x20_8400, secondary);
+        p
+    };
+    let mut p = sit_0x1000(&bad_fit(1), &v(2));
+    let r = predict(
+        &mut p,
+        EmmcLayout::InOnePartition,
+        BootPartition::Boot0,
+        false,
+    );
+    assert_eq!(r.started, start(BootPartition::Boot0, Slot::Primary));
+    assert_eq!(
+        (r.slot, r.reason, r.booted_payload_version),
+        (Some(Slot::Secondary), Some(Reason::PrimaryFailed), Some(2))
+    );
+    let mut p = sit_0x1000(&bad_spl(1), &v(2));
+    let r = predict(
+        &mut p,
+        EmmcLayout::InOnePartition,
+        BootPartition::Boot0,
+        false,
+    );
+    assert_eq!(r.started, start(BootPartition::Boot0, Slot::Secondary));
+    assert_eq!(r.booted_payload_version, Some(2));
+
+    // An image made for 4 MiB (SIT 0xFDF) on a part with 8 MiB boot partitions.
+    let mut p = Parts::of(8 << 20);
+    let d = p.disk(BootPartition::Boot0);
+    d.put(0x8200, &imx_hab::sit::build_sector(0xFDF));
+    d.put(0x8400, &bad_fit(1));
+    d.put(0x20_4200, &v(2));
+    let r = predict(
+        &mut p,
+        EmmcLayout::InOnePartition,
+        BootPartition::Boot0,
+        false,
+    );
+    assert_eq!(
+        (r.slot, r.booted_payload_version),
+        (Some(Slot::Secondary), Some(2))
+    );
+}
+
+/// The slots from the SIT still bound what each copy may be: a primary whose FIT runs into
+/// the secondary's slot, a SIT leaving the primary no room for its FIT, a secondary past the
+/// end of the partition.
+#[test]
+fn layout_a_refuses_slots_that_do_not_hold_their_copy() {
+    let copy = v(1);
+    // A valid SIT whose primary slot reaches past the FIT offset but ends one sector before
+    // the primary's FIT does.
+    let first = (find_fit_end(&copy) / 512 - 1) as u32;
+    assert!(u64::from(first) * 512 > BOARD.media.fit_offset);
+    let mut p = Parts::new();
+    let d = p.disk(BootPartition::Boot0);
+    d.put(0x8200, &imx_hab::sit::build_sector(first));
+    d.put(0x8400, &copy);
+    let r = predict(
+        &mut p,
+        EmmcLayout::InOnePartition,
+        BootPartition::Boot0,
+        false,
+    );
+    assert_eq!(r.started, start(BootPartition::Boot0, Slot::Primary));
+    assert_eq!(r.slot, None, "a primary larger than its slot was booted");
+
+    for first in [0x2BE, 0x2000, 0x1FFE] {
+        let mut p = Parts::new();
+        let d = p.disk(BootPartition::Boot0);
+        d.put(0x8200, &imx_hab::sit::build_sector(first));
+        d.put(0x8400, &bad_spl(1));
+        let r = predict(
+            &mut p,
+            EmmcLayout::InOnePartition,
+            BootPartition::Boot0,
+            false,
+        );
+        assert_eq!((r.started, r.slot), (None, None), "SIT {first:#x}");
+    }
+}
+
+/// Bytes of a flash.bin up to the end of its FIT's CSF area (what its slot must hold).
+fn find_fit_end(copy: &[u8]) -> usize {
+    let at = BOARD.media.fit_offset as usize;
+    let total = imx_hab::fit::totalsize(&copy[at..at + 512]).unwrap() as u64;
+    at + (imx_hab::image::ivt_offset_for(total) + boot_core::boot::CSF_AREA) as usize
+}
+
+/// Layout (b) on boot partitions of 2 MiB and 1 MiB: copy 1's slot ends at N, and copy 2 is
+/// still the fallback.
+#[test]
+fn layout_b_keeps_its_fallback_on_small_partitions() {
+    for n in [2usize << 20, 1 << 20] {
+        let mut p = Parts::of(n);
+        p.disk(BootPartition::Boot0).put(0x8400, &bad_fit(1));
+        p.disk(BootPartition::Boot1).put(0x8400, &v(2));
+        let r = predict(
+            &mut p,
+            EmmcLayout::AcrossPartitions,
+            BootPartition::Boot0,
+            false,
+        );
+        assert_eq!(
+            r.started,
+            start(BootPartition::Boot0, Slot::Primary),
+            "N {n:#x}"
+        );
+        assert_eq!(
+            (r.slot, r.booted_payload_version),
+            (Some(Slot::Secondary), Some(2)),
+            "N {n:#x}"
+        );
+    }
+    // Partitions too small for a slot reaching the FIT: nothing boots.
+    let n = 256 << 10;
+    let mut p = Parts::of(n);
+    let c = v(1);
+    p.disk(BootPartition::Boot0)
+        .put(0x8400, &c[..c.len().min(n - 0x8400)]);
+    let r = predict(
+        &mut p,
+        EmmcLayout::AcrossPartitions,
+        BootPartition::Boot0,
+        false,
+    );
+    assert_eq!(r.slot, None);
 }

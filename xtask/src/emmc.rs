@@ -112,18 +112,32 @@ pub fn copy_offsets(
     Ok(o.shifted(at))
 }
 
+/// The slots `(primary, secondary)` of `layout` on [`BOOT_PARTITION_BYTES`] partitions, as
+/// the one judgement bounds them (`boot_core::emmc::board_for`, the SIT this module writes).
+pub fn slots(layout: EmmcLayout) -> (u64, u64) {
+    let board =
+        boot_core::emmc::board_for(&boards::qemu_imx8mp::BOARD, layout, BOOT_PARTITION_BYTES)
+            .expect("4 MiB holds both layouts");
+    let m = board.media;
+    let device = match layout {
+        EmmcLayout::InOnePartition => BOOT_PARTITION_BYTES,
+        EmmcLayout::AcrossPartitions => 2 * BOOT_PARTITION_BYTES,
+    };
+    m.slots(m.standard_first_sector, device)
+}
+
 /// Writes the eMMC image `path` (replacing it, sparse, [`EMMC_BYTES`]): layout (a) in boot0
 /// (SIT, primary, secondary) or layout (b) (primary in boot0, secondary in boot1). Each copy
-/// must fit its slot.
+/// must fit its slot ([`slots`]).
 pub fn build_emmc(path: &Path, layout: EmmcLayout, primary: &[u8], secondary: &[u8]) -> Result<()> {
     let active = BootPartition::Boot0;
     let p_at = copy_offset(layout, active, ImageCopy::Primary);
     let s_at = copy_offset(layout, active, ImageCopy::Secondary);
-    let slot = match layout {
-        EmmcLayout::InOnePartition => u64::from(layout_a_first_sector()) * SECTOR_SIZE,
-        EmmcLayout::AcrossPartitions => BOOT_PARTITION_BYTES - AN12900_LAYOUT.primary_offset(),
-    };
-    for (what, bytes) in [("primary", primary), ("secondary", secondary)] {
+    let (p_slot, s_slot) = slots(layout);
+    for (what, bytes, slot) in [
+        ("primary", primary, p_slot),
+        ("secondary", secondary, s_slot),
+    ] {
         if bytes.len() as u64 > slot {
             bail!(
                 "the {what} flash.bin ({:#x} bytes) does not fit the {:#x}-byte slot of eMMC \
@@ -206,6 +220,15 @@ mod tests {
         // A copy larger than layout (a)'s slot is refused.
         let big = vec![0u8; 0x1F_C000];
         assert!(build_emmc(&img, EmmcLayout::InOnePartition, &big, &[1]).is_err());
+        // Layout (b): the judgement's 2 MiB slot on 4 MiB partitions, not N - 0x8400.
+        assert_eq!(slots(EmmcLayout::AcrossPartitions), (2 << 20, 2 << 20));
+        let over = vec![0u8; (2 << 20) + 512];
+        for (p, s) in [(&over[..], &[1u8][..]), (&[1u8][..], &over[..])] {
+            let e = build_emmc(&img, EmmcLayout::AcrossPartitions, p, s).unwrap_err();
+            assert!(format!("{e:#}").contains("0x200000-byte slot"), "{e:#}");
+        }
+        let fits = vec![0u8; 2 << 20];
+        build_emmc(&img, EmmcLayout::AcrossPartitions, &fits, &fits).unwrap();
     }
 
     #[test]

@@ -14,7 +14,7 @@ pub mod timing;
 
 use core::fmt::Write;
 
-use boards::{Board, MediaLayout, Region, SECTOR_SIZE, Sector};
+use boards::{Board, MediaLayout, Region, SECTOR_SIZE, Sector, SlotRule};
 use imx_hab::ParseError;
 use imx_hab::hab::codes::status;
 use imx_hab::hab::{Authenticator, EventSummary};
@@ -120,14 +120,16 @@ where
 {
     let mut timings = Timings::default();
     let layout = &board.media;
-    let ctx = Context {
+    // Each copy is judged against its own slot (boards::SlotRule).
+    let ctx = |slot_bytes| Context {
         board,
         security: rules.security,
         rollback: rules.rollback,
-        slot_bytes: layout.slot_size(layout.standard_first_sector),
+        slot_bytes,
         shim: mem.shim,
     };
     let window = mem.window;
+    let device = hw.disk.block_count().saturating_mul(SECTOR_SIZE);
 
     hw.watchdog.service();
     let base = mem.window_base;
@@ -138,13 +140,22 @@ where
         status: SitStatus::NotRead,
         first_sector: 0,
     };
+    // Slots taken from the SIT (an eMMC boot partition): the SIT bounds the primary too, so
+    // it is read first.
+    if layout.slots == SlotRule::FromSit {
+        sit = read_sit(hw, &mut timings, board);
+    }
+    let primary_slot = |sit: &SitReport| match sit.status {
+        SitStatus::Valid => layout.slots(sit.first_sector, device).0,
+        _ => layout.primary_slot_alone(device),
+    };
     let (mut primary, mut secondary) = (None, None);
     let primary_at = layout.primary_offset();
     if started == Slot::Primary {
         primary = Some(examine_logged(
             hw,
             &mut timings,
-            &ctx,
+            &ctx(primary_slot(&sit)),
             window,
             base,
             Slot::Primary,
@@ -152,7 +163,9 @@ where
         ));
     }
     if primary.as_ref().is_none_or(Result::is_err) {
-        sit = read_sit(hw, &mut timings, board);
+        if sit.status == SitStatus::NotRead {
+            sit = read_sit(hw, &mut timings, board);
+        }
         if sit.status == SitStatus::Valid {
             let offset = layout
                 .secondary_offset(sit.first_sector)
@@ -160,7 +173,7 @@ where
             let r = examine_logged(
                 hw,
                 &mut timings,
-                &ctx,
+                &ctx(layout.slots(sit.first_sector, device).1),
                 window,
                 base,
                 Slot::Secondary,
@@ -172,7 +185,7 @@ where
             primary = Some(examine_logged(
                 hw,
                 &mut timings,
-                &ctx,
+                &ctx(primary_slot(&sit)),
                 window,
                 base,
                 Slot::Primary,
@@ -340,14 +353,16 @@ fn log_copy(console: &mut dyn Write, slot: Slot, offset: u64, r: &Result<Examine
 }
 
 /// Classifies a Secondary Image Table sector as the ROM and the shim do, for a device of
-/// `device_bytes`: tag, secondary after a full primary slot, a full slot inside the device.
-/// The one SIT judgement: the shim's flow and `ubootctl` both call it.
+/// `device_bytes`: tag, then both slots at least [`MediaLayout::required_slot`] (the fixed
+/// slot on a user area; past the FIT offset with slots from the SIT, boards::SlotRule): the
+/// secondary after the primary's slot, its own slot inside the device. The one SIT judgement:
+/// the ROM model, the shim's flow and `ubootctl` all call it.
 pub fn judge_sit(
     sector: &[u8],
     layout: &MediaLayout,
     device_bytes: u64,
 ) -> (SitReport, Result<SecondaryArea, ParseError>) {
-    let slot = layout.slot_size(layout.standard_first_sector);
+    let slot = layout.required_slot();
     let sit = match Sit::parse(sector) {
         Ok(s) => s,
         Err(e) => {

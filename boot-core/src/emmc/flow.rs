@@ -2,7 +2,7 @@
 //! existing one ([`crate::rom::choose`], [`crate::boot::run`]) over the view of
 //! [`super::OnePartition`] or [`super::AcrossPartitions`].
 
-use boards::{Board, EmmcLayout, SECTOR_SIZE};
+use boards::{Board, EmmcLayout, MediaLayout, SECTOR_SIZE, SlotRule};
 use imx_hab::hab::Authenticator;
 
 use super::{AcrossPartitions, BootPartition, BootPartitionRead, OnePartition, board_for};
@@ -45,10 +45,17 @@ impl EmmcRomStart {
     }
 }
 
-/// The board the one judgement uses for `layout` (layout (a) too large for the partition: the
-/// board unchanged, whose SIT then lies outside the device and is judged so).
+/// The board the one judgement uses for `layout` ([`board_for`]); on partitions too small for
+/// `layout`, slots of 0 bytes, so that every copy is refused as too large for its slot.
 fn judged_board(board: &Board, layout: EmmcLayout, partition_bytes: u64) -> Board {
-    board_for(board, layout, partition_bytes).unwrap_or(*board)
+    board_for(board, layout, partition_bytes).unwrap_or(Board {
+        media: MediaLayout {
+            standard_first_sector: 0,
+            slots: SlotRule::Fixed,
+            ..board.media
+        },
+        ..*board
+    })
 }
 
 fn context<'b>(board: &'b Board, rules: Rules, shim: &'b [boards::Region]) -> Context<'b> {

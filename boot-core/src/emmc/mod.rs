@@ -268,12 +268,14 @@ impl<P: BootPartitionRead> BlockRead for AcrossPartitions<'_, P> {
 }
 
 /// The board the one judgement uses for `layout` on boot partitions of `partition_bytes`:
-/// layout (a) with [`boards::MediaLayout::in_boot_partition`], layout (b) with the board's
-/// layout unchanged over the virtual device of 2N bytes. `None` when layout (a) does not fit.
+/// layout (a) with [`boards::MediaLayout::in_boot_partition`] (slots from the SIT), layout (b)
+/// with [`boards::MediaLayout::across_boot_partitions`] over the virtual device of 2N bytes
+/// (2 MiB slots, fewer bytes where copy 1 would run past N). `None` when a slot of `layout`
+/// would not reach past the FIT offset on such partitions: nothing can boot from them.
 pub fn board_for(board: &Board, layout: EmmcLayout, partition_bytes: u64) -> Option<Board> {
     let media = match layout {
         EmmcLayout::InOnePartition => board.media.in_boot_partition(partition_bytes)?,
-        EmmcLayout::AcrossPartitions => board.media,
+        EmmcLayout::AcrossPartitions => board.media.across_boot_partitions(partition_bytes)?,
     };
     Some(Board { media, ..*board })
 }
@@ -402,6 +404,13 @@ mod tests {
         assert_eq!(a.media.standard_first_sector, 0xFDF);
         let v = board_for(b, EmmcLayout::AcrossPartitions, 4 << 20).unwrap();
         assert_eq!(v.media, b.media);
+        // Smaller partitions: copy 1's slot ends at N, never in the other partition.
+        for n in [2u64 << 20, 1 << 20] {
+            let v = board_for(b, EmmcLayout::AcrossPartitions, n).unwrap();
+            let m = v.media;
+            assert_eq!(m.primary_offset() + m.slot_size(m.standard_first_sector), n);
+        }
+        assert!(board_for(b, EmmcLayout::AcrossPartitions, 256 << 10).is_none());
         assert!(board_for(b, EmmcLayout::InOnePartition, 64 << 10).is_none());
         let mut ext = [0u8; 512];
         ext[EXT_CSD_BOOT_SIZE_MULT] = 32;
