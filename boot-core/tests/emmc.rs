@@ -370,9 +370,87 @@ fn the_rom_choice_reports_offsets_inside_the_partition() {
         rom,
     );
     assert_eq!(o.decision.slot, Some(Slot::Secondary));
-    assert!(
-        p.disk(BootPartition::Boot0).reads.is_empty(),
+    // Of boot0 only its SIT sector, to rule out a stale table of its own (emmc::own_sit).
+    assert_eq!(
+        p.disk(BootPartition::Boot0).reads,
+        [(0x8200, 512)],
         "boot0 was read"
+    );
+}
+
+/// Layout (b) whose active partition still holds a valid SIT of its own (a factory image in
+/// layout (a)): with a bad copy-1 SPL the ROM starts that table's secondary (log 0x51). The
+/// shim pairs it with its own FIT in boot0, never with boot1's copy 2, and the prediction
+/// flags the start as contradicting the layout; with a good copy 1 nothing is flagged.
+#[test]
+fn layout_b_with_a_stale_sit_in_the_active_partition() {
+    let stale = || {
+        let mut p = layout_b(&bad_spl(1), &v(2));
+        let d = p.disk(BootPartition::Boot0);
+        d.put(0x8200, &imx_hab::sit::build_sector(0xFDF));
+        d.put(0x20_4200, &v(3));
+        p
+    };
+    for cross in [false, true] {
+        let mut p = stale();
+        let r = predict(
+            &mut p,
+            EmmcLayout::AcrossPartitions,
+            BootPartition::Boot0,
+            cross,
+        );
+        let s = r.started.unwrap();
+        assert_eq!(
+            s,
+            EmmcStart {
+                partition: BootPartition::Boot0,
+                slot: Slot::Secondary
+            }
+        );
+        assert!(s.stale_sit(EmmcLayout::AcrossPartitions, BootPartition::Boot0));
+        assert!(!s.stale_sit(EmmcLayout::InOnePartition, BootPartition::Boot0));
+        assert_eq!(
+            (r.slot, r.reason, r.booted_payload_version),
+            (Some(Slot::Secondary), Some(Reason::RomSecondary), Some(3)),
+            "the SPL from boot0 was paired with another FIT (cross {cross})"
+        );
+        assert!(p.disk(BootPartition::Boot1).reads.is_empty(), "boot1 read");
+    }
+    // The stale secondary's FIT bad: boot1's FIT is still not paired with boot0's SPL.
+    let mut p = stale();
+    let fit = bad_fit(3);
+    p.disk(BootPartition::Boot0).put(0x20_4200, &fit);
+    let r = predict(
+        &mut p,
+        EmmcLayout::AcrossPartitions,
+        BootPartition::Boot0,
+        false,
+    );
+    assert_eq!(r.booted_payload_version, None);
+    // A good copy 1: the ROM starts it, nothing contradicts layout (b).
+    let mut p = stale();
+    p.disk(BootPartition::Boot0).put(0x8400, &v(1));
+    let r = predict(
+        &mut p,
+        EmmcLayout::AcrossPartitions,
+        BootPartition::Boot0,
+        false,
+    );
+    assert!(
+        !r.started
+            .unwrap()
+            .stale_sit(EmmcLayout::AcrossPartitions, BootPartition::Boot0)
+    );
+    assert_eq!(r.booted_payload_version, Some(1));
+    // The API ubootctl checks each partition with.
+    let mut p = stale();
+    assert_eq!(
+        emmc::own_sit(&mut p, BOARD, BootPartition::Boot0).status,
+        boot_core::cell::SitStatus::Valid
+    );
+    assert_eq!(
+        emmc::own_sit(&mut p, BOARD, BootPartition::Boot1).status,
+        boot_core::cell::SitStatus::BadTag
     );
 }
 

@@ -7,9 +7,9 @@ use imx_hab::hab::Authenticator;
 
 use super::{AcrossPartitions, BootPartition, BootPartitionRead, OnePartition, board_for};
 use crate::boot::{self, Hardware, Memory, Outcome};
-use crate::cell::{RomInfo, RomLog, SitStatus};
+use crate::cell::{RomInfo, RomLog, SitReport, SitStatus};
 use crate::examine::{Context, Rules};
-use crate::platform::{Clock, WatchdogService};
+use crate::platform::{BlockRead, Clock, WatchdogService};
 use crate::policy::Slot;
 use crate::rom::{self, RomStart};
 
@@ -21,6 +21,46 @@ pub struct EmmcStart {
     pub partition: BootPartition,
     /// The copy the ROM logs.
     pub slot: Slot,
+}
+
+impl EmmcStart {
+    /// Whether this start contradicts `layout` with `enabled` named by EXT_CSD\[179\]: under
+    /// layout (b) the ROM started the secondary the enabled partition's own SIT names (a
+    /// stale layout (a) table, e.g. a factory image), an SPL that is neither copy 1 nor
+    /// copy 2. The shim then judges that partition as layout (a) ([`run`]); `ubootctl`
+    /// refuses to call such a device healthy or to update it as layout (b) before the table
+    /// is cleared ([`own_sit`]).
+    pub fn stale_sit(&self, layout: EmmcLayout, enabled: BootPartition) -> bool {
+        layout == EmmcLayout::AcrossPartitions
+            && self.partition == enabled
+            && self.slot == Slot::Secondary
+    }
+}
+
+/// The enabled-partition SIT of `partition` judged as layout (a) would (the one
+/// [`boot::judge_sit`] over the partition alone): `Valid` means the ROM, with
+/// PERSIST_SECONDARY_BOOT set, starts the secondary it names in that partition, whatever the
+/// layout. Under layout (b) sector 0x41 of each partition must hold no valid SIT; `ubootctl`
+/// reports one and clears it in the partition it writes.
+pub fn own_sit<P: BootPartitionRead>(
+    parts: &mut P,
+    board: &Board,
+    partition: BootPartition,
+) -> SitReport {
+    let bytes = parts.partition_blocks().saturating_mul(SECTOR_SIZE);
+    let judged = judged_board(board, EmmcLayout::InOnePartition, bytes);
+    let mut dev = OnePartition { parts, partition };
+    let mut sector = [0u8; SECTOR_SIZE as usize];
+    if dev
+        .read_blocks(judged.media.sit_sector, &mut sector)
+        .is_err()
+    {
+        return SitReport {
+            status: SitStatus::Unreadable,
+            first_sector: 0,
+        };
+    }
+    boot::judge_sit(&sector, &judged.media, bytes).0
 }
 
 /// [`rom::choose`] on eMMC: the start, with `copy_offset` inside [`EmmcRomStart::partition`].
@@ -169,7 +209,11 @@ where
 /// [`super::board_for`]'s media layout) or over the virtual device active ‖ inactive (layout
 /// (b)), with the pairing rule on the ROM's log as everywhere: under layout (b) copy 1 is the
 /// `enabled` partition's, copy 2 the other's, so a ROM that fell back to the other partition
-/// (log 0x51) has its SPL paired with that partition's FIT.
+/// (log 0x51) has its SPL paired with that partition's FIT. Except: under layout (b) a log
+/// 0x51 while the enabled partition holds a valid SIT of its own ([`own_sit`]) means the ROM
+/// started that table's secondary (it reads the enabled partition's SIT before any fallback),
+/// so the flow judges the enabled partition as layout (a), pairing that SPL with its own FIT
+/// ([`EmmcStart::stale_sit`]; docs/design.md §5.5).
 pub fn run<P, A, C, W>(
     board: &Board,
     rules: Rules,
@@ -186,6 +230,38 @@ where
     W: WatchdogService,
 {
     let bytes = hw.disk.partition_blocks().saturating_mul(SECTOR_SIZE);
+    if board_for(board, layout, bytes).is_none() {
+        crate::shim_log!(
+            error,
+            hw.console,
+            "eMMC layout ({}): boot partitions of {:#x} bytes hold no slot reaching the FIT at {:#x}",
+            layout.name(),
+            bytes,
+            board.media.fit_offset
+        );
+    }
+    if layout == EmmcLayout::AcrossPartitions && rom.started() == Some(Slot::Secondary) {
+        let own = own_sit(&mut *hw.disk, board, enabled);
+        if own.status == SitStatus::Valid {
+            crate::shim_log!(
+                warn,
+                hw.console,
+                "eMMC layout (b): the ROM started the secondary of {}'s own SIT (firstSectorNumber {:#x}, a stale layout (a) table): {} judged as layout (a)",
+                enabled.name(),
+                own.first_sector,
+                enabled.name()
+            );
+            return run(
+                board,
+                rules,
+                EmmcLayout::InOnePartition,
+                enabled,
+                hw,
+                mem,
+                rom,
+            );
+        }
+    }
     let judged = judged_board(board, layout, bytes);
     match layout {
         EmmcLayout::InOnePartition => {
@@ -222,8 +298,9 @@ where
 /// The next boot from a cold start on eMMC, as the ROM and then the shim decide it
 /// ([`predict_start`], then [`run`] with the ROM information that start leaves), for a ROM
 /// that does or does not (`cross_fallback`) fall back to the other boot partition. `ubootctl`
-/// predicts with `cross_fallback = false`, the worse case (docs/design.md §5.5). Returns the
-/// start and the flow's outcome; `None` when the ROM starts no SPL (serial download: no shim
+/// predicts with `cross_fallback = false`, the worse case (docs/design.md §5.5), and refuses
+/// a start that contradicts the layout ([`EmmcStart::stale_sit`]). Returns the start and the
+/// flow's outcome; `None` when the ROM starts no SPL (serial download: no shim
 /// runs, whatever the other partition holds, so the device does not boot).
 #[allow(clippy::too_many_arguments)]
 pub fn predict<P, A, C, W>(

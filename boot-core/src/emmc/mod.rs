@@ -18,7 +18,7 @@ use boards::{Board, EmmcLayout, SECTOR_SIZE, Sector};
 
 use crate::platform::{BlockRead, MediaError};
 
-pub use flow::{EmmcRomStart, EmmcStart, choose, predict, predict_start, run};
+pub use flow::{EmmcRomStart, EmmcStart, choose, own_sit, predict, predict_start, run};
 
 /// EXT_CSD index of PARTITION_CONFIG (JEDEC JESD84; docs/imx8m-facts.md §3.8).
 pub const EXT_CSD_PARTITION_CONFIG: u8 = 179;
