@@ -12,6 +12,7 @@
 //! | 15:12 | boot device | 0 = the board's default (SD on `Board::boot_usdhc`, today's behaviour), 1 = SD (same), 2 = eMMC on `Board::emmc`; others: not supported (the ROM model falls back to serial download, the shim stops) |
 //! | 16 | eMMC layout | 0 = (a) AN12900 inside the enabled boot partition, 1 = (b) A/B across boot0/boot1 |
 //! | 17 | ROM cross-partition fallback (ROM model only) | 0 = the ROM does **not** fall back to the other boot partition (the worse case), 1 = it does |
+//! | others | not defined | must be 0: the shim and the ROM model refuse the word |
 //!
 //! An all-zero word is today's SD boot. The layout is a product decision, fixed at manufacture
 //! like the boot device, so it sits next to it: the shim and `ubootctl` read it from one place
@@ -30,6 +31,10 @@ pub const DEVICE_EMMC: u32 = 0b0010;
 pub const LAYOUT_B: u32 = 1 << 16;
 /// Simulation-only, ROM model only: the ROM falls back from one boot partition to the other.
 pub const ROM_CROSS_FALLBACK: u32 = 1 << 17;
+/// The bits the simulated word defines (the table above); any other bit set is refused
+/// ([`BootCfg::undefined_bits`]) rather than ignored, so that a word meant for silicon (e.g.
+/// a uSDHC port in \[11:8\]) is not read as something else.
+pub const DEFINED_BITS: u32 = (0xF << DEVICE_SHIFT) | LAYOUT_B | ROM_CROSS_FALLBACK;
 
 /// The medium the ROM boots from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,6 +114,12 @@ impl BootCfg {
         }
     }
 
+    /// The bits set that the simulation does not define (0: none). The shim and the ROM model
+    /// refuse such a word (spl-shim `medium::open`).
+    pub const fn undefined_bits(self) -> u32 {
+        self.0 & !DEFINED_BITS
+    }
+
     /// Whether the (modelled) ROM falls back from one boot partition to the other.
     pub const fn rom_cross_fallback(self) -> bool {
         self.0 & ROM_CROSS_FALLBACK != 0
@@ -142,5 +153,9 @@ mod tests {
             Ok(BootDevice::Emmc(EmmcLayout::InOnePartition))
         );
         assert_eq!(BootCfg(0x3000).device(), Err(3));
+        // Bits outside the table are reported, the defined ones never.
+        assert_eq!(BootCfg(0x2A00).undefined_bits(), 0xA00);
+        assert_eq!(BootCfg(0x0012_2000 | 1 << 31).undefined_bits(), 0x8010_0000);
+        assert_eq!(BootCfg(0x0003_F000).undefined_bits(), 0);
     }
 }

@@ -34,8 +34,10 @@ pub mod event {
     pub const BOOT_PRIMARY: u8 = 0x50;
     /// Boot from the secondary image.
     pub const BOOT_SECONDARY: u8 = 0x51;
-    /// Primary boot device type (0x60-0x67): SD.
-    pub const DEVICE_SD: u8 = 0x61;
+    /// Primary boot device type (0x60-0x67): "SD or EMMC", one value for both (barebox
+    /// `bootrom-cmd.c` `boot_device_0x6y`, after AN12853; imx8m-facts.md §3.6), so the
+    /// ROM model logs it for an eMMC boot too.
+    pub const DEVICE_SD_EMMC: u8 = 0x61;
     /// Image authentication result (low byte: HAB status, 0xF0 = pass), then two words.
     pub const AUTH_RESULT: u8 = 0xA0;
     /// Jump to the image (offset, ticks).
@@ -273,7 +275,7 @@ pub fn log_of_start(closed: bool, slot: Slot, hab: u8, entry: u32) -> [u32; 12] 
             },
             0,
         ),
-        ev(event::DEVICE_SD, 0),
+        ev(event::DEVICE_SD_EMMC, 0),
         ev(
             match slot {
                 Slot::Primary => event::BOOT_PRIMARY,

@@ -132,6 +132,10 @@ fn predict(
             booted_payload_version: None,
         };
     };
+    // The record the shim would write reads back (the cell's consistency rules, design.md §6).
+    if let Err(e) = boot_core::cell::decode(&o.record.encode()) {
+        panic!("the record does not decode: {e}\n{console}");
+    }
     // The payload's first byte is the FIT's version (test_images::standard_fit).
     let booted_payload_version = o.bootable.as_ref().map(|b| {
         let c = b

@@ -5,10 +5,11 @@
 //! boot0/boot1, the virtual device). The SD card on bus 1 holds other versions (7, 8): a boot
 //! that read it would print them.
 //!
-//! Nine QEMU boots of well under a second each: per layout the normal boot, a corrupt primary
+//! Eleven QEMU boots of well under a second each: per layout the normal boot, a corrupt primary
 //! FIT (the shim's fallback), a corrupt primary SPL (the ROM's fallback: inside the partition
 //! on (a); on (b) once with and once without the disputed cross-partition fallback) and both
-//! copies bad. Needs the patched QEMU (`emmc` user-creatable; docs/qemu-imx8mp.md §4.2).
+//! copies bad; layout (b) with a stale layout-(a) SIT in boot0 (the SPL the ROM starts from it
+//! is paired with its own FIT, not boot1's); a BOOT_CFG word with an undefined bit (refused). Needs the patched QEMU (`emmc` user-creatable; docs/qemu-imx8mp.md §4.2).
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -252,4 +253,56 @@ fn layout_b_bad_active_spl_boots_only_where_the_rom_crosses_partitions() {
     let out = r.boot();
     assert!(out.serial_download(), "{}", out.uart);
     has(&out, "rom: secondary SPL not started: SPL: not authentic");
+}
+
+/// Layout (b) whose boot0 still holds a valid SIT of its own with a copy behind it (a factory
+/// image in layout (a)): with copy 1's SPL bad the ROM starts that table's secondary (0x51);
+/// the shim judges boot0 as layout (a) and boots that copy's FIT (version 1), never boot1's
+/// (version 2), whose SPL did not run.
+#[test]
+fn layout_b_stale_sit_in_the_active_partition_is_not_paired_with_boot1() {
+    use std::os::unix::fs::FileExt;
+    let l = EmmcLayout::AcrossPartitions;
+    let r = rig(l, false);
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&r.emmc)
+        .unwrap();
+    f.write_all_at(&imx_hab::sit::build_sector(0xFDF), 0x8200)
+        .unwrap();
+    f.write_all_at(&images()[0], 0x20_4200).unwrap();
+    drop(f);
+    r.damage(ImageCopy::Primary, Part::Spl);
+    let out = r.boot();
+    has(&out, "rom: starting the secondary SPL from boot0 0x204200");
+    has(
+        &out,
+        "shim: eMMC layout (b): the ROM started the secondary of boot0's own SIT (firstSectorNumber 0xfdf, a stale layout (a) table): boot0 judged as layout (a)",
+    );
+    has(&out, "shim: secondary at 0x204200: authentic");
+    has(&out, "payload: version 1 slot 2 EL3");
+    let rec = record(&out);
+    assert_eq!(rec.reason, Some(Reason::RomSecondary), "{}", out.uart);
+    assert_eq!(
+        (rec.sit.status, rec.sit.first_sector),
+        (SitStatus::Valid, 0xFDF)
+    );
+}
+
+/// A BOOT_CFG word with a bit the simulation does not define is refused, not half-read: the
+/// ROM model names the word and the bits and goes to serial download; no shim runs.
+#[test]
+fn boot_cfg_with_an_undefined_bit_is_refused() {
+    let r = rig(EmmcLayout::InOnePartition, false);
+    let mut block = std::fs::read(&r.fuses).unwrap();
+    let at = boards::boot_cfg::SIM_BLOCK_OFFSET;
+    block[at + 2] |= 0x10; // bit 20
+    std::fs::write(&r.fuses, &block).unwrap();
+    let out = r.boot();
+    has(
+        &out,
+        "rom: boot device: BOOT_CFG 0x00102000 sets bits 0x00100000 the simulation does not define",
+    );
+    assert!(out.serial_download(), "{}", out.uart);
+    assert!(!out.uart_has("imx-redundant-boot "), "{}", out.uart);
 }

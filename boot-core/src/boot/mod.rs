@@ -141,12 +141,11 @@ where
         first_sector: 0,
     };
     // Slots taken from the SIT (an eMMC boot partition): the SIT bounds the primary too, so
-    // it is read first.
-    if layout.slots == SlotRule::FromSit {
-        sit = read_sit(hw, &mut timings, board);
-    }
-    let primary_slot = |sit: &SitReport| match sit.status {
-        SitStatus::Valid => layout.slots(sit.first_sector, device).0,
+    // it is read first. The record reports it only where the decision consults it (after the
+    // primary failed or the ROM started the secondary; design.md §6: `primary-ok` = not read).
+    let mut bound = (layout.slots == SlotRule::FromSit).then(|| read_sit(hw, &mut timings, board));
+    let primary_slot = |sit: Option<&SitReport>| match sit {
+        Some(r) if r.status == SitStatus::Valid => layout.slots(r.first_sector, device).0,
         _ => layout.primary_slot_alone(device),
     };
     let (mut primary, mut secondary) = (None, None);
@@ -155,7 +154,7 @@ where
         primary = Some(examine_logged(
             hw,
             &mut timings,
-            &ctx(primary_slot(&sit)),
+            &ctx(primary_slot(bound.as_ref())),
             window,
             base,
             Slot::Primary,
@@ -163,9 +162,10 @@ where
         ));
     }
     if primary.as_ref().is_none_or(Result::is_err) {
-        if sit.status == SitStatus::NotRead {
-            sit = read_sit(hw, &mut timings, board);
-        }
+        sit = match bound.take() {
+            Some(r) => r,
+            None => read_sit(hw, &mut timings, board),
+        };
         if sit.status == SitStatus::Valid {
             let offset = layout
                 .secondary_offset(sit.first_sector)
@@ -185,7 +185,7 @@ where
             primary = Some(examine_logged(
                 hw,
                 &mut timings,
-                &ctx(primary_slot(&sit)),
+                &ctx(primary_slot(Some(&sit))),
                 window,
                 base,
                 Slot::Primary,

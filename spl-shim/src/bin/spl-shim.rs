@@ -293,6 +293,13 @@ mod firmware {
                 "boot medium: BOOT_CFG boot device {:#x} is not supported",
                 *v
             ),
+            OpenError::UndefinedBootCfg(w, b) => shim_log!(
+                error,
+                console,
+                "boot medium: BOOT_CFG {:#010x} sets bits {:#010x} the simulation does not define",
+                *w,
+                *b
+            ),
             OpenError::NoEmmc => shim_log!(
                 error,
                 console,

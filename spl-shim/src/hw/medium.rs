@@ -38,6 +38,8 @@ pub enum Medium {
 pub enum OpenError {
     /// BOOT_CFG names a device class this firmware does not boot (bits \[15:12\]).
     UnsupportedDevice(u32),
+    /// BOOT_CFG sets bits the simulation does not define (the word, the bits).
+    UndefinedBootCfg(u32, u32),
     /// BOOT_CFG names the eMMC but the board has none.
     NoEmmc,
     /// The controller or the card failed.
@@ -52,6 +54,10 @@ impl core::fmt::Display for OpenError {
             OpenError::UnsupportedDevice(v) => {
                 write!(f, "BOOT_CFG boot device {v:#x} is not supported")
             }
+            OpenError::UndefinedBootCfg(w, b) => write!(
+                f,
+                "BOOT_CFG {w:#010x} sets bits {b:#010x} the simulation does not define"
+            ),
             OpenError::NoEmmc => f.write_str("BOOT_CFG selects eMMC but the board has none"),
             OpenError::Media(e) => write!(f, "{e}"),
             OpenError::ReservedBootEnable(v) => {
@@ -77,6 +83,9 @@ pub enum Opened {
 
 /// Opens the medium `cfg` names on `board`: initialises its controller and card.
 pub fn open(board: &Board, cfg: BootCfg) -> Result<(Medium, Opened), OpenError> {
+    if cfg.undefined_bits() != 0 {
+        return Err(OpenError::UndefinedBootCfg(cfg.0, cfg.undefined_bits()));
+    }
     match cfg.device().map_err(OpenError::UnsupportedDevice)? {
         BootDevice::Sd => {
             // SAFETY: the board's boot uSDHC (boards::Board::boot_usdhc); the caller opens
