@@ -29,6 +29,15 @@ pub const EXT_CSD_SEC_COUNT: usize = 212;
 /// The lowest EXT_CSD index that is not writable: a CMD6 to it (or above) leaves SWITCH_ERROR
 /// set until CMD0 (QEMU measured, qemu-emmc.md); nothing here builds such a switch.
 pub const EXT_CSD_FIRST_READ_ONLY: u8 = 192;
+/// EXT_CSD index of PARTITION_SWITCH_TIME: the longest PARTITION_CONFIG switch, in 10 ms
+/// units (JESD84 4.41 on; Linux `mmc.h` EXT_CSD_PART_SWITCH_TIME, `mmc.c` `10 * ext_csd[..]`).
+pub const EXT_CSD_PARTITION_SWITCH_TIME: usize = 199;
+/// EXT_CSD index of GENERIC_CMD6_TIME: the longest other CMD6, in 10 ms units (JESD84 4.5 on;
+/// Linux EXT_CSD_GENERIC_CMD6_TIME).
+pub const EXT_CSD_GENERIC_CMD6_TIME: usize = 248;
+/// The least busy time a CMD6 is given: 500 ms (Linux `DEFAULT_CMD6_TIMEOUT_MS`), also when
+/// EXT_CSD states none (0: older devices, where the byte is reserved).
+pub const CMD6_MIN_TIMEOUT_US: u64 = 500_000;
 /// Bytes of one BOOT_SIZE_MULT unit.
 pub const BOOT_SIZE_UNIT: u64 = 128 * 1024;
 
@@ -149,6 +158,18 @@ pub const fn switch_argument(index: u8, value: u8) -> Option<u32> {
         return None;
     }
     Some((3 << 24) | ((index as u32) << 16) | ((value as u32) << 8))
+}
+
+/// The busy time to allow a CMD6 to EXT_CSD\[`index`\]: PARTITION_SWITCH_TIME for
+/// PARTITION_CONFIG, GENERIC_CMD6_TIME for any other index, × 10 ms as the device states it
+/// (so at most 2.55 s), never less than [`CMD6_MIN_TIMEOUT_US`].
+pub fn cmd6_timeout_us(ext_csd: &[u8; 512], index: u8) -> u64 {
+    let field = if index == EXT_CSD_PARTITION_CONFIG {
+        EXT_CSD_PARTITION_SWITCH_TIME
+    } else {
+        EXT_CSD_GENERIC_CMD6_TIME
+    };
+    (u64::from(ext_csd[field]) * 10_000).max(CMD6_MIN_TIMEOUT_US)
 }
 
 /// Boot partition size in bytes from EXT_CSD (BOOT_SIZE_MULT × 128 KiB).
@@ -415,5 +436,20 @@ mod tests {
         let mut ext = [0u8; 512];
         ext[EXT_CSD_BOOT_SIZE_MULT] = 32;
         assert_eq!(boot_partition_bytes(&ext), 4 << 20);
+    }
+
+    #[test]
+    fn cmd6_busy_times_follow_ext_csd() {
+        let mut ext = [0u8; 512];
+        // Nothing stated: the 500 ms floor for either switch.
+        assert_eq!(cmd6_timeout_us(&ext, EXT_CSD_PARTITION_CONFIG), 500_000);
+        assert_eq!(cmd6_timeout_us(&ext, 183), 500_000);
+        ext[EXT_CSD_PARTITION_SWITCH_TIME] = 255;
+        ext[EXT_CSD_GENERIC_CMD6_TIME] = 100;
+        assert_eq!(cmd6_timeout_us(&ext, EXT_CSD_PARTITION_CONFIG), 2_550_000);
+        assert_eq!(cmd6_timeout_us(&ext, 183), 1_000_000);
+        // A stated time under the floor does not shorten the wait.
+        ext[EXT_CSD_GENERIC_CMD6_TIME] = 3;
+        assert_eq!(cmd6_timeout_us(&ext, 183), 500_000);
     }
 }

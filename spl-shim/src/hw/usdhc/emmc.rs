@@ -12,13 +12,15 @@
 //! - the area read is selected with CMD6 writing EXT_CSD\[179\] with PARTITION_ACCESS 0, 1 or 2
 //!   only, BOOT_ACK and BOOT_PARTITION_ENABLE kept as read
 //!   ([`boot_core::emmc::PartitionConfig::with_access`]); the index is a constant below 192
-//!   ([`boot_core::emmc::switch_argument`]); the switch is checked with CMD13 (SWITCH_ERROR);
+//!   ([`boot_core::emmc::switch_argument`]); the busy wait after it is what EXT_CSD states
+//!   (PARTITION_SWITCH_TIME / GENERIC_CMD6_TIME, [`boot_core::emmc::cmd6_timeout_us`]); the
+//!   switch is checked with CMD13 (SWITCH_ERROR);
 //! - every wait is bounded ([`super`]'s deadlines, [`CMD1_TIMEOUT_US`]).
 
 use boards::Sector;
 use boot_core::emmc::{
-    Area, BootPartition, BootPartitionRead, EXT_CSD_SEC_COUNT, PartitionConfig,
-    boot_partition_bytes, switch_argument,
+    Area, BootPartition, BootPartitionRead, CMD6_MIN_TIMEOUT_US, EXT_CSD_SEC_COUNT,
+    PartitionConfig, boot_partition_bytes, cmd6_timeout_us, switch_argument,
 };
 use boot_core::platform::{BlockRead, MediaError};
 use tock_registers::interfaces::{Readable, Writeable};
@@ -70,6 +72,8 @@ pub struct Emmc {
     info: Option<EmmcInfo>,
     /// EXT_CSD\[179\] as last written or read.
     config: PartitionConfig,
+    /// Busy times for CMD6 (`boot_core::emmc::cmd6_timeout_us`): PARTITION_CONFIG, others.
+    cmd6_us: (u64, u64),
 }
 
 impl Emmc {
@@ -84,6 +88,7 @@ impl Emmc {
             host: unsafe { Usdhc::from_base(base) },
             info: None,
             config: PartitionConfig(0),
+            cmd6_us: (CMD6_MIN_TIMEOUT_US, CMD6_MIN_TIMEOUT_US),
         }
     }
 
@@ -160,6 +165,10 @@ impl Emmc {
             })?,
         };
         self.config = PartitionConfig(ext[boot_core::emmc::EXT_CSD_PARTITION_CONFIG as usize]);
+        self.cmd6_us = (
+            cmd6_timeout_us(&ext, boot_core::emmc::EXT_CSD_PARTITION_CONFIG),
+            cmd6_timeout_us(&ext, EXT_CSD_BUS_WIDTH),
+        );
         // 4-bit bus: EXT_CSD[183] = 1 (index below 192), then the host side.
         self.switch(EXT_CSD_BUS_WIDTH, 1)?;
         self.host.regs().prot_ctrl.set(PROT_CTRL_4BIT);
@@ -186,9 +195,14 @@ impl Emmc {
             response: u32::from(index),
             what: "EXT_CSD index not writable (>= 192): switch not sent",
         })?;
+        let busy_us = if index == boot_core::emmc::EXT_CSD_PARTITION_CONFIG {
+            self.cmd6_us.0
+        } else {
+            self.cmd6_us.1
+        };
         let h = &mut self.host;
         h.command(6, arg, Response::R1b)?;
-        h.wait_dat0(6)?;
+        h.wait_dat0_for(6, busy_us)?;
         let status = h.command(13, u32::from(RCA) << 16, Response::R1)?[0];
         if status & STATUS_SWITCH_ERROR != 0 || (status >> 9) & 0xF != 4 {
             return Err(MediaError::Card {

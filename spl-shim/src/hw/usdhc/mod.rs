@@ -699,10 +699,16 @@ impl Usdhc {
         }
     }
 
-    /// Waits for DAT0 high: the card has left busy (after R1b responses).
+    /// Waits for DAT0 high: the card has left busy (after R1b responses), at most
+    /// [`BUSY_TIMEOUT_US`].
     fn wait_dat0(&self, cmd: u8) -> Result<(), MediaError> {
+        self.wait_dat0_for(cmd, BUSY_TIMEOUT_US)
+    }
+
+    /// Waits for DAT0 high for at most `timeout_us`.
+    fn wait_dat0_for(&self, cmd: u8, timeout_us: u64) -> Result<(), MediaError> {
         let r = self.regs();
-        let mut deadline = self.timer.deadline_us(BUSY_TIMEOUT_US);
+        let mut deadline = self.timer.deadline_us(timeout_us);
         while r.pres_state.get() & PRES_DAT0 == 0 {
             if deadline.expired() {
                 return Err(MediaError::Timeout {
