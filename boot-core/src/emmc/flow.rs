@@ -234,7 +234,7 @@ where
         crate::shim_log!(
             error,
             hw.console,
-            "eMMC layout ({}): boot partitions of {:#x} bytes hold no slot reaching the FIT at {:#x}",
+            "eMMC layout ({=str}): boot partitions of {=u64:#x} bytes hold no slot reaching the FIT at {=u64:#x}",
             layout.name(),
             bytes,
             board.media.fit_offset
@@ -246,7 +246,7 @@ where
             crate::shim_log!(
                 warn,
                 hw.console,
-                "eMMC layout (b): the ROM started the secondary of {}'s own SIT (firstSectorNumber {:#x}, a stale layout (a) table): {} judged as layout (a)",
+                "eMMC layout (b): the ROM started the secondary of {=str}'s own SIT (firstSectorNumber {=u32:#x}, a stale layout (a) table): {=str} judged as layout (a)",
                 enabled.name(),
                 own.first_sector,
                 enabled.name()

@@ -296,7 +296,7 @@ mod firmware {
             OpenError::UndefinedBootCfg(w, b) => shim_log!(
                 error,
                 console,
-                "boot medium: BOOT_CFG {:#010x} sets bits {:#010x} the simulation does not define",
+                "boot medium: BOOT_CFG {=u32:#010x} sets bits {=u32:#010x} the simulation does not define",
                 *w,
                 *b
             ),
