@@ -154,7 +154,7 @@ pub fn choose<D, A, C, W>(
     persist: bool,
 ) -> RomStart
 where
-    D: BlockRead,
+    D: BlockRead + ?Sized,
     A: Authenticator,
     C: Clock,
     W: WatchdogService,
@@ -219,7 +219,7 @@ fn judge<D, A, C, W>(
     offset: u64,
 ) -> Result<(Option<SplCheck>, SplLayout, u8), Failure>
 where
-    D: BlockRead,
+    D: BlockRead + ?Sized,
     A: Authenticator,
     C: Clock,
     W: WatchdogService,
@@ -244,7 +244,7 @@ pub fn predict_start<D, A, C, W>(
     buf: &mut [u8],
 ) -> Option<Slot>
 where
-    D: BlockRead,
+    D: BlockRead + ?Sized,
     A: Authenticator,
     C: Clock,
     W: WatchdogService,

@@ -33,7 +33,7 @@ use timing::Timings;
 pub const CSF_AREA: u64 = 0x2000;
 
 /// The hardware the flow runs on.
-pub struct Hardware<'a, D, A, C, W> {
+pub struct Hardware<'a, D: ?Sized, A, C, W> {
     /// The boot medium.
     pub disk: &'a mut D,
     /// The HAB backend (ROM API on silicon, software verifier in simulation).
@@ -113,7 +113,7 @@ pub fn run<D, A, C, W>(
     rom: RomInfo,
 ) -> Outcome
 where
-    D: BlockRead,
+    D: BlockRead + ?Sized,
     A: Authenticator,
     C: Clock,
     W: WatchdogService,
@@ -259,7 +259,7 @@ pub fn predict<D, A, C, W>(
     mem: Memory<'_>,
 ) -> (Option<Slot>, Outcome)
 where
-    D: BlockRead,
+    D: BlockRead + ?Sized,
     A: Authenticator,
     C: Clock,
     W: WatchdogService,
@@ -298,7 +298,7 @@ fn examine_logged<D, A, C, W>(
     offset: u64,
 ) -> Result<Examined, Failure>
 where
-    D: BlockRead,
+    D: BlockRead + ?Sized,
     A: Authenticator,
     C: Clock,
     W: WatchdogService,
@@ -401,7 +401,7 @@ fn read_sit<D, A, C, W>(
     board: &Board,
 ) -> SitReport
 where
-    D: BlockRead,
+    D: BlockRead + ?Sized,
     C: Clock,
 {
     let layout = &board.media;

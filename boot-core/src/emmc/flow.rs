@@ -138,7 +138,7 @@ where
             partition: enabled,
         };
         let mut h = Hardware {
-            disk: &mut dev,
+            disk: &mut dev as &mut dyn BlockRead,
             hab: &mut *hw.hab,
             clock: hw.clock,
             watchdog: &mut *hw.watchdog,
@@ -162,7 +162,7 @@ where
         active: enabled,
     };
     let mut h = Hardware {
-        disk: &mut dev,
+        disk: &mut dev as &mut dyn BlockRead,
         hab: &mut *hw.hab,
         clock: hw.clock,
         watchdog: &mut *hw.watchdog,
@@ -270,7 +270,7 @@ where
                 partition: enabled,
             };
             let mut h = Hardware {
-                disk: &mut dev,
+                disk: &mut dev as &mut dyn BlockRead,
                 hab: &mut *hw.hab,
                 clock: hw.clock,
                 watchdog: &mut *hw.watchdog,
@@ -284,7 +284,7 @@ where
                 active: enabled,
             };
             let mut h = Hardware {
-                disk: &mut dev,
+                disk: &mut dev as &mut dyn BlockRead,
                 hab: &mut *hw.hab,
                 clock: hw.clock,
                 watchdog: &mut *hw.watchdog,

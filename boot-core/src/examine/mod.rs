@@ -94,7 +94,7 @@ pub fn examine_copy<D, A, C, W>(
     copy_offset: u64,
 ) -> Result<Examined, Failure>
 where
-    D: BlockRead,
+    D: BlockRead + ?Sized,
     A: Authenticator,
     C: Clock,
     W: WatchdogService,
@@ -154,7 +154,7 @@ pub fn examine_fit<D, A, C, W>(
     copy_offset: u64,
 ) -> Result<ExaminedFit, Failure>
 where
-    D: BlockRead,
+    D: BlockRead + ?Sized,
     A: Authenticator,
     C: Clock,
     W: WatchdogService,
@@ -324,7 +324,7 @@ pub fn examine_spl<D, A, C, W>(
     copy_offset: u64,
 ) -> Result<(SplCheck, SplLayout), Failure>
 where
-    D: BlockRead,
+    D: BlockRead + ?Sized,
     A: Authenticator,
     C: Clock,
     W: WatchdogService,
@@ -342,7 +342,7 @@ fn check_spl<D, A, C, W>(
     copy_offset: u64,
 ) -> Result<(SplCheck, SplLayout, Sha256), Failure>
 where
-    D: BlockRead,
+    D: BlockRead + ?Sized,
     A: Authenticator,
     C: Clock,
     W: WatchdogService,
@@ -426,7 +426,7 @@ fn load_fit<D, A, C, W>(
     copy_offset: u64,
 ) -> Result<LoadedFit, Failure>
 where
-    D: BlockRead,
+    D: BlockRead + ?Sized,
     A: Authenticator,
     C: Clock,
     W: WatchdogService,
@@ -544,7 +544,7 @@ pub(crate) fn read<D, A, C, W>(
     buf: &mut [u8],
 ) -> Result<(), Fault>
 where
-    D: BlockRead,
+    D: BlockRead + ?Sized,
     C: Clock,
 {
     let t0 = hw.clock.ticks();

@@ -182,7 +182,7 @@ pub fn run<A: Authenticator>(
         Medium::Sd(sd) => {
             let mut disk = Serviced { disk: sd, wdog };
             let mut hw = Hardware {
-                disk: &mut disk,
+                disk: &mut disk as &mut dyn BlockRead,
                 hab,
                 clock,
                 watchdog: &mut NoService,
@@ -197,7 +197,7 @@ pub fn run<A: Authenticator>(
                 wdog,
             };
             let mut hw = Hardware {
-                disk: &mut disk,
+                disk: &mut disk as &mut dyn BlockRead,
                 hab,
                 clock,
                 watchdog: &mut NoService,
