@@ -6,7 +6,7 @@ use std::io;
 use std::ops::Range;
 
 mod file;
-mod ioctl;
+pub(crate) mod ioctl;
 
 pub use file::{DeviceKind, FileDevice, IoMode, OpenError, ReadBack};
 
@@ -36,6 +36,16 @@ pub trait BlockDevice {
     /// [`BlockDevice::read_at`], right for devices without a cache.
     fn read_back_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
         self.read_at(offset, buf)
+    }
+
+    /// Makes `to` the eMMC boot partition the ROM reads (EXT_CSD[179], read back): only a
+    /// device spanning both boot partitions (layout (b), [`crate::emmc::ab::AbDevice`]) can;
+    /// every other device refuses.
+    fn switch_boot_partition(&mut self, to: crate::emmc::BootPart) -> io::Result<()> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!("this device cannot switch the eMMC boot partition to {to}"),
+        ))
     }
 }
 

@@ -127,6 +127,8 @@ pub struct Summary {
     pub bytes_written: u64,
     /// Bytes read back and compared.
     pub bytes_verified: u64,
+    /// Boot-partition switches made (layout (b)).
+    pub switches: usize,
 }
 
 /// What went wrong in a step.
@@ -208,7 +210,7 @@ pub fn execute<D: BlockDevice + ?Sized>(
         .map(|s| match &s.action {
             Action::Write { data, .. } => data.len() as u64,
             Action::Verify { expected, .. } => expected.len() as u64,
-            Action::Flush => 0,
+            Action::Flush | Action::Switch { .. } => 0,
         })
         .sum();
     progress.event(&Event::Start {
@@ -248,6 +250,12 @@ pub fn execute<D: BlockDevice + ?Sized>(
                 summary.bytes_written += data.len() as u64;
             }
             Action::Flush => dev.flush().map_err(|e| fail(None, ExecErrorKind::Io(e)))?,
+            // One CMD6, then EXT_CSD[179] read back (`emmc::switch_boot_partition`).
+            Action::Switch { part, .. } => {
+                dev.switch_boot_partition(*part)
+                    .map_err(|e| fail(None, ExecErrorKind::Io(e)))?;
+                summary.switches += 1;
+            }
             Action::Verify {
                 region,
                 offset,

@@ -10,15 +10,17 @@
 //! | [`plan`] | the update and sync plans (pure): which bytes go where, in which order, and why |
 //! | [`commit`] | the anti-rollback commit rule (pure) and the fuse stores it burns through |
 //! | [`exec`] | runs a plan on a device, reports progress, verifies every copy it writes by SHA-256 |
+//! | [`emmc`] | eMMC boot partitions: EXT_CSD[179] through `MMC_IOC_CMD`, the A/B layout's view, device and plans |
 //! | [`sysblock`] | what sysfs and procfs say about the target: partition, mounted, eMMC boot partition and its `force_ro` guard |
 //!
 //! The command-line wiring (`status`, `update`, `sync`) lives in the binary.
-// `unsafe` is allowed in one place only: the two block-device ioctls rustix has no safe
+// `unsafe` is allowed in one place only: the block-device and MMC ioctls rustix has no safe
 // wrapper for (`blockdev::ioctl`).
 #![deny(unsafe_code)]
 
 pub mod blockdev;
 pub mod commit;
+pub mod emmc;
 pub mod exec;
 pub mod media;
 pub mod partitions;

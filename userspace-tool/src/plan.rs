@@ -116,6 +116,14 @@ pub enum Action {
         /// What must be there.
         expected: Arc<[u8]>,
     },
+    /// Layout (b): make `part` the boot partition (one CMD6 on EXT_CSD[179], read back). Its
+    /// copy is `region` of the plan's virtual device (README "eMMC layouts").
+    Switch {
+        /// The boot partition enabled.
+        part: crate::emmc::BootPart,
+        /// The copy it holds, in the plan's view.
+        region: Region,
+    },
 }
 
 /// An action and why it is in the plan.
@@ -143,6 +151,9 @@ impl Step {
                 offset,
                 expected,
             } => format!("read back {region} at {offset:#x}+{:#x}", expected.len()),
+            Action::Switch { part, region } => {
+                format!("switch EXT_CSD[179] to {part} (the {region}'s partition)")
+            }
         }
     }
 }
@@ -341,6 +352,9 @@ pub enum Refusal {
         /// Every conflict, as a sentence naming the partition or table and the ranges.
         conflicts: Vec<String>,
     },
+    /// Layout (b): the enabled boot partition holds an image that has not booted (a switch was
+    /// made since this boot); the tested image is only in the other one.
+    ActiveNotBooted,
 }
 
 impl fmt::Display for Refusal {
@@ -388,6 +402,11 @@ impl fmt::Display for Refusal {
                  the first partition starts at or after the end of the secondary slot (the \
                  usual 8 MiB), or point the SIT elsewhere",
                 conflicts.join("; ")
+            ),
+            Refusal::ActiveNotBooted => f.write_str(
+                "the enabled boot partition holds an image that has not booted yet (EXT_CSD[179] \
+                 was switched since this boot); the running image is only in the other boot \
+                 partition, which the update would overwrite: reboot first",
             ),
             Refusal::BootedImageLost => f.write_str(
                 "the image that is running is in neither copy any more (both were written since \
@@ -676,7 +695,7 @@ pub fn plan_sync(
 }
 
 /// The device must hold the secondary slot where the SIT puts it (or will put it).
-fn check_device(state: &MediaState, board: &Board) -> Result<(), Refusal> {
+pub(crate) fn check_device(state: &MediaState, board: &Board) -> Result<(), Refusal> {
     let needed = state.secondary.offset + slot_bytes(&board.media);
     if state.device_size < needed {
         return Err(Refusal::DeviceTooSmall {
@@ -753,14 +772,14 @@ fn sync_steps(state: &MediaState, board: &Board, plan: &mut Plan) {
 }
 
 /// `bytes` padded with zeros to a whole number of `block_size` blocks.
-fn padded(bytes: &[u8], block_size: u32) -> Arc<[u8]> {
+pub(crate) fn padded(bytes: &[u8], block_size: u32) -> Arc<[u8]> {
     let bs = block_size as usize;
     let mut v = bytes.to_vec();
     v.resize(bytes.len().div_ceil(bs) * bs, 0);
     v.into()
 }
 
-fn flush(steps: &mut Vec<Step>, why: &str) {
+pub(crate) fn flush(steps: &mut Vec<Step>, why: &str) {
     steps.push(Step {
         action: Action::Flush,
         reason: why.into(),
@@ -769,7 +788,7 @@ fn flush(steps: &mut Vec<Step>, why: &str) {
 
 /// Header-last write of `data` (whole blocks) to the copy at `offset` whose current bytes are
 /// `current` (see the module documentation).
-fn write_copy(
+pub(crate) fn write_copy(
     steps: &mut Vec<Step>,
     region: Region,
     offset: u64,
