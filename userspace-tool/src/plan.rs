@@ -352,9 +352,8 @@ pub enum Refusal {
         /// Every conflict, as a sentence naming the partition or table and the ranges.
         conflicts: Vec<String>,
     },
-    /// Layout (b): the enabled boot partition holds an image that has not booted (a switch was
-    /// made since this boot); the tested image is only in the other one.
-    ActiveNotBooted,
+    /// The eMMC is not a layout (b) medium (no boot partition enabled, unequal partitions).
+    NotAbMedium(String),
 }
 
 impl fmt::Display for Refusal {
@@ -403,11 +402,7 @@ impl fmt::Display for Refusal {
                  usual 8 MiB), or point the SIT elsewhere",
                 conflicts.join("; ")
             ),
-            Refusal::ActiveNotBooted => f.write_str(
-                "the enabled boot partition holds an image that has not booted yet (EXT_CSD[179] \
-                 was switched since this boot); the running image is only in the other boot \
-                 partition, which the update would overwrite: reboot first",
-            ),
+            Refusal::NotAbMedium(why) => f.write_str(why),
             Refusal::BootedImageLost => f.write_str(
                 "the image that is running is in neither copy any more (both were written since \
                  the boot): reboot into the primary first, so that it is tested, then update",

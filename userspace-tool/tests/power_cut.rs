@@ -15,6 +15,8 @@
 //! A cut point that fails any of these is a brick; the sweep prints cut points and bricks, and
 //! bricks must be 0. Scenarios run on threads of their own.
 
+#[path = "power_cut/emmc.rs"]
+mod emmc;
 mod medium;
 
 use std::io;
@@ -24,6 +26,7 @@ use boot_core::rollback::RollbackFuses;
 use medium::{Layout, board, fuses, holds, image, medium, tampered};
 use ubootctl::blockdev::{BlockDevice, MemDevice};
 use ubootctl::commit::{BootFacts, plan_commit};
+use ubootctl::emmc::{ExtCsdAccess, MemExtCsd};
 use ubootctl::exec::{self, ExecOptions, NoProgress, RunError};
 use ubootctl::media::{CopyState, MediaState, predict};
 use ubootctl::plan::Running;
@@ -50,20 +53,19 @@ const FLAVOURS: [Flavour; 4] = [
     Flavour::Garbage,
 ];
 
-/// A device that loses power at its `cut_at`-th block write (0-based): that write ends as the
-/// flavour says, and every access after it fails.
-struct PowerCut {
-    inner: MemDevice,
+/// The power of one simulated board: it fails at the `cut_at`-th write (0-based) of any device
+/// it feeds (one SD card; or both eMMC boot partitions and the eMMC's EXT_CSD), which ends as
+/// the flavour says; every access after it fails.
+struct Power {
     cut_at: usize,
     flavour: Flavour,
     writes: usize,
     dead: bool,
 }
 
-impl PowerCut {
-    fn new(inner: MemDevice, cut_at: usize, flavour: Flavour) -> Self {
-        PowerCut {
-            inner,
+impl Power {
+    fn new(cut_at: usize, flavour: Flavour) -> Self {
+        Power {
             cut_at,
             flavour,
             writes: 0,
@@ -78,30 +80,19 @@ impl PowerCut {
             Ok(())
         }
     }
-}
 
-impl BlockDevice for PowerCut {
-    fn size(&self) -> u64 {
-        self.inner.size()
-    }
-    fn logical_block_size(&self) -> u32 {
-        self.inner.logical_block_size()
-    }
-    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
-        self.check()?;
-        self.inner.read_at(offset, buf)
-    }
-    fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
+    /// A block write of `data` at `offset` of `inner`, cut or not.
+    fn write(&mut self, inner: &mut MemDevice, offset: u64, data: &[u8]) -> io::Result<()> {
         self.check()?;
         if self.writes < self.cut_at {
             self.writes += 1;
-            return self.inner.write_at(offset, data);
+            return inner.write_at(offset, data);
         }
         let half = data.len() / 2;
         match self.flavour {
             Flavour::Clean => {}
-            Flavour::TornNewOld => self.inner.write_at(offset, &data[..half])?,
-            Flavour::TornOldNew => self.inner.write_at(offset + half as u64, &data[half..])?,
+            Flavour::TornNewOld => inner.write_at(offset, &data[..half])?,
+            Flavour::TornOldNew => inner.write_at(offset + half as u64, &data[half..])?,
             Flavour::Garbage => {
                 let mut x = offset ^ 0x9E37_79B9_7F4A_7C15 ^ (self.cut_at as u64) << 32;
                 let junk: Vec<u8> = (0..data.len())
@@ -112,14 +103,60 @@ impl BlockDevice for PowerCut {
                         x as u8
                     })
                     .collect();
-                self.inner.write_at(offset, &junk)?;
+                inner.write_at(offset, &junk)?;
             }
         }
         self.dead = true;
         Err(io::Error::other("power cut"))
     }
+
+    /// A CMD6 on EXT_CSD, cut or not. A register byte is never torn: the cut lands before the
+    /// switch (clean, torn old/new, garbage: not applied) or right after it (torn new/old).
+    fn switch(&mut self, ext: &mut MemExtCsd, index: u8, value: u8) -> io::Result<()> {
+        self.check()?;
+        if self.writes < self.cut_at {
+            self.writes += 1;
+            return ext.write_byte(index, value);
+        }
+        if self.flavour == Flavour::TornNewOld {
+            ext.write_byte(index, value)?;
+        }
+        self.dead = true;
+        Err(io::Error::other("power cut"))
+    }
+}
+
+/// An SD card on a board whose power is cut (see [`Power`]).
+struct PowerCut {
+    inner: MemDevice,
+    power: Power,
+}
+
+impl PowerCut {
+    fn new(inner: MemDevice, cut_at: usize, flavour: Flavour) -> Self {
+        PowerCut {
+            inner,
+            power: Power::new(cut_at, flavour),
+        }
+    }
+}
+
+impl BlockDevice for PowerCut {
+    fn size(&self) -> u64 {
+        self.inner.size()
+    }
+    fn logical_block_size(&self) -> u32 {
+        self.inner.logical_block_size()
+    }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        self.power.check()?;
+        self.inner.read_at(offset, buf)
+    }
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
+        self.power.write(&mut self.inner, offset, data)
+    }
     fn flush(&mut self) -> io::Result<()> {
-        self.check()
+        self.power.check()
     }
 }
 
@@ -285,7 +322,7 @@ fn sweep(s: &Scenario, updater: Updater, flavours: &[Flavour]) -> Tally {
     // The uncut update: how many block writes it makes, and that it works.
     let mut full = PowerCut::new(s.device(), usize::MAX, Flavour::Clean);
     updater(&mut full, s.running).unwrap_or_else(|e| panic!("{}: {e}", s.name));
-    let writes = full.writes;
+    let writes = full.power.writes;
     let mut tally = Tally {
         name: s.name,
         writes,
@@ -442,7 +479,7 @@ fn the_rollback_lifecycle_survives_a_cut_anywhere() {
     update(&mut full).unwrap();
     let updated = full.inner.clone();
     for flavour in FLAVOURS {
-        for k in 0..=full.writes {
+        for k in 0..=full.power.writes {
             let mut dev = PowerCut::new(start.clone(), k, flavour);
             let _ = update(&mut dev);
             cut_points += 1;
@@ -481,7 +518,7 @@ fn the_rollback_lifecycle_survives_a_cut_anywhere() {
     sync(&mut full).unwrap();
     let synced = full.inner.clone();
     for flavour in FLAVOURS {
-        for k in 0..=full.writes {
+        for k in 0..=full.power.writes {
             let mut dev = PowerCut::new(updated.clone(), k, flavour);
             let _ = sync(&mut dev);
             cut_points += 1;

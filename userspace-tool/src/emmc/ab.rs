@@ -16,7 +16,9 @@ use imx_hab::sit::build_sector;
 
 use super::{BootPart, ExtCsdAccess, PartitionConfig, switch_boot_partition};
 use crate::blockdev::{BlockDevice, checked_range};
+use crate::exec::{ExecOptions, Outcome, Progress, RunError, execute};
 use crate::media::MediaState;
+use crate::plan::{NewImage, Plan, Refusal, Running};
 use crate::sysblock::ForceRoGuard;
 
 /// Why a device is not a layout (b) medium.
@@ -224,6 +226,15 @@ impl<D: BlockDevice, E: ExtCsdAccess> AbDevice<D, E> {
         &mut self.ext_csd
     }
 
+    /// Reads EXT_CSD[179] and the two partitions ([`ab_state`]), and addresses later accesses
+    /// as the virtual device of that state.
+    pub fn read_state(&mut self, board: &Board, fuses: &Fuses) -> Result<AbState, AbError> {
+        let config = super::read_partition_config(&mut self.ext_csd)?;
+        let st = ab_state(&self.parts[0], &self.parts[1], config, board, fuses)?;
+        self.base = st.active;
+        Ok(st)
+    }
+
     /// Puts every lowered `force_ro` back, reporting the first failure.
     pub fn finish(&mut self) -> io::Result<()> {
         let mut first = Ok(());
@@ -324,4 +335,59 @@ impl<D, E> Drop for AbDevice<D, E> {
             drop(g.take());
         }
     }
+}
+
+fn refused_medium(e: AbError) -> RunError {
+    match e {
+        AbError::Io(e) => RunError::Read(e),
+        other => RunError::Refused(Refusal::NotAbMedium(other.to_string())),
+    }
+}
+
+/// Checks `image`, reads the layout (b) medium, plans the update for `running`
+/// ([`super::ab_plan::plan_ab_update`]) and executes it, switch included.
+#[allow(clippy::too_many_arguments)]
+pub fn update<D: BlockDevice, E: ExtCsdAccess>(
+    dev: &mut AbDevice<D, E>,
+    board: &Board,
+    fuses: &Fuses,
+    image: Vec<u8>,
+    running: impl Into<Running>,
+    options: &ExecOptions,
+    progress: &mut dyn Progress,
+) -> Result<Outcome, RunError> {
+    let image = NewImage::check(image, board, fuses).map_err(RunError::Refused)?;
+    let state = dev.read_state(board, fuses).map_err(refused_medium)?;
+    let plan = super::ab_plan::plan_ab_update(&state, &image, running, board)
+        .map_err(RunError::Refused)?;
+    run(dev, plan, options, progress)
+}
+
+/// Reads the layout (b) medium, plans the sync for `running`
+/// ([`super::ab_plan::plan_ab_sync`]) and executes it.
+pub fn sync<D: BlockDevice, E: ExtCsdAccess>(
+    dev: &mut AbDevice<D, E>,
+    board: &Board,
+    fuses: &Fuses,
+    running: impl Into<Running>,
+    options: &ExecOptions,
+    progress: &mut dyn Progress,
+) -> Result<Outcome, RunError> {
+    let state = dev.read_state(board, fuses).map_err(refused_medium)?;
+    let plan = super::ab_plan::plan_ab_sync(&state, running, board).map_err(RunError::Refused)?;
+    run(dev, plan, options, progress)
+}
+
+fn run<D: BlockDevice, E: ExtCsdAccess>(
+    dev: &mut AbDevice<D, E>,
+    plan: Plan,
+    options: &ExecOptions,
+    progress: &mut dyn Progress,
+) -> Result<Outcome, RunError> {
+    let result = execute(dev, &plan, options, progress);
+    // force_ro back whatever happened; a failure to restore is reported after a failed step.
+    let restored = dev.finish();
+    let summary = result.map_err(RunError::Exec)?;
+    restored.map_err(RunError::Read)?;
+    Ok(Outcome { plan, summary })
 }

@@ -46,6 +46,19 @@ fn new_plan(kind: PlanKind, running: Slot) -> Plan {
     }
 }
 
+/// The copy that is running, in the view of `state`. The boot record's slot is relative to the
+/// partition enabled *at boot*, which a switch since changes; the image identity is not: with
+/// one, the running copy is the one holding it (copy 1 when both do). Without one (a version-1
+/// record, `--running`), the slot is taken relative to the partition enabled now.
+pub fn running_copy(state: &crate::media::MediaState, running: Running) -> Result<Slot, Refusal> {
+    match booted_image(state, running.booted.as_ref()) {
+        BootedImage::Primary { .. } => Ok(Slot::Primary),
+        BootedImage::SecondaryOnly => Ok(Slot::Secondary),
+        BootedImage::Lost => Err(Refusal::BootedImageLost),
+        BootedImage::Unknown => running.slot.ok_or(Refusal::UnknownRunningSlot),
+    }
+}
+
 /// Plans installing `image` on a layout (b) medium.
 pub fn plan_ab_update(
     ab: &AbState,
@@ -54,9 +67,7 @@ pub fn plan_ab_update(
     board: &Board,
 ) -> Result<Plan, Refusal> {
     let state = &ab.media;
-    let running: Running = running.into();
-    let booted = booted_image(state, running.booted.as_ref());
-    let slot = running.slot.ok_or(Refusal::UnknownRunningSlot)?;
+    let slot = running_copy(state, running.into())?;
     let mut plan = new_plan(PlanKind::Update, slot);
     let bs = state.block_size;
     let data = padded(image.bytes(), bs);
@@ -66,13 +77,6 @@ pub fn plan_ab_update(
         |c: &crate::media::CopyState| c.bytes.get(..image.bytes().len()) == Some(image.bytes());
     match slot {
         Slot::Primary if primary_ok || !secondary_ok => {
-            match booted {
-                BootedImage::SecondaryOnly if !holds(&state.primary) => {
-                    return Err(Refusal::ActiveNotBooted);
-                }
-                BootedImage::Lost => return Err(Refusal::BootedImageLost),
-                _ => {}
-            }
             if holds(&state.primary) && primary_ok {
                 plan.notes.push(format!(
                     "already installed: {} (enabled) holds the image",
@@ -124,6 +128,15 @@ pub fn plan_ab_update(
                 return Err(Refusal::SecondaryNotAuthentic);
             }
             check_device(state, board)?;
+            if holds(&state.primary) {
+                plan.notes.push(format!(
+                    "already installed: {} (enabled) holds the image; {}, which is running, is \
+                     the fallback",
+                    ab.active,
+                    ab.active.other()
+                ));
+                return Ok(plan);
+            }
             plan.notes.push(format!(
                 "{} (enabled) failed and {} is the authentic fallback: it becomes the boot \
                  partition first, then {} is written and enabled",
@@ -171,8 +184,12 @@ pub fn plan_ab_sync(
 ) -> Result<Plan, Refusal> {
     let state = &ab.media;
     let running: Running = running.into();
-    let booted = booted_image(state, running.booted.as_ref());
-    let slot = running.slot.ok_or(Refusal::UnknownRunningSlot)?;
+    let slot = running_copy(state, running)?;
+    // Booted from copy 1, and the image is now copy 2 only: a switch was made since the boot
+    // (an update not yet rebooted into); copying back would undo it.
+    if running.slot == Some(Slot::Primary) && slot == Slot::Secondary {
+        return Err(Refusal::PrimaryNotBooted);
+    }
     check_device(state, board)?;
     let mut plan = new_plan(PlanKind::Sync, slot);
     let bs = state.block_size;
@@ -180,9 +197,6 @@ pub fn plan_ab_sync(
         Slot::Primary => {
             if state.primary.verdict() != CopyVerdict::Authentic {
                 return Err(Refusal::PrimaryNotAuthentic);
-            }
-            if matches!(booted, BootedImage::SecondaryOnly | BootedImage::Lost) {
-                return Err(Refusal::PrimaryNotBooted);
             }
             (&state.primary, &state.secondary, Region::Secondary)
         }

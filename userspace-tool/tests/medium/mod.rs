@@ -295,3 +295,18 @@ impl Drop for Loop {
         let _ = Command::new("losetup").arg("-d").arg(&self.0).status();
     }
 }
+
+/// Size of each test eMMC boot partition (the QEMU contract's N).
+pub const BOOT_PART: usize = 4 << 20;
+
+/// Two eMMC boot partitions of the A/B layout (b): `boot0` and `boot1` each at 0x8400 of its
+/// partition, when given.
+pub fn emmc_pair(boot0: Option<&[u8]>, boot1: Option<&[u8]>) -> [MemDevice; 2] {
+    [boot0, boot1].map(|img| {
+        let mut d = MemDevice::new(BOOT_PART);
+        if let Some(img) = img {
+            d.write_at(board().media.primary_offset(), img).unwrap();
+        }
+        d
+    })
+}
