@@ -164,9 +164,12 @@ pub struct Status {
     pub actions: Vec<String>,
     /// Anti-rollback: the fuse minimum, what the shim enforced, what a commit would do.
     pub rollback: RollbackStatus,
+    /// On an eMMC: EXT_CSD[179] decoded and both boot partitions' copies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub emmc: Option<crate::cli_emmc::EmmcStatus>,
 }
 
-fn copy_status(c: &CopyState) -> CopyStatus {
+pub(crate) fn copy_status(c: &CopyState) -> CopyStatus {
     let failure = c.judgement.as_ref().err();
     let mut warnings = Vec::new();
     if let Ok(info) = &c.judgement {
@@ -334,6 +337,7 @@ fn status(
     board: &'static Board,
     values: &FuseValues,
     mem: &Path,
+    emmc: &crate::cli_update::EmmcOptions,
 ) -> Result<Status, Failure> {
     let fuses = &values.fuses;
     // A partition is not a boot medium: the boot area lies before the partitions, on the disk.
@@ -362,12 +366,19 @@ fn status(
         )),
         other => Failure::Usage(format!("cannot read a consistent state: {other}")),
     })?;
+    let facts = crate::cli_emmc::emmc_facts(device, board, fuses, emmc)?;
     let dev = FileDevice::open_read_only(device).map_err(|e| Failure::Usage(e.to_string()))?;
-    let state = MediaState::read(&dev, board, fuses)
+    let state = crate::cli_emmc::state_for_status(facts.as_ref(), &dev, board, fuses)
         .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", device.display())))?;
+    let ab = facts.as_ref().and_then(|f| f.ab.as_ref());
     // The next boot as the shim's own boot flow decides it, over the same bytes.
     let decision = state.decision();
     let sit = match &state.sit.judgement {
+        Ok(_) if let Some(ab) = ab => format!(
+            "implied (A/B layout): copy 1 in {} (enabled), copy 2 in {}",
+            ab.active,
+            ab.active.other()
+        ),
         Ok(a) => format!(
             "valid, firstSectorNumber {:#x} (secondary at {:#x})",
             a.first_sector, a.offset
@@ -453,6 +464,7 @@ fn status(
         boot_area_conflicts: foreign,
         actions,
         rollback,
+        emmc: facts.map(|f| f.status),
     })
 }
 
@@ -462,9 +474,10 @@ pub fn run(
     board: &'static Board,
     fuses: &FuseValues,
     mem: &Path,
+    emmc: &crate::cli_update::EmmcOptions,
     json: bool,
 ) -> Result<bool, Failure> {
-    let st = status(device, board, fuses, mem)?;
+    let st = status(device, board, fuses, mem, emmc)?;
     if json {
         outln!(
             "{}",
@@ -528,6 +541,37 @@ pub fn run(
             outln!("booted image unknown (a version-1 boot record names the slot only)")
         }
         None => {}
+    }
+    if let Some(e) = &st.emmc {
+        match (&e.partition_config, &e.partition_config_error) {
+            (Some(pc), _) => outln!(
+                "EXT_CSD[179] {pc}: BOOT_ACK {}, boot from {}, access {} (layout {})",
+                u8::from(e.boot_ack == Some(true)),
+                e.boot_from.as_deref().unwrap_or("?"),
+                e.access.unwrap_or(0),
+                e.layout
+            ),
+            (None, err) => outln!(
+                "EXT_CSD[179] not read: {}",
+                err.as_deref().unwrap_or("unknown error")
+            ),
+        }
+        for p in &e.partitions {
+            let what = match (&p.copy, &p.error) {
+                (Some(c), _) => copy(c),
+                (None, Some(err)) => format!("not read: {err}"),
+                (None, None) => "not read".into(),
+            };
+            outln!(
+                "  {}{} {what}",
+                p.name,
+                if p.enabled {
+                    " (enabled)"
+                } else {
+                    "          "
+                }
+            );
+        }
     }
     outln!("SIT          {}", st.sit);
     outln!("primary      {}", copy(&st.primary));

@@ -12,6 +12,7 @@ use boot_core::policy::Slot;
 use imx_hab::hab::Fuses;
 use serde_json::json;
 use ubootctl::blockdev::{FileDevice, OpenError};
+use ubootctl::emmc::{ExtCsdAccess, FileExtCsd, IoctlExtCsd};
 use ubootctl::exec::{self, Event, ExecErrorKind, ExecOptions, Progress, RunError};
 use ubootctl::media::{self, MediaState, Medium};
 use ubootctl::plan::{self, Plan, Running};
@@ -45,6 +46,27 @@ pub struct Common<'a> {
     /// For tests only: a pause after every step's announcement, before its I/O, so that a test
     /// can send a signal, close the output or cut the power in the middle of a copy.
     pub step_delay: Option<Duration>,
+    /// The eMMC layout and the EXT_CSD source.
+    pub emmc: EmmcOptions,
+}
+
+/// How an eMMC is addressed.
+#[derive(Debug, Clone, Default)]
+pub struct EmmcOptions {
+    /// Layout (b): A/B across boot0/boot1 (`--emmc-ab`).
+    pub ab: bool,
+    /// For tests: a file standing for EXT_CSD (`--test-ext-csd`).
+    pub test_ext_csd: Option<PathBuf>,
+}
+
+impl EmmcOptions {
+    /// EXT_CSD of the eMMC whose main device is `main` (`/dev/mmcblkN`).
+    pub fn ext_csd(&self, main: &Path) -> std::io::Result<Box<dyn ExtCsdAccess>> {
+        Ok(match &self.test_ext_csd {
+            Some(f) => Box::new(FileExtCsd(f.clone())),
+            None => Box::new(IoctlExtCsd::open(main)?),
+        })
+    }
 }
 
 /// The running slot: `--running` when given, else the cell's slot when its boot record is
@@ -135,6 +157,11 @@ pub(crate) fn open(c: &Common<'_>) -> Result<Target, Failure> {
         Err(e) => return Err(Failure::Usage(format!("{}: {e}", device.display()))),
     }
     let force_ro = id.force_ro_path(&c.roots);
+    if id.is_boot_partition()
+        && let Some(name) = &id.name
+    {
+        crate::cli_emmc::check_enabled(device, name, &c.emmc)?;
+    }
     let medium = if id.is_boot_partition() {
         Medium::BootPartition
     } else {
@@ -220,8 +247,8 @@ pub fn lock_failure(e: LockError) -> Failure {
 
 /// Lowers `force_ro` of a boot partition for the writes (nothing for other targets); the guard
 /// puts it back when dropped.
-fn unlock(t: &Target, json: bool) -> Result<Option<ForceRoGuard>, Failure> {
-    let Some(path) = &t.force_ro else {
+fn unlock(force_ro: Option<&Path>, json: bool) -> Result<Option<ForceRoGuard>, Failure> {
+    let Some(path) = force_ro else {
         return Ok(None);
     };
     let g = ForceRoGuard::lower(path).map_err(|e| {
@@ -420,18 +447,30 @@ impl Progress for Run {
 /// and restored on every way out, progress reported, termination signals deferred to the end
 /// of the copy in progress.
 fn execute(t: &mut Target, p: &Plan, c: &Common<'_>) -> Result<(), Failure> {
+    let force_ro = t.force_ro.clone();
+    execute_on(&mut t.dev, force_ro, p, c)
+}
+
+/// [`execute`] on any device: `force_ro` (when given) lowered around the whole run; a device
+/// that guards its own partitions (layout (b)) passes `None`.
+pub(crate) fn execute_on(
+    dev: &mut dyn ubootctl::blockdev::BlockDevice,
+    force_ro: Option<PathBuf>,
+    p: &Plan,
+    c: &Common<'_>,
+) -> Result<(), Failure> {
     // A plan without writes (already installed) leaves force_ro alone.
     let guard = if p.is_noop() {
         None
     } else {
         defer_signals()?;
-        unlock(t, c.json)?
+        unlock(force_ro.as_deref(), c.json)?
     };
     let mut run = Run {
-        report: progress(c.json, t.force_ro.clone()),
+        report: progress(c.json, force_ro),
         step_delay: c.step_delay,
     };
-    let result = exec::execute(&mut t.dev, p, &ExecOptions::default(), &mut run);
+    let result = exec::execute(dev, p, &ExecOptions::default(), &mut run);
     drop(run);
     // Restored before anything else is reported, success or not.
     let relocked = relock(guard, c.json);
@@ -473,6 +512,9 @@ fn execute(t: &mut Target, p: &Plan, c: &Common<'_>) -> Result<(), Failure> {
 
 /// `ubootctl update IMAGE --device DEV`.
 pub fn update(image_path: &Path, c: &Common<'_>) -> Result<(), Failure> {
+    if c.emmc.ab {
+        return crate::cli_emmc::update_ab(image_path, c);
+    }
     let image = crate::image_file::read_image(image_path, &c.board.media)?;
     let mut t = open(c)?;
     let (running, why) = running_slot(c)?;
@@ -495,6 +537,9 @@ pub fn update(image_path: &Path, c: &Common<'_>) -> Result<(), Failure> {
 
 /// `ubootctl sync --device DEV`.
 pub fn sync(c: &Common<'_>) -> Result<(), Failure> {
+    if c.emmc.ab {
+        return crate::cli_emmc::sync_ab(c);
+    }
     let mut t = open(c)?;
     let (running, why) = running_slot(c)?;
     let state =
@@ -507,7 +552,7 @@ pub fn sync(c: &Common<'_>) -> Result<(), Failure> {
     execute(&mut t, &p, c)
 }
 
-fn print_plan(p: &Plan, c: &Common<'_>, why: &str) -> Result<(), Failure> {
+pub(crate) fn print_plan(p: &Plan, c: &Common<'_>, why: &str) -> Result<(), Failure> {
     if c.json {
         outln!(
             "{}",
@@ -557,8 +602,24 @@ fn finish(p: &Plan, written: u64, c: &Common<'_>) -> Result<(), Failure> {
         {
             regions.push("SIT".into());
         }
+        let switched: Vec<String> = p
+            .steps
+            .iter()
+            .filter_map(|s| match s.action {
+                plan::Action::Switch { part, .. } => Some(part.to_string()),
+                _ => None,
+            })
+            .collect();
+        let switched = if switched.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; EXT_CSD[179] switched to {} and read back",
+                switched.join(", then ")
+            )
+        };
         outln!(
-            "{}: done, wrote {} ({written} bytes in {} steps), each read back and compared by SHA-256",
+            "{}: done, wrote {} ({written} bytes in {} steps), each read back and compared by SHA-256{switched}",
             c.device.display(),
             regions.join(", then "),
             p.steps.len()

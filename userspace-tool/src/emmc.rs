@@ -180,6 +180,15 @@ impl<T: ExtCsdAccess + ?Sized> ExtCsdAccess for &mut T {
     }
 }
 
+impl<T: ExtCsdAccess + ?Sized> ExtCsdAccess for Box<T> {
+    fn read_ext_csd(&mut self) -> io::Result<[u8; 512]> {
+        (**self).read_ext_csd()
+    }
+    fn write_byte(&mut self, index: u8, value: u8) -> io::Result<()> {
+        (**self).write_byte(index, value)
+    }
+}
+
 /// Reads PARTITION_CONFIG.
 pub fn read_partition_config(e: &mut dyn ExtCsdAccess) -> io::Result<PartitionConfig> {
     Ok(PartitionConfig(e.read_ext_csd()?[PARTITION_CONFIG]))

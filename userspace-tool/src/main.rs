@@ -8,6 +8,7 @@
 
 mod cell_source;
 mod cli_commit;
+mod cli_emmc;
 mod cli_status;
 mod cli_update;
 mod config;
@@ -393,6 +394,8 @@ enum Command {
         /// Print one JSON document instead of the table [default: off].
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        emmc: EmmcArgs,
     },
     /// Install a new signed flash.bin with NXP AN12900's rule, power-cut safe.
     #[command(long_about = UPDATE_LONG, after_long_help = UPDATE_AFTER)]
@@ -462,6 +465,28 @@ struct CommitArgs {
     roots: TestRoots,
 }
 
+/// The eMMC layout and, for tests, where EXT_CSD comes from.
+#[derive(Debug, clap::Args)]
+struct EmmcArgs {
+    /// eMMC A/B layout (b): one copy in each hardware boot partition, EXT_CSD[179] names the
+    /// active one; --device is the eMMC itself (/dev/mmcblkN), its boot0/boot1 are used
+    /// [default: off: the copies are on --device, layout (a) when it is a boot partition].
+    #[arg(long)]
+    emmc_ab: bool,
+    /// For tests only: a 512-byte file standing for EXT_CSD instead of `MMC_IOC_CMD`.
+    #[arg(long, value_name = "FILE", hide = true)]
+    test_ext_csd: Option<PathBuf>,
+}
+
+impl EmmcArgs {
+    fn options(&self) -> cli_update::EmmcOptions {
+        cli_update::EmmcOptions {
+            ab: self.emmc_ab,
+            test_ext_csd: self.test_ext_csd.clone(),
+        }
+    }
+}
+
 /// Hidden options of the commands that open the medium: where sysfs, procfs and the lock files
 /// are (fake trees and a private lock directory in tests).
 #[derive(Debug, clap::Args)]
@@ -501,6 +526,7 @@ fn run_commit(a: &CommitArgs, e: &config::Effective) -> Result<(), exit::Failure
         roots: a.roots.sys_roots(),
         lock_dir: &a.roots.lock_dir,
         step_delay: None,
+        emmc: cli_update::EmmcOptions::default(),
     };
     cli_commit::commit(&c, &fuses, a.yes)
 }
@@ -552,6 +578,8 @@ struct Target {
     json: bool,
     #[command(flatten)]
     roots: TestRoots,
+    #[command(flatten)]
+    emmc: EmmcArgs,
     /// For tests only: pause this many milliseconds before every step of the plan.
     #[arg(long, value_name = "MS", hide = true)]
     test_step_delay_ms: Option<u64>,
@@ -629,6 +657,7 @@ fn with_target(
             roots: t.roots.sys_roots(),
             lock_dir: &t.roots.lock_dir,
             step_delay: t.test_step_delay_ms.map(std::time::Duration::from_millis),
+            emmc: t.emmc.options(),
         },
         &fuses,
     )
@@ -683,11 +712,11 @@ fn run(cli: Cli) -> Result<(), exit::Failure> {
         }),
         Command::Sync { target } => with_target(target, &e, |c, _| cli_update::sync(c)),
         Command::Commit(args) => run_commit(args, &e),
-        Command::Status { json, .. } => {
+        Command::Status { json, emmc, .. } => {
             let device = e.path("device").expect("device has a default");
             let mem = e.path("mem").expect("mem has a default");
             let f = load_fuses(&e)?;
-            if cli_status::run(&device, e.board(), &f, &mem, *json)? {
+            if cli_status::run(&device, e.board(), &f, &mem, &emmc.options(), *json)? {
                 Ok(())
             } else {
                 Err(exit::Failure::Refused(format!(

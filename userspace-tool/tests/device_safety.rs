@@ -79,6 +79,10 @@ impl Fake {
         std::os::unix::fs::symlink(&d, self.path(&format!("sys/block/{name}"))).unwrap();
         let medium = self.path(&format!("dev/{name}"));
         std::fs::write(&medium, vec![0u8; medium::DEVICE]).unwrap();
+        // EXT_CSD of the eMMC: a boot partition given as the device is the enabled one.
+        let mut ext_csd = [0u8; 512];
+        ext_csd[179] = if name.ends_with("boot1") { 0x50 } else { 0x48 };
+        std::fs::write(self.path("ext_csd"), ext_csd).unwrap();
         let mut fd = FileDevice::open(&medium).unwrap();
         write_layout(
             &mut fd,
@@ -132,6 +136,8 @@ impl Fake {
             // its own directory.
             .arg("--lock-dir")
             .arg(self.path("locks"))
+            .arg("--test-ext-csd")
+            .arg(self.path("ext_csd"))
             .args(extra);
         c
     }
