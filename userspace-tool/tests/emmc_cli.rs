@@ -253,7 +253,11 @@ fn layout_a_writes_only_the_enabled_boot_partition() {
     let new = small.new_bin();
     let out = small.run(&["update", &new, "--running", "1"], "mmcblk2boot0");
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(stderr(&out).contains("both copies need 0x408400"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("both copies need 0x408400"),
+        "{}",
+        stderr(&out)
+    );
     // 8 MiB boot partitions; boot0 enabled: writing boot1 with the AN12900 layout is refused,
     // naming the register.
     let f = Fake::sized(Some(image(1)), None, 0x48, 8 << 20);

@@ -104,6 +104,7 @@ fn running_1_without_secondary_or_sit_copies_then_writes_the_sit_then_the_primar
             Action::Write { .. } => "w",
             Action::Flush => "f",
             Action::Verify { .. } => "v",
+            Action::Switch { .. } => "s",
         })
         .collect();
     assert_eq!(kinds, ["w", "f", "w", "w", "f", "w", "f", "v"]);

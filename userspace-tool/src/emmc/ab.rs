@@ -322,9 +322,23 @@ impl<D: BlockDevice, E: ExtCsdAccess> BlockDevice for AbDevice<D, E> {
     fn switch_boot_partition(&mut self, to: BootPart) -> io::Result<()> {
         // Writes are over (flushed and read back by the plan): write protection is back first.
         self.finish()?;
-        switch_boot_partition(&mut self.ext_csd, to)
-            .map(|_| ())
-            .map_err(io::Error::other)
+        let done = switch_boot_partition(&mut self.ext_csd, to).map_err(io::Error::other)?;
+        // The kernel rewrites PARTITION_CONFIG (its cached copy, access bits changed) whenever
+        // it switches the card to another partition; a kernel whose cache missed our write puts
+        // the old BOOT_PARTITION_ENABLE back then. Make it switch (a cache-bypassing read of
+        // each boot partition) and read the register once more.
+        let mut sector = vec![0u8; self.logical_block_size().max(512) as usize];
+        for p in &self.parts {
+            p.read_back_at(0, &mut sector)?;
+        }
+        let again = super::read_partition_config(&mut self.ext_csd)?;
+        if again.enabled_part() != Some(to) {
+            return Err(io::Error::other(super::SwitchError::NotTaken {
+                wrote: done.after,
+                read: again,
+            }));
+        }
+        Ok(())
     }
 }
 

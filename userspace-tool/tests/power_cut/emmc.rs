@@ -6,6 +6,9 @@
 //! shim must boot an authentic copy byte-identical to a known image, and a re-run after the
 //! reboot and one without it must finish (the new image enabled, the other partition an
 //! authentic fallback; after a sync, both equal).
+//!
+//! The default run cuts clean and torn new/old (which covers the switch both before and after
+//! the CMD6); `UBOOTCTL_FULL_SWEEP=1` adds torn old/new and garbage blocks (twice the time).
 
 use std::cell::RefCell;
 use std::io;
@@ -299,6 +302,15 @@ impl IntoRunning for Slot {
     }
 }
 
+/// The flavours of this run (see the module documentation).
+fn flavours() -> Vec<Flavour> {
+    if std::env::var_os("UBOOTCTL_FULL_SWEEP").is_some_and(|v| v == "1") {
+        FLAVOURS.to_vec()
+    } else {
+        vec![Flavour::Clean, Flavour::TornNewOld]
+    }
+}
+
 #[test]
 fn every_power_cut_of_the_ab_layout_leaves_the_enabled_partition_bootable() {
     let mut total = 0;
@@ -316,7 +328,7 @@ fn every_power_cut_of_the_ab_layout_leaves_the_enabled_partition_bootable() {
                         .unwrap_or_else(|e| panic!("{}: {e}", s.name));
                     let mut bricks = Vec::new();
                     let mut points = 0;
-                    for flavour in FLAVOURS {
+                    for flavour in flavours() {
                         for k in 0..=writes {
                             let (cut, _, ok) = run(&s.start, s.op, s.running, k, flavour);
                             assert_eq!(ok, k == writes, "{}: cut at {k}", s.name);
@@ -356,7 +368,7 @@ fn every_power_cut_of_the_ab_layout_leaves_the_enabled_partition_bootable() {
         bricks.len(),
         bricks.join("\n")
     );
-    assert!(total > 300, "{total}");
+    assert!(total > 250, "{total}");
 }
 
 #[test]
