@@ -165,7 +165,13 @@ do about it.
 The running slot comes from the shim's boot cell (word 0 and the checksummed boot record at the
 board's cell address in /dev/mem); a cell without a valid record is reported as \"no boot
 record\" and never guessed from. The SIT, the primary and the secondary are read from the device
-and judged as the shim judges them; the shim's policy then predicts the next boot.";
+and judged as the shim judges them; the shim's policy then predicts the next boot.
+
+On an eMMC (a boot partition as --device, --emmc-ab, or a user area with boot partitions next
+to it) status also reports EXT_CSD[179] decoded (BOOT_ACK, the enabled boot partition, the
+access bits; read with CMD8 through MMC_IOC_CMD, which needs root) and the copy at 33 KiB of
+each boot partition. With --emmc-ab the primary and secondary are the enabled and the disabled
+partition's copies (layout (b)).";
 
 const STATUS_AFTER: &str = concat!(
     exit_status!(
@@ -174,7 +180,8 @@ const STATUS_AFTER: &str = concat!(
     ),
     "\n",
     "FILES
-  /dev/mmcblkN              the boot medium (--device)
+  /dev/mmcblkN              the boot medium (--device); on an eMMC, EXT_CSD through
+                            MMC_IOC_CMD and /dev/mmcblkNboot0, boot1
   /dev/mem                  the shim's boot cell at the board's cell address (--mem)
   /sys/bus/nvmem/devices/imx-ocotp0/nvmem
                             OCOTP fuses (--ocotp)
@@ -182,6 +189,7 @@ const STATUS_AFTER: &str = concat!(
     "\nEXAMPLES
   ubootctl status
   ubootctl status --device /dev/mmcblk2 --json
+  ubootctl status --emmc-ab --device /dev/mmcblk2
 "
 );
 
@@ -218,7 +226,16 @@ The device must be the whole SD/eMMC user area (/dev/mmcblkN) or an eMMC boot pa
 device. A device that is mounted, or has a mounted partition, an active swap area or a
 device-mapper holder, is refused. On a boot partition, /sys/block/NAME/force_ro is lowered to 0
 for the writes and restored afterwards on every way out; the image offsets there are those of
-the board's layout (i.MX 8M Mini: 33 KiB, as in the user area).
+the board's layout (i.MX 8M Mini: 33 KiB, as in the user area). A boot partition given this
+way (layout (a), AN12900 inside it) must be the one EXT_CSD[179] enables: the other is refused.
+
+eMMC A/B layout (b), --emmc-ab --device /dev/mmcblkN: one copy at 33 KiB in each of boot0 and
+boot1; EXT_CSD[179] BOOT_PARTITION_ENABLE names the active one. The enabled partition is never
+written: the new image goes to the other one (header last, read back), then a separate step
+switches EXT_CSD[179] with one CMD6 through MMC_IOC_CMD (BOOT_ACK and the access bits kept) and
+reads it back, failing when the kernel dropped the write. Running from the other partition
+(the enabled one failed), that one is enabled first. force_ro of each boot partition is lowered
+for its writes only and is back to its value before every switch.
 
 The running slot comes from the boot cell; when the cell has no valid record, update refuses
 unless --running names the slot.";
@@ -235,6 +252,8 @@ const UPDATE_AFTER: &str = concat!(
   ubootctl update flash.bin --device /dev/mmcblk2 --dry-run     # print the plan, write nothing
   ubootctl update flash.bin --device /dev/mmcblk2
   ubootctl update flash.bin --device /dev/mmcblk2boot0 --json   # eMMC boot partition, JSON events
+  ubootctl update flash.bin --emmc-ab --device /dev/mmcblk2 --dry-run   # A/B: plan incl. switch
+  ubootctl update flash.bin --emmc-ab --device /dev/mmcblk2
   ubootctl update flash.bin --device sd.img --srk-hash SRK_1_2_3_4_fuse.bin --running 1
 
   AN12900's own commands, which this replaces (header first, no checks, no read-back):
@@ -248,7 +267,11 @@ Make the secondary a verified copy of the running primary and (re)write the seco
 table: the first half of `update`, for a device whose fallback is missing, stale or not
 authentic. Running the secondary, sync refuses: the secondary is the fallback and is never
 written. Same writing discipline, locking, target checks, force_ro handling and handling of
-signals and a closed output as `update`.";
+signals and a closed output as `update`.
+
+With --emmc-ab (layout (b)), sync makes the disabled boot partition's copy equal to the enabled
+one's; running from the disabled one (the enabled one failed), it enables that one first, then
+copies it to the other.";
 
 const SYNC_AFTER: &str = concat!(
     exit_status!(
@@ -261,6 +284,7 @@ const SYNC_AFTER: &str = concat!(
     "\nEXAMPLES
   ubootctl sync --device /dev/mmcblk2 --dry-run
   ubootctl sync --device /dev/mmcblk2
+  ubootctl sync --emmc-ab --device /dev/mmcblk2
 "
 );
 
