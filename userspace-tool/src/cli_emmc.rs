@@ -299,8 +299,20 @@ pub fn emmc_facts(
         .and_then(|mut e| emmc::read_partition_config(&mut *e));
     let mut parts = Vec::new();
     let mut devs = Vec::new();
+    let mut _locks = Vec::new();
     for p in BootPart::BOTH {
         let path = emmc::boot_partition_path(&main, p);
+        // Not read half-written by an A/B update (which locks each partition).
+        if path.exists() {
+            _locks.push(
+                storage_lock::lock_shared(&path, &LockRoots::default()).map_err(|e| match e {
+                    storage_lock::LockError::Busy { .. } => Failure::Refused(format!(
+                        "refused: the state cannot be read while another run writes it: {e}"
+                    )),
+                    other => Failure::Usage(format!("cannot read a consistent state: {other}")),
+                })?,
+            );
+        }
         let dev = FileDevice::open_read_only(&path);
         let copy = dev.as_ref().ok().and_then(|d| {
             CopyState::read(d, board, fuses, Slot::Primary, board.media.primary_offset()).ok()

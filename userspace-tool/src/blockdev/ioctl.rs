@@ -108,3 +108,27 @@ pub fn mmc_switch_write_byte(fd: impl AsFd, index: u8, value: u8) -> io::Result<
     };
     mmc_cmd(fd, &mut cmd)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mmc_ioctl_numbers_match_the_kernel_headers() {
+        // _IOWR(179, 0, 72 bytes) on the generic ioctl encoding (arm64, x86-64).
+        assert_eq!(MMC_IOC_CMD as u64, 0xC048_B300);
+        // mmc-utils' flags for CMD8 (R1, adtc) and CMD6 (R1b, ac).
+        assert_eq!(MMC_RSP_SPI_S1 | MMC_RSP_R1 | MMC_CMD_ADTC, 0xB5);
+        assert_eq!(
+            MMC_RSP_SPI_S1 | MMC_RSP_SPI_BUSY | MMC_RSP_R1B | MMC_CMD_AC,
+            0x49D
+        );
+    }
+
+    #[test]
+    fn mmc_ioctl_on_a_regular_file_is_an_error_not_a_crash() {
+        let f = tempfile::tempfile().unwrap();
+        assert!(mmc_send_ext_csd(&f).is_err());
+        assert!(mmc_switch_write_byte(&f, 179, 0x48).is_err());
+    }
+}
