@@ -406,6 +406,17 @@ fn status(
         table_in_the_way,
         matches,
     });
+    // The commands to run on an A/B eMMC need its option.
+    let actions: Vec<String> = match ab {
+        Some(_) => actions
+            .into_iter()
+            .map(|a| {
+                a.replace("`ubootctl sync`", "`ubootctl sync --emmc-ab`")
+                    .replace("`ubootctl update IMAGE", "`ubootctl update IMAGE --emmc-ab")
+            })
+            .collect(),
+        None => actions,
+    };
     let healthy = actions.is_empty();
     let rollback_fuses = RollbackFuses(fuses.rollback);
     let rollback = RollbackStatus {

@@ -384,3 +384,27 @@ fn force_ro_is_lowered_for_the_writes_only_and_is_back_at_every_switch_and_after
         assert_eq!(std::fs::read_to_string(f).unwrap().trim(), "1");
     }
 }
+
+#[test]
+fn ab_status_of_a_degraded_pair_advises_the_ab_commands() {
+    // boot1 enabled holds the running image, boot0 a stale one: degraded, sync advised.
+    let f = Fake::new(Some(image(0)), Some(image(1)), 0x50);
+    let st = f.run(&["status", "--emmc-ab", "--json"], "mmcblk2");
+    assert_eq!(st.status.code(), Some(1), "{}", stderr(&st));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&st)).unwrap();
+    assert_eq!(v["healthy"], false);
+    assert_eq!(v["secondary_matches_primary"], false);
+    assert!(v["sit"].as_str().unwrap().starts_with("implied"), "{v}");
+    let actions = v["actions"].to_string();
+    assert!(actions.contains("--emmc-ab"), "{actions}");
+    // Unequal partitions are no A/B pair: refused, naming both sizes.
+    let g = Fake::new(Some(image(1)), None, 0x48);
+    std::fs::write(g.path("dev/mmcblk2boot1"), vec![0u8; 2 << 20]).unwrap();
+    let st = g.run(&["status", "--emmc-ab"], "mmcblk2");
+    assert_eq!(st.status.code(), Some(1), "{}", stderr(&st));
+    assert!(
+        stderr(&st).contains("equal boot partitions"),
+        "{}",
+        stderr(&st)
+    );
+}
