@@ -406,6 +406,20 @@ fn status(
         table_in_the_way,
         matches,
     });
+    // Layout (a) in a boot partition too small for both slots: no re-partitioning helps.
+    let too_small = facts.as_ref().is_some_and(|f| f.status.layout == "a")
+        && state.device_size < state.secondary.offset + ubootctl::media::slot_bytes(&board.media);
+    let actions: Vec<String> = if too_small {
+        let needed = state.secondary.offset + ubootctl::media::slot_bytes(&board.media);
+        vec![format!(
+            "the AN12900 layout needs {needed:#x} bytes and this boot partition has {:#x}: \
+             use the A/B layout across boot0/boot1 (`ubootctl update IMAGE --emmc-ab --device \
+             /dev/mmcblkN`) or an eMMC with larger boot partitions",
+            state.device_size
+        )]
+    } else {
+        actions
+    };
     // The commands to run on an A/B eMMC need its option.
     let actions: Vec<String> = match ab {
         Some(_) => actions

@@ -408,3 +408,17 @@ fn ab_status_of_a_degraded_pair_advises_the_ab_commands() {
         stderr(&st)
     );
 }
+
+#[test]
+fn layout_a_status_in_a_4_mib_boot_partition_points_to_the_ab_layout() {
+    let f = Fake::new(Some(image(1)), None, 0x48);
+    let st = f.run(&["status", "--json"], "mmcblk2boot0");
+    assert_eq!(st.status.code(), Some(1), "{}", stderr(&st));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&st)).unwrap();
+    let actions = v["actions"].to_string();
+    assert!(
+        actions.contains("needs 0x408400 bytes") && actions.contains("--emmc-ab"),
+        "{actions}"
+    );
+    assert!(!actions.contains("re-partition"), "{actions}");
+}
