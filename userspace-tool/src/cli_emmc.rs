@@ -83,6 +83,24 @@ pub(crate) fn check_enabled(device: &Path, name: &str, opts: &EmmcOptions) -> Re
     )))
 }
 
+/// The user area of an eMMC (a device with `boot0` next to it) is only what the ROM reads when
+/// EXT_CSD[179] enables no boot partition.
+pub(crate) fn check_user_area(device: &Path, opts: &EmmcOptions) -> Result<(), Failure> {
+    if !emmc::boot_partition_path(device, BootPart::Boot0).exists() {
+        return Ok(());
+    }
+    let pc = read_config(device, opts)?;
+    match pc.enabled_part() {
+        None => Ok(()),
+        Some(p) => Err(Failure::Refused(format!(
+            "refused, nothing written: {} is the user area of an eMMC whose ROM boots from {p} \
+             (EXT_CSD[179] = {pc}); write {} (layout (a)) or use --emmc-ab (layout (b))",
+            device.display(),
+            emmc::boot_partition_path(device, p).display()
+        ))),
+    }
+}
+
 /// The eMMC of layout (b), checked, locked and opened.
 struct AbTarget {
     _locks: Vec<StorageGuard>,

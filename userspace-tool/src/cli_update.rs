@@ -161,6 +161,8 @@ pub(crate) fn open(c: &Common<'_>) -> Result<Target, Failure> {
         && let Some(name) = &id.name
     {
         crate::cli_emmc::check_enabled(device, name, &c.emmc)?;
+    } else {
+        crate::cli_emmc::check_user_area(device, &c.emmc)?;
     }
     let medium = if id.is_boot_partition() {
         Medium::BootPartition

@@ -422,3 +422,18 @@ fn layout_a_status_in_a_4_mib_boot_partition_points_to_the_ab_layout() {
     );
     assert!(!actions.contains("re-partition"), "{actions}");
 }
+
+#[test]
+fn the_user_area_of_an_emmc_booting_from_a_boot_partition_is_refused() {
+    let f = Fake::new(Some(image(1)), None, 0x48);
+    let new = f.new_bin();
+    let before = std::fs::read(f.path("dev/mmcblk2")).unwrap();
+    let out = f.run(&["update", &new, "--running", "1"], "mmcblk2");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("boots from boot0") && err.contains("--emmc-ab"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(f.path("dev/mmcblk2")).unwrap(), before);
+}
