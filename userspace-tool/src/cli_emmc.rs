@@ -18,6 +18,7 @@ use ubootctl::sysblock;
 
 use crate::cli_update::{self, Common, EmmcOptions, lock_failure, running_slot};
 use crate::exit::Failure;
+use crate::output::outln;
 
 /// `mmcblk2boot1` -> (`mmcblk2`, boot1).
 fn split_boot_name(name: &str) -> Option<(&str, BootPart)> {
@@ -384,5 +385,64 @@ pub fn state_for_status(
     match facts.and_then(|f| f.ab.as_ref()) {
         Some(ab) => Ok(ab.media.clone()),
         None => MediaState::read(dev, board, fuses),
+    }
+}
+
+/// The advice of `status` for an eMMC: layout (a) in a boot partition too small for both slots
+/// (no re-partitioning helps), and the A/B commands with their option.
+pub fn adjust_actions(
+    actions: Vec<String>,
+    facts: Option<&EmmcFacts>,
+    state: &MediaState,
+    board: &Board,
+) -> Vec<String> {
+    let needed = state.secondary.offset + ubootctl::media::slot_bytes(&board.media);
+    if facts.is_some_and(|f| f.status.layout == "a") && state.device_size < needed {
+        return vec![format!(
+            "the AN12900 layout needs {needed:#x} bytes and this boot partition has {:#x}: \
+             use the A/B layout across boot0/boot1 (`ubootctl update IMAGE --emmc-ab --device \
+             /dev/mmcblkN`) or an eMMC with larger boot partitions",
+            state.device_size
+        )];
+    }
+    if facts.is_none_or(|f| f.ab.is_none()) {
+        return actions;
+    }
+    actions
+        .into_iter()
+        .map(|a| {
+            a.replace("`ubootctl sync`", "`ubootctl sync --emmc-ab`")
+                .replace("`ubootctl update IMAGE", "`ubootctl update IMAGE --emmc-ab")
+        })
+        .collect()
+}
+
+/// The text lines of the `emmc` section; `copy` formats a copy as the status table does.
+pub fn print_status(e: &EmmcStatus, copy: &dyn Fn(&crate::cli_status::CopyStatus) -> String) {
+    match (&e.partition_config, &e.partition_config_error) {
+        (Some(pc), _) => outln!(
+            "EXT_CSD[179] {pc}: BOOT_ACK {}, boot from {}, access {} (layout {})",
+            u8::from(e.boot_ack == Some(true)),
+            e.boot_from.as_deref().unwrap_or("?"),
+            e.access.unwrap_or(0),
+            e.layout
+        ),
+        (None, err) => outln!(
+            "EXT_CSD[179] not read: {}",
+            err.as_deref().unwrap_or("unknown error")
+        ),
+    }
+    for p in &e.partitions {
+        let what = match (&p.copy, &p.error) {
+            (Some(c), _) => copy(c),
+            (None, Some(err)) => format!("not read: {err}"),
+            (None, None) => "not read".into(),
+        };
+        let enabled = if p.enabled {
+            " (enabled)"
+        } else {
+            "          "
+        };
+        outln!("  {}{enabled} {what}", p.name);
     }
 }

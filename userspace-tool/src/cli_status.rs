@@ -406,31 +406,7 @@ fn status(
         table_in_the_way,
         matches,
     });
-    // Layout (a) in a boot partition too small for both slots: no re-partitioning helps.
-    let too_small = facts.as_ref().is_some_and(|f| f.status.layout == "a")
-        && state.device_size < state.secondary.offset + ubootctl::media::slot_bytes(&board.media);
-    let actions: Vec<String> = if too_small {
-        let needed = state.secondary.offset + ubootctl::media::slot_bytes(&board.media);
-        vec![format!(
-            "the AN12900 layout needs {needed:#x} bytes and this boot partition has {:#x}: \
-             use the A/B layout across boot0/boot1 (`ubootctl update IMAGE --emmc-ab --device \
-             /dev/mmcblkN`) or an eMMC with larger boot partitions",
-            state.device_size
-        )]
-    } else {
-        actions
-    };
-    // The commands to run on an A/B eMMC need its option.
-    let actions: Vec<String> = match ab {
-        Some(_) => actions
-            .into_iter()
-            .map(|a| {
-                a.replace("`ubootctl sync`", "`ubootctl sync --emmc-ab`")
-                    .replace("`ubootctl update IMAGE", "`ubootctl update IMAGE --emmc-ab")
-            })
-            .collect(),
-        None => actions,
-    };
+    let actions = crate::cli_emmc::adjust_actions(actions, facts.as_ref(), &state, board);
     let healthy = actions.is_empty();
     let rollback_fuses = RollbackFuses(fuses.rollback);
     let rollback = RollbackStatus {
@@ -568,35 +544,7 @@ pub fn run(
         None => {}
     }
     if let Some(e) = &st.emmc {
-        match (&e.partition_config, &e.partition_config_error) {
-            (Some(pc), _) => outln!(
-                "EXT_CSD[179] {pc}: BOOT_ACK {}, boot from {}, access {} (layout {})",
-                u8::from(e.boot_ack == Some(true)),
-                e.boot_from.as_deref().unwrap_or("?"),
-                e.access.unwrap_or(0),
-                e.layout
-            ),
-            (None, err) => outln!(
-                "EXT_CSD[179] not read: {}",
-                err.as_deref().unwrap_or("unknown error")
-            ),
-        }
-        for p in &e.partitions {
-            let what = match (&p.copy, &p.error) {
-                (Some(c), _) => copy(c),
-                (None, Some(err)) => format!("not read: {err}"),
-                (None, None) => "not read".into(),
-            };
-            outln!(
-                "  {}{} {what}",
-                p.name,
-                if p.enabled {
-                    " (enabled)"
-                } else {
-                    "          "
-                }
-            );
-        }
+        crate::cli_emmc::print_status(e, &copy);
     }
     outln!("SIT          {}", st.sit);
     outln!("primary      {}", copy(&st.primary));
