@@ -368,6 +368,15 @@ fn status(
     })?;
     let facts = crate::cli_emmc::emmc_facts(device, board, fuses, emmc)?;
     let dev = FileDevice::open_read_only(device).map_err(|e| Failure::Usage(e.to_string()))?;
+    // Layout (a): the table and slots fitted to the boot partition, as the shim reads them.
+    let fitted = facts
+        .as_ref()
+        .filter(|f| f.status.layout == "a")
+        .and_then(|_| {
+            use ubootctl::blockdev::BlockDevice;
+            boot_core::emmc::board_for(board, boards::EmmcLayout::InOnePartition, dev.size())
+        });
+    let board: &Board = fitted.as_ref().unwrap_or(board);
     let state = crate::cli_emmc::state_for_status(facts.as_ref(), &dev, board, fuses)
         .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", device.display())))?;
     let ab = facts.as_ref().and_then(|f| f.ab.as_ref());

@@ -197,6 +197,22 @@ pub(crate) fn open(c: &Common<'_>) -> Result<Target, Failure> {
         OpenError::InUse { .. } => Failure::Refused(format!("refused, nothing written: {e}")),
         other => Failure::Usage(other.to_string()),
     })?;
+    // Layout (a): the AN12900 layout with the largest table whose two slots fit the partition
+    // (boot-core's `emmc::board_for`, as the shim reads it).
+    let board = if medium == Medium::BootPartition {
+        use ubootctl::blockdev::BlockDevice;
+        boot_core::emmc::board_for(&board, boards::EmmcLayout::InOnePartition, dev.size())
+            .ok_or_else(|| {
+                Failure::Refused(format!(
+                    "refused, nothing written: {} ({:#x} bytes) cannot hold two copies of the \
+                     AN12900 layout; use the A/B layout (--emmc-ab --device /dev/mmcblkN)",
+                    device.display(),
+                    dev.size()
+                ))
+            })?
+    } else {
+        board
+    };
     Ok(Target {
         _lock: lock,
         dev,

@@ -227,7 +227,8 @@ device. A device that is mounted, or has a mounted partition, an active swap are
 device-mapper holder, is refused. On a boot partition, /sys/block/NAME/force_ro is lowered to 0
 for the writes and restored afterwards on every way out; the image offsets there are those of
 the board's layout (i.MX 8M Mini: 33 KiB, as in the user area). A boot partition given this
-way (layout (a), AN12900 inside it) must be the one EXT_CSD[179] enables: the other is refused.
+way (layout (a), AN12900 inside it, the table fitted to the partition: firstSectorNumber 0xFDF
+for 4 MiB) must be the one EXT_CSD[179] enables: the other is refused.
 
 eMMC A/B layout (b), --emmc-ab --device /dev/mmcblkN: one copy at 33 KiB in each of boot0 and
 boot1; EXT_CSD[179] BOOT_PARTITION_ENABLE names the active one. The enabled partition is never

@@ -18,7 +18,15 @@ use ubootctl::plan::{NewImage, plan_update};
 use ubootctl::sysblock::ForceRoGuard;
 
 const PRIMARY: u64 = 0x8400;
-const SECONDARY: u64 = 0x20_8400;
+/// The secondary in a boot partition of the test size: layout (a) fits the table to the
+/// partition (`MediaLayout::in_boot_partition`, as the shim reads it).
+fn secondary() -> u64 {
+    let l = board()
+        .media
+        .in_boot_partition(medium::DEVICE as u64)
+        .unwrap();
+    l.secondary_offset(l.standard_first_sector).unwrap()
+}
 
 /// A fake system: `sys/`, `proc/`, `dev/` under one temporary directory.
 struct Fake {
@@ -190,7 +198,7 @@ fn boot_partition_force_ro_is_0_during_every_write_and_restored_afterwards() {
     // Installed at the board's boot-partition offsets (8M Mini layout: as in the user area).
     let bytes = read(&dev);
     assert_eq!(&bytes[PRIMARY as usize..][..image(2).len()], image(2));
-    assert_eq!(&bytes[SECONDARY as usize..][..image(1).len()], image(1));
+    assert_eq!(&bytes[secondary() as usize..][..image(1).len()], image(1));
     // Already installed: nothing written, force_ro not touched at all.
     std::fs::write(f.force_ro("mmcblk2boot0"), "1\n").unwrap();
     let again = f.run("update", Some(&f.new), &dev, &["--json"]);
@@ -319,7 +327,7 @@ fn assert_stopped_after_the_secondary(f: &Fake, dev: &Path, ro: &Path) {
         "primary untouched"
     );
     assert_eq!(
-        &bytes[SECONDARY as usize..][..image(1).len()],
+        &bytes[secondary() as usize..][..image(1).len()],
         image(1),
         "secondary complete"
     );
@@ -330,7 +338,7 @@ fn assert_stopped_after_the_secondary(f: &Fake, dev: &Path, ro: &Path) {
     assert_eq!(text(ro), "1");
     let bytes = read(dev);
     assert_eq!(&bytes[PRIMARY as usize..][..image(2).len()], image(2));
-    assert_eq!(&bytes[SECONDARY as usize..][..image(1).len()], image(1));
+    assert_eq!(&bytes[secondary() as usize..][..image(1).len()], image(1));
 }
 
 #[test]

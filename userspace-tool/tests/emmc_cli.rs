@@ -247,20 +247,8 @@ fn ab_refusals_leave_everything_untouched() {
 
 #[test]
 fn layout_a_writes_only_the_enabled_boot_partition() {
-    // The AN12900 layout does not fit a 4 MiB boot partition: its two 2 MiB slots end at
-    // 0x408400 (the shim's SIT check refuses the table there too).
-    let small = Fake::new(Some(image(1)), None, 0x48);
-    let new = small.new_bin();
-    let out = small.run(&["update", &new, "--running", "1"], "mmcblk2boot0");
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("both copies need 0x408400"),
-        "{}",
-        stderr(&out)
-    );
-    // 8 MiB boot partitions; boot0 enabled: writing boot1 with the AN12900 layout is refused,
-    // naming the register.
-    let f = Fake::sized(Some(image(1)), None, 0x48, 8 << 20);
+    // boot0 enabled: writing boot1 with the AN12900 layout is refused, naming the register.
+    let f = Fake::new(Some(image(1)), None, 0x48);
     let new = f.new_bin();
     let before = std::fs::read(f.path("dev/mmcblk2boot1")).unwrap();
     let out = f.run(&["update", &new, "--running", "1"], "mmcblk2boot1");
@@ -273,17 +261,46 @@ fn layout_a_writes_only_the_enabled_boot_partition() {
     assert!(err.contains("--emmc-ab"), "{err}");
     assert_eq!(std::fs::read(f.path("dev/mmcblk2boot1")).unwrap(), before);
     assert_eq!(f.force_ro("boot1"), "1");
-    // The enabled one is written (AN12900 inside it) and status names layout (a).
+    // The enabled one is written with the table fitted to 4 MiB (boards'
+    // `in_boot_partition`: firstSectorNumber 0xFDF, the secondary at 0x204200), and status names
+    // layout (a).
     let out = f.run(&["update", &new, "--running", "1"], "mmcblk2boot0");
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(f.holds("boot0", image(2)));
+    let b0 = std::fs::read(f.path("dev/mmcblk2boot0")).unwrap();
+    assert_eq!(&b0[0x204200..0x204200 + image(1).len()], image(1));
+    assert_eq!(
+        &b0[0x8200..0x8210],
+        &imx_hab::sit::build_sector(0xFDF)[..16]
+    );
     assert_eq!(f.force_ro("boot0"), "1");
     let st = f.run(&["status", "--json"], "mmcblk2boot0");
     let v: serde_json::Value =
         serde_json::from_str(&stdout(&st)).unwrap_or_else(|e| panic!("{e}: {}", stderr(&st)));
     assert_eq!(v["emmc"]["layout"], "a");
     assert_eq!(v["emmc"]["partitions"][0]["enabled"], true);
-    assert!(v["sit"].as_str().unwrap().starts_with("valid"), "{v}");
+    assert!(v["sit"].as_str().unwrap().contains("0xfdf"), "{v}");
+    assert_eq!(v["secondary"]["offset"], 0x204200);
+}
+
+#[test]
+fn layout_a_in_a_boot_partition_too_small_for_two_copies_is_refused() {
+    let f = Fake::sized(None, None, 0x48, 512 << 10);
+    let new = f.new_bin();
+    let before = std::fs::read(f.path("dev/mmcblk2boot0")).unwrap();
+    let out = f.run(&["update", &new, "--running", "1"], "mmcblk2boot0");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot hold two copies"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read(f.path("dev/mmcblk2boot0")).unwrap(), before);
+    let st = f.run(&["status", "--json"], "mmcblk2boot0");
+    let v: serde_json::Value = serde_json::from_str(&stdout(&st)).unwrap();
+    let actions = v["actions"].to_string();
+    assert!(actions.contains("--emmc-ab"), "{actions}");
+    assert!(!actions.contains("re-partition"), "{actions}");
 }
 
 /// EXT_CSD that records `force_ro` of both partitions at every CMD6.
@@ -407,20 +424,6 @@ fn ab_status_of_a_degraded_pair_advises_the_ab_commands() {
         "{}",
         stderr(&st)
     );
-}
-
-#[test]
-fn layout_a_status_in_a_4_mib_boot_partition_points_to_the_ab_layout() {
-    let f = Fake::new(Some(image(1)), None, 0x48);
-    let st = f.run(&["status", "--json"], "mmcblk2boot0");
-    assert_eq!(st.status.code(), Some(1), "{}", stderr(&st));
-    let v: serde_json::Value = serde_json::from_str(&stdout(&st)).unwrap();
-    let actions = v["actions"].to_string();
-    assert!(
-        actions.contains("needs 0x408400 bytes") && actions.contains("--emmc-ab"),
-        "{actions}"
-    );
-    assert!(!actions.contains("re-partition"), "{actions}");
 }
 
 #[test]

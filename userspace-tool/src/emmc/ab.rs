@@ -4,15 +4,19 @@
 //! It is judged by the one judgement unchanged (issue 14 contract): the AN12900 rule over a
 //! *virtual device* = active partition ‖ inactive partition, whose SIT sector reads as the
 //! implied table `firstSectorNumber = N / 512`, so copy 1 (the primary) is the active
-//! partition's copy and copy 2 (the secondary) the other's. [`ab_state`] is the seam that builds
-//! that view; [`AbDevice`] carries a plan out on the two partitions and EXT_CSD.
+//! partition's copy and copy 2 (the secondary) the other's. [`ab_state`] reads it through
+//! boot-core's view (`boot_core::emmc::AcrossPartitions`); [`AbDevice`] carries a plan out on
+//! the two partitions and EXT_CSD.
 
 use std::io;
 use std::path::PathBuf;
 
-use boards::{Board, SECTOR_SIZE};
+use std::cell::RefCell;
+
+use boards::{Board, EmmcLayout, SECTOR_SIZE};
+use boot_core::emmc::{self, BootPartitionRead};
+use boot_core::platform::{BlockRead, MediaError};
 use imx_hab::hab::Fuses;
-use imx_hab::sit::build_sector;
 
 use super::{BootPart, ExtCsdAccess, PartitionConfig, switch_boot_partition};
 use crate::blockdev::{BlockDevice, checked_range};
@@ -77,12 +81,10 @@ pub struct AbState {
     pub media: MediaState,
 }
 
-/// The seam: the [`MediaState`] to plan over for a layout (b) device, from the two partitions
-/// and EXT_CSD[179].
-///
-/// To be replaced by boot-core's view (`boot_core::emmc`, issue 14 helper "boot") when it
-/// lands: this userspace-side view ([`AbView`]) concatenates the partitions and answers the SIT
-/// sector with the implied table, exactly as the contract defines the virtual device.
+/// The [`MediaState`] to plan over for a layout (b) device, from the two partitions and
+/// EXT_CSD[179]: the one judgement over boot-core's virtual device
+/// (`boot_core::emmc::AcrossPartitions`: active ‖ inactive with the implied SIT), with the board
+/// `boot_core::emmc::board_for` gives layout (b).
 pub fn ab_state(
     boot0: &dyn BlockDevice,
     boot1: &dyn BlockDevice,
@@ -100,9 +102,22 @@ pub fn ab_state(
             boot1: b1,
         });
     }
-    let parts = [boot0, boot1];
-    let view = AbView::new(parts[active.index()], parts[active.other().index()], board);
-    let media = MediaState::read(&view, board, fuses)?;
+    let board = emmc::board_for(board, EmmcLayout::AcrossPartitions, n).ok_or(AbError::Sizes {
+        boot0: b0,
+        boot1: b1,
+    })?;
+    let mut pair = Pair([boot0, boot1]);
+    let view = ViewDevice {
+        view: RefCell::new(emmc::AcrossPartitions {
+            parts: &mut pair,
+            active: match active {
+                BootPart::Boot0 => emmc::BootPartition::Boot0,
+                BootPart::Boot1 => emmc::BootPartition::Boot1,
+            },
+        }),
+        block_size: boot0.logical_block_size(),
+    };
+    let media = MediaState::read(&view, &board, fuses)?;
     Ok(AbState {
         active,
         config,
@@ -111,59 +126,65 @@ pub fn ab_state(
     })
 }
 
-/// The virtual device active ‖ inactive with the implied SIT (read-only).
-pub struct AbView<'a> {
-    active: &'a dyn BlockDevice,
-    inactive: &'a dyn BlockDevice,
-    sit_offset: u64,
-    sit: Vec<u8>,
-}
+/// `/dev/mmcblkNboot0` and `boot1` as boot-core reads boot partitions.
+struct Pair<'a>([&'a dyn BlockDevice; 2]);
 
-impl<'a> AbView<'a> {
-    /// The view over two partitions of equal size.
-    pub fn new(active: &'a dyn BlockDevice, inactive: &'a dyn BlockDevice, board: &Board) -> Self {
-        let n = active.size();
-        AbView {
-            active,
-            inactive,
-            sit_offset: board.media.sit_offset(),
-            sit: build_sector((n / SECTOR_SIZE) as u32).to_vec(),
-        }
+impl BootPartitionRead for Pair<'_> {
+    fn partition_blocks(&self) -> u64 {
+        self.0[0].size() / SECTOR_SIZE
+    }
+
+    fn read_partition(
+        &mut self,
+        partition: emmc::BootPartition,
+        lba: u64,
+        buf: &mut [u8],
+    ) -> Result<(), MediaError> {
+        let dev = self.0[usize::from(partition.number()) - 1];
+        lba.checked_mul(SECTOR_SIZE)
+            .ok_or(MediaError::OutOfRange {
+                lba,
+                len: buf.len(),
+            })
+            .and_then(|at| {
+                dev.read_at(at, buf).map_err(|_| MediaError::OutOfRange {
+                    lba,
+                    len: buf.len(),
+                })
+            })
     }
 }
 
-impl BlockDevice for AbView<'_> {
+/// A boot-core virtual device read as a [`BlockDevice`] (read-only; accesses widened to
+/// whole sectors).
+struct ViewDevice<V> {
+    view: RefCell<V>,
+    block_size: u32,
+}
+
+impl<V: BlockRead> BlockDevice for ViewDevice<V> {
     fn size(&self) -> u64 {
-        self.active.size() * 2
+        self.view.borrow().block_count() * SECTOR_SIZE
     }
 
     fn logical_block_size(&self) -> u32 {
-        self.active.logical_block_size()
+        self.block_size
     }
 
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
         checked_range(offset, buf.len(), self.size())?;
-        let n = self.active.size();
-        let mut done = 0usize;
-        while done < buf.len() {
-            let at = offset + done as u64;
-            let (dev, local) = if at < n {
-                (self.active, at)
-            } else {
-                (self.inactive, at - n)
-            };
-            let room = (n - local) as usize;
-            let len = room.min(buf.len() - done);
-            dev.read_at(local, &mut buf[done..done + len])?;
-            done += len;
+        if buf.is_empty() {
+            return Ok(());
         }
-        // The implied SIT over whatever the active partition holds there.
-        let (s, e) = (self.sit_offset, self.sit_offset + SECTOR_SIZE);
-        let (from, to) = (offset.max(s), (offset + buf.len() as u64).min(e));
-        if from < to {
-            buf[(from - offset) as usize..(to - offset) as usize]
-                .copy_from_slice(&self.sit[(from - s) as usize..(to - s) as usize]);
-        }
+        let first = offset / SECTOR_SIZE;
+        let end = (offset + buf.len() as u64).div_ceil(SECTOR_SIZE);
+        let mut sectors = vec![0u8; ((end - first) * SECTOR_SIZE) as usize];
+        self.view
+            .borrow_mut()
+            .read_blocks(first, &mut sectors)
+            .map_err(|e| io::Error::other(format!("reading the A/B view: {e:?}")))?;
+        let from = (offset - first * SECTOR_SIZE) as usize;
+        buf.copy_from_slice(&sectors[from..from + buf.len()]);
         Ok(())
     }
 
