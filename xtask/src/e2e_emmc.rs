@@ -196,6 +196,16 @@ pub fn scenario(rig: &Rig, layout: EmmcLayout, s: Scenario) -> Result<u32> {
     }
 }
 
+/// A fresh v1/v1 eMMC `NAME.img` started with the SD card `sd`: checks the first boot (v1 from
+/// the primary) and waits for the eMMC in Linux. The UART log is `NAME.uart.log`.
+fn boot_fresh_v1(rig: &Rig, layout: EmmcLayout, sd: &Path, name: &str) -> Result<(Emmc, Machine)> {
+    let emmc = Emmc::new(rig, layout, &format!("{name}.img"), &rig.v1, &rig.v1)?;
+    let mut m = emmc.start(rig, sd, &format!("{name}.uart.log"))?;
+    check_boot(m.boot()?, 1, 1)?;
+    wait_for_emmc(&mut m)?;
+    Ok((emmc, m))
+}
+
 /// Layout (b) enables boot1 after an update of a v1/v1 eMMC running boot0; layout (a) keeps boot0.
 fn enabled_after_update(layout: EmmcLayout) -> u8 {
     match layout {
@@ -209,16 +219,7 @@ fn scenario_a(rig: &Rig, layout: EmmcLayout, sd: &Path) -> Result<u32> {
         "\n=== eMMC layout ({}) scenario a: boot, status, update to v2, reboot into v2 ===",
         layout.name()
     ));
-    let mut emmc = Emmc::new(
-        rig,
-        layout,
-        &format!("emmc-{}-a.img", layout.name()),
-        &rig.v1,
-        &rig.v1,
-    )?;
-    let mut m = emmc.start(rig, sd, &format!("emmc-{}-a.uart.log", layout.name()))?;
-    check_boot(m.boot()?, 1, 1)?;
-    wait_for_emmc(&mut m)?;
+    let (mut emmc, mut m) = boot_fresh_v1(rig, layout, sd, &format!("emmc-{}-a", layout.name()))?;
     let st = expect_status(
         &mut m,
         layout,
@@ -387,16 +388,7 @@ fn scenario_c(rig: &Rig, layout: EmmcLayout, sd: &Path) -> Result<u32> {
     ));
     let mut boots = 0;
     // The plan, from a dry run on a fresh v1/v1 eMMC.
-    let probe = Emmc::new(
-        rig,
-        layout,
-        &format!("emmc-{}-c0.img", layout.name()),
-        &rig.v1,
-        &rig.v1,
-    )?;
-    let mut m = probe.start(rig, sd, &format!("emmc-{}-c0.uart.log", layout.name()))?;
-    check_boot(m.boot()?, 1, 1)?;
-    wait_for_emmc(&mut m)?;
+    let (_, mut m) = boot_fresh_v1(rig, layout, sd, &format!("emmc-{}-c0", layout.name()))?;
     let (plan, rc) = m.run_json(&ubootctl(layout, "update /v2.bin", " --dry-run --json"))?;
     check(rc == 0, "ubootctl update --dry-run --json exit", 0, rc)?;
     boots += m.poweroff()?;
@@ -422,16 +414,8 @@ fn scenario_c(rig: &Rig, layout: EmmcLayout, sd: &Path) -> Result<u32> {
             "\n--- eMMC ({}) c{n}: power cut {cut:?} (step {live} makes v2 live) ---",
             layout.name()
         ));
-        let mut emmc = Emmc::new(
-            rig,
-            layout,
-            &format!("emmc-{}-c{n}.img", layout.name()),
-            &rig.v1,
-            &rig.v1,
-        )?;
-        let mut m = emmc.start(rig, sd, &format!("emmc-{}-c{n}-1.uart.log", layout.name()))?;
-        check_boot(m.boot()?, 1, 1)?;
-        wait_for_emmc(&mut m)?;
+        let (mut emmc, mut m) =
+            boot_fresh_v1(rig, layout, sd, &format!("emmc-{}-c{n}", layout.name()))?;
         m.send(&ubootctl(
             layout,
             "update /v2.bin",

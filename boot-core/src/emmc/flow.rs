@@ -263,36 +263,32 @@ where
         }
     }
     let judged = judged_board(board, layout, bytes);
-    match layout {
+    // One device type for both layouts: the flow is compiled once (the shim's size budget).
+    let (mut one, mut across);
+    let dev: &mut dyn BlockRead = match layout {
         EmmcLayout::InOnePartition => {
-            let mut dev = OnePartition {
+            one = OnePartition {
                 parts: &mut *hw.disk,
                 partition: enabled,
             };
-            let mut h = Hardware {
-                disk: &mut dev as &mut dyn BlockRead,
-                hab: &mut *hw.hab,
-                clock: hw.clock,
-                watchdog: &mut *hw.watchdog,
-                console: &mut *hw.console,
-            };
-            boot::run(&judged, rules, &mut h, mem, rom)
+            &mut one
         }
         EmmcLayout::AcrossPartitions => {
-            let mut dev = AcrossPartitions {
+            across = AcrossPartitions {
                 parts: &mut *hw.disk,
                 active: enabled,
             };
-            let mut h = Hardware {
-                disk: &mut dev as &mut dyn BlockRead,
-                hab: &mut *hw.hab,
-                clock: hw.clock,
-                watchdog: &mut *hw.watchdog,
-                console: &mut *hw.console,
-            };
-            boot::run(&judged, rules, &mut h, mem, rom)
+            &mut across
         }
-    }
+    };
+    let mut h = Hardware {
+        disk: dev,
+        hab: &mut *hw.hab,
+        clock: hw.clock,
+        watchdog: &mut *hw.watchdog,
+        console: &mut *hw.console,
+    };
+    boot::run(&judged, rules, &mut h, mem, rom)
 }
 
 /// The next boot from a cold start on eMMC, as the ROM and then the shim decide it
