@@ -41,7 +41,7 @@ pub trait BlockDevice {
     /// Makes `to` the eMMC boot partition the ROM reads (EXT_CSD[179], read back): only a
     /// device spanning both boot partitions (layout (b), [`crate::emmc::ab::AbDevice`]) can;
     /// every other device refuses.
-    fn switch_boot_partition(&mut self, to: crate::emmc::BootPart) -> io::Result<()> {
+    fn switch_boot_partition(&mut self, to: crate::emmc::BootPartition) -> io::Result<()> {
         Err(io::Error::new(
             io::ErrorKind::Unsupported,
             format!("this device cannot switch the eMMC boot partition to {to}"),

@@ -10,7 +10,7 @@ use serde::Serialize;
 use ubootctl::blockdev::{BlockDevice, FileDevice, OpenError};
 use ubootctl::emmc::ab::{AbDevice, AbState};
 use ubootctl::emmc::ab_plan::{plan_ab_sync, plan_ab_update};
-use ubootctl::emmc::{self, BootPart, ExtCsdAccess, PartitionConfig};
+use ubootctl::emmc::{self, BootPartition, ExtCsdAccess, PartitionConfig};
 use ubootctl::media::{CopyState, MediaState};
 use ubootctl::plan::{self, Plan};
 use ubootctl::storage_lock::{self, LockRoots, StorageGuard};
@@ -21,14 +21,14 @@ use crate::exit::Failure;
 use crate::output::outln;
 
 /// `mmcblk2boot1` -> (`mmcblk2`, boot1).
-fn split_boot_name(name: &str) -> Option<(&str, BootPart)> {
+fn split_boot_name(name: &str) -> Option<(&str, BootPartition)> {
     if !sysblock::is_boot_partition_name(name) {
         return None;
     }
     let cut = name.rfind("boot")?;
     let part = match &name[cut..] {
-        "boot0" => BootPart::Boot0,
-        "boot1" => BootPart::Boot1,
+        "boot0" => BootPartition::Boot0,
+        "boot1" => BootPartition::Boot1,
         _ => return None,
     };
     Some((&name[..cut], part))
@@ -63,10 +63,10 @@ pub(crate) fn check_enabled(device: &Path, name: &str, opts: &EmmcOptions) -> Re
     };
     let main = main_device(name);
     let pc = read_config(&main, opts)?;
-    if pc.enabled_part() == Some(part) {
+    if pc.enabled_partition() == Some(part) {
         return Ok(());
     }
-    let fix = match pc.enabled_part() {
+    let fix = match pc.enabled_partition() {
         Some(p) => format!(
             "write /dev/{main_name}{p} (the enabled one), or use --emmc-ab --device {} for the \
              A/B layout, where the disabled partition is the one written",
@@ -87,11 +87,11 @@ pub(crate) fn check_enabled(device: &Path, name: &str, opts: &EmmcOptions) -> Re
 /// The user area of an eMMC (a device with `boot0` next to it) is only what the ROM reads when
 /// EXT_CSD[179] enables no boot partition.
 pub(crate) fn check_user_area(device: &Path, opts: &EmmcOptions) -> Result<(), Failure> {
-    if !emmc::boot_partition_path(device, BootPart::Boot0).exists() {
+    if !emmc::boot_partition_path(device, BootPartition::Boot0).exists() {
         return Ok(());
     }
     let pc = read_config(device, opts)?;
-    match pc.enabled_part() {
+    match pc.enabled_partition() {
         None => Ok(()),
         Some(p) => Err(Failure::Refused(format!(
             "refused, nothing written: {} is the user area of an eMMC whose ROM boots from {p} \
@@ -130,7 +130,7 @@ fn open_ab(c: &Common<'_>) -> Result<AbTarget, Failure> {
                 c.board.name
             ))
         })?;
-    let paths = BootPart::BOTH.map(|p| emmc::boot_partition_path(main, p));
+    let paths = BootPartition::BOTH.map(|p| emmc::boot_partition_path(main, p));
     let roots = LockRoots::new(c.roots.clone(), c.lock_dir);
     let mut locks = Vec::new();
     let mut devs = Vec::new();
@@ -171,7 +171,7 @@ fn open_ab(c: &Common<'_>) -> Result<AbTarget, Failure> {
         .map_err(|e| ext_csd_failure(main, &e.to_string()))?;
     let b1 = devs.pop().expect("two partitions");
     let b0 = devs.pop().expect("two partitions");
-    let dev = AbDevice::new(b0, b1, ext, BootPart::Boot0, &board).with_force_ro(force_ro);
+    let dev = AbDevice::new(b0, b1, ext, BootPartition::Boot0, &board).with_force_ro(force_ro);
     Ok(AbTarget {
         _locks: locks,
         dev,
@@ -267,7 +267,7 @@ pub struct EmmcStatus {
 #[derive(Debug, Serialize)]
 pub struct BootPartStatus {
     /// `boot0` / `boot1`.
-    pub name: BootPart,
+    pub name: &'static str,
     /// Its device path.
     pub device: String,
     /// Whether EXT_CSD[179] enables it.
@@ -303,7 +303,7 @@ pub fn emmc_facts(
     let (main, layout) = match split_boot_name(&name) {
         Some(_) => (emmc::main_device_of(device).unwrap_or_default(), "a"),
         None if opts.ab => (device.to_owned(), "b"),
-        None if emmc::boot_partition_path(device, BootPart::Boot0).exists() => {
+        None if emmc::boot_partition_path(device, BootPartition::Boot0).exists() => {
             (device.to_owned(), "user")
         }
         None => return Ok(None),
@@ -319,7 +319,7 @@ pub fn emmc_facts(
     let mut parts = Vec::new();
     let mut devs = Vec::new();
     let mut _locks = Vec::new();
-    for p in BootPart::BOTH {
+    for p in BootPartition::BOTH {
         let path = emmc::boot_partition_path(&main, p);
         // Not read half-written by an A/B update (which locks each partition).
         if path.exists() {
@@ -337,9 +337,9 @@ pub fn emmc_facts(
             CopyState::read(d, board, fuses, Slot::Primary, board.media.primary_offset()).ok()
         });
         parts.push(BootPartStatus {
-            name: p,
+            name: p.name(),
             device: path.display().to_string(),
-            enabled: pc.as_ref().ok().and_then(|c| c.enabled_part()) == Some(p),
+            enabled: pc.as_ref().ok().and_then(|c| c.enabled_partition()) == Some(p),
             copy: copy.as_ref().map(crate::cli_status::copy_status),
             error: dev.as_ref().err().map(|e| e.to_string()),
         });
@@ -367,7 +367,7 @@ pub fn emmc_facts(
             partition_config: ok.map(|c| format!("{:#04x}", c.0)),
             partition_config_error: pc.as_ref().err().map(|e| e.to_string()),
             boot_ack: ok.map(|c| c.boot_ack()),
-            boot_from: ok.map(|c| c.enable().to_string()),
+            boot_from: ok.map(|c| c.enabled().to_string()),
             access: ok.map(|c| c.access()),
             partitions: parts,
         },

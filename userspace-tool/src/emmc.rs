@@ -20,154 +20,19 @@ use std::path::{Path, PathBuf};
 pub mod ab;
 pub mod ab_plan;
 
-/// Index of PARTITION_CONFIG in EXT_CSD (JESD84-B51 §7.4.69).
-pub const PARTITION_CONFIG: usize = 179;
+pub use boot_core::emmc::{BootEnable, BootPartition, PartitionConfig};
 
-/// Indices from here on are read-only (properties segment): a CMD6 to them leaves SWITCH_ERROR
-/// set until CMD0 (../shared/docs/qemu-emmc.md). Never sent.
-pub const FIRST_READ_ONLY_INDEX: usize = 192;
-
-/// One of the two hardware boot partitions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum BootPart {
-    /// `mmcblkNboot0`, BOOT_PARTITION_ENABLE 1.
-    Boot0,
-    /// `mmcblkNboot1`, BOOT_PARTITION_ENABLE 2.
-    Boot1,
-}
-
-impl BootPart {
-    /// Both, in order.
-    pub const BOTH: [BootPart; 2] = [BootPart::Boot0, BootPart::Boot1];
-
-    /// Its BOOT_PARTITION_ENABLE value (1 or 2).
-    pub const fn enable_value(self) -> u8 {
-        match self {
-            BootPart::Boot0 => 1,
-            BootPart::Boot1 => 2,
-        }
-    }
-
-    /// The other one.
-    pub const fn other(self) -> BootPart {
-        match self {
-            BootPart::Boot0 => BootPart::Boot1,
-            BootPart::Boot1 => BootPart::Boot0,
-        }
-    }
-
-    /// 0 or 1.
-    pub const fn index(self) -> usize {
-        self.enable_value() as usize - 1
-    }
-
-    /// `boot0` / `boot1`: the suffix of its kernel name.
-    pub const fn name(self) -> &'static str {
-        match self {
-            BootPart::Boot0 => "boot0",
-            BootPart::Boot1 => "boot1",
-        }
-    }
-}
-
-impl fmt::Display for BootPart {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// What BOOT_PARTITION_ENABLE (EXT_CSD[179] bits 5:3) says the ROM boots from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BootEnable {
-    /// 0: boot from the eMMC not enabled.
-    None,
-    /// 1 or 2: a boot partition.
-    Part(BootPart),
-    /// 7: the user area.
-    User,
-    /// 3-6: reserved.
-    Reserved(u8),
-}
-
-impl fmt::Display for BootEnable {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            BootEnable::None => f.write_str("not enabled"),
-            BootEnable::Part(p) => write!(f, "{p}"),
-            BootEnable::User => f.write_str("user area"),
-            BootEnable::Reserved(v) => write!(f, "reserved ({v})"),
-        }
-    }
-}
-
-/// EXT_CSD[179] PARTITION_CONFIG, decoded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PartitionConfig(pub u8);
-
-impl PartitionConfig {
-    /// Bit 6: BOOT_ACK.
-    pub const fn boot_ack(self) -> bool {
-        self.0 & 0x40 != 0
-    }
-
-    /// Bits 5:3: BOOT_PARTITION_ENABLE.
-    pub const fn enable(self) -> BootEnable {
-        match (self.0 >> 3) & 7 {
-            0 => BootEnable::None,
-            1 => BootEnable::Part(BootPart::Boot0),
-            2 => BootEnable::Part(BootPart::Boot1),
-            7 => BootEnable::User,
-            v => BootEnable::Reserved(v),
-        }
-    }
-
-    /// The enabled boot partition, when one is.
-    pub const fn enabled_part(self) -> Option<BootPart> {
-        match self.enable() {
-            BootEnable::Part(p) => Some(p),
-            _ => None,
-        }
-    }
-
-    /// Bits 2:0: PARTITION_ACCESS (0 user, 1 boot0, 2 boot1, 3 RPMB, 4-7 general purpose).
-    pub const fn access(self) -> u8 {
-        self.0 & 7
-    }
-
-    /// The same value with BOOT_PARTITION_ENABLE naming `part`: BOOT_ACK, bit 7 and the access
-    /// bits are kept.
-    pub const fn enabling(self, part: BootPart) -> PartitionConfig {
-        PartitionConfig((self.0 & !0x38) | (part.enable_value() << 3))
-    }
-}
-
-impl fmt::Display for PartitionConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{:#04x} (BOOT_ACK {}, boot from {}, access {})",
-            self.0,
-            u8::from(self.boot_ack()),
-            self.enable(),
-            match self.access() {
-                0 => "user".to_owned(),
-                1 => "boot0".to_owned(),
-                2 => "boot1".to_owned(),
-                3 => "RPMB".to_owned(),
-                v => format!("GP{}", v - 3),
-            }
-        )
-    }
-}
+/// Index of PARTITION_CONFIG in EXT_CSD, as an index into the 512 bytes.
+const PARTITION_CONFIG: usize = boot_core::emmc::EXT_CSD_PARTITION_CONFIG as usize;
 
 /// The EXT_CSD register of one eMMC: read it whole, write one byte.
 pub trait ExtCsdAccess {
     /// CMD8 SEND_EXT_CSD: the 512 bytes.
     fn read_ext_csd(&mut self) -> io::Result<[u8; 512]>;
 
-    /// CMD6 SWITCH, access mode WRITE_BYTE: EXT_CSD[`index`] = `value`. Callers go through
-    /// [`switch_boot_partition`], which never sends an index >= 192 or an access value 3-7.
+    /// CMD6 SWITCH, access mode WRITE_BYTE: EXT_CSD[`index`] = `value`
+    /// (`boot_core::emmc::switch_argument`). Callers go through [`switch_boot_partition`],
+    /// which never sends an index >= 192 or an access value 3-7.
     fn write_byte(&mut self, index: u8, value: u8) -> io::Result<()>;
 }
 
@@ -252,10 +117,10 @@ pub struct Switched {
 /// BOOT_PARTITION_ENABLE only, and reads the register back. Already enabled: nothing sent.
 pub fn switch_boot_partition(
     e: &mut dyn ExtCsdAccess,
-    to: BootPart,
+    to: BootPartition,
 ) -> Result<Switched, SwitchError> {
     let before = read_partition_config(e)?;
-    let wanted = before.enabling(to);
+    let wanted = before.with_enabled(to);
     if wanted == before {
         return Ok(Switched {
             before,
@@ -265,10 +130,9 @@ pub fn switch_boot_partition(
     if wanted.access() > 2 {
         return Err(SwitchError::BadAccess(wanted));
     }
-    const _: () = assert!(PARTITION_CONFIG < FIRST_READ_ONLY_INDEX);
-    e.write_byte(PARTITION_CONFIG as u8, wanted.0)?;
+    e.write_byte(boot_core::emmc::EXT_CSD_PARTITION_CONFIG, wanted.0)?;
     let after = read_partition_config(e)?;
-    if after.enabled_part() != Some(to) {
+    if after.enabled_partition() != Some(to) {
         return Err(SwitchError::NotTaken {
             wrote: wanted,
             read: after,
@@ -321,11 +185,12 @@ impl ExtCsdAccess for MemExtCsd {
     }
 }
 
-/// What a card (or QEMU) would fail on: an index in the read-only segment, an access value
-/// 3-7 in PARTITION_CONFIG.
+/// What a card (or QEMU) would fail on: an index in the read-only segment (no
+/// `boot_core::emmc::switch_argument`), an access value 3-7 in PARTITION_CONFIG.
 fn check_write(index: u8, value: u8) -> io::Result<()> {
-    if usize::from(index) >= FIRST_READ_ONLY_INDEX
-        || (usize::from(index) == PARTITION_CONFIG && value & 7 > 2)
+    if boot_core::emmc::switch_argument(index, value).is_none()
+        || (index == boot_core::emmc::EXT_CSD_PARTITION_CONFIG
+            && PartitionConfig(value).access() > 2)
     {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -408,7 +273,7 @@ pub fn main_device_of(boot_partition: &Path) -> Option<PathBuf> {
 }
 
 /// A boot partition's path from the main device's: `/dev/mmcblk2` -> `/dev/mmcblk2boot1`.
-pub fn boot_partition_path(main: &Path, part: BootPart) -> PathBuf {
+pub fn boot_partition_path(main: &Path, part: BootPartition) -> PathBuf {
     let mut s = main.as_os_str().to_owned();
     s.push(part.name());
     PathBuf::from(s)
@@ -419,40 +284,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn partition_config_decodes_and_keeps_ack_and_access() {
-        let pc = PartitionConfig(0x48);
-        assert!(pc.boot_ack());
-        assert_eq!(pc.enable(), BootEnable::Part(BootPart::Boot0));
-        assert_eq!(pc.access(), 0);
-        assert_eq!(pc.enabling(BootPart::Boot1).0, 0x50);
-        assert_eq!(PartitionConfig(0x51).enabling(BootPart::Boot0).0, 0x49);
-        assert_eq!(PartitionConfig(0x38).enable(), BootEnable::User);
-        assert_eq!(PartitionConfig(0x18).enable(), BootEnable::Reserved(3));
-        assert_eq!(
-            PartitionConfig(0x48).to_string(),
-            "0x48 (BOOT_ACK 1, boot from boot0, access user)"
-        );
-    }
-
-    #[test]
     fn switch_sends_one_command_and_reads_back() {
         let mut e = MemExtCsd::new(0x48);
-        let s = switch_boot_partition(&mut e, BootPart::Boot1).unwrap();
+        let s = switch_boot_partition(&mut e, BootPartition::Boot1).unwrap();
         assert_eq!((s.before.0, s.after.0), (0x48, 0x50));
         assert_eq!(e.writes, [(179, 0x50)]);
         // Already there: nothing sent.
-        switch_boot_partition(&mut e, BootPart::Boot1).unwrap();
+        switch_boot_partition(&mut e, BootPartition::Boot1).unwrap();
         assert_eq!(e.writes.len(), 1);
         // The kernel bug: accepted, not applied.
         let mut bug = MemExtCsd::new(0x48);
         bug.drop_writes = true;
-        let err = switch_boot_partition(&mut bug, BootPart::Boot1).unwrap_err();
+        let err = switch_boot_partition(&mut bug, BootPartition::Boot1).unwrap_err();
         assert!(matches!(err, SwitchError::NotTaken { .. }), "{err}");
         assert!(err.to_string().contains("6.6.15-6.6.23"));
         // An access value the card must not get is never sent.
         let mut odd = MemExtCsd::new(0x4B);
         assert!(matches!(
-            switch_boot_partition(&mut odd, BootPart::Boot1),
+            switch_boot_partition(&mut odd, BootPartition::Boot1),
             Err(SwitchError::BadAccess(_))
         ));
         assert!(odd.writes.is_empty());
@@ -469,7 +318,7 @@ mod tests {
         assert_eq!(main_device_of(Path::new("/dev/mmcblk2")), None);
         assert_eq!(main_device_of(Path::new("/dev/mmcblk2p1")), None);
         assert_eq!(
-            boot_partition_path(Path::new("/dev/mmcblk2"), BootPart::Boot1),
+            boot_partition_path(Path::new("/dev/mmcblk2"), BootPartition::Boot1),
             PathBuf::from("/dev/mmcblk2boot1")
         );
     }

@@ -120,7 +120,7 @@ pub enum Action {
     /// copy is `region` of the plan's virtual device (README "eMMC layouts").
     Switch {
         /// The boot partition enabled.
-        part: crate::emmc::BootPart,
+        part: crate::emmc::BootPartition,
         /// The copy it holds, in the plan's view.
         region: Region,
     },

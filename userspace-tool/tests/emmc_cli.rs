@@ -12,7 +12,7 @@ use std::process::{Command, Output};
 use medium::{BOOT_PART, board, fuses, identity, image, mem_image, pki, tampered};
 use ubootctl::blockdev::MemDevice;
 use ubootctl::emmc::ab::{self, AbDevice};
-use ubootctl::emmc::{BootPart, ExtCsdAccess, MemExtCsd};
+use ubootctl::emmc::{BootPartition, ExtCsdAccess, MemExtCsd};
 use ubootctl::exec::{ExecOptions, NoProgress};
 use ubootctl::plan::Running;
 
@@ -338,7 +338,7 @@ fn force_ro_is_lowered_for_the_writes_only_and_is_back_at_every_switch_and_after
         files: [&files[0], &files[1]],
         seen: &seen,
     };
-    let mut dev = AbDevice::new(b0, b1, ext, BootPart::Boot0, board())
+    let mut dev = AbDevice::new(b0, b1, ext, BootPartition::Boot0, board())
         .with_force_ro([Some(files[0].clone()), Some(files[1].clone())]);
     // Running copy 2 (boot0's FIT is damaged): switch, write boot0, switch.
     let running = Running {
@@ -380,7 +380,7 @@ fn force_ro_is_lowered_for_the_writes_only_and_is_back_at_every_switch_and_after
         }
     }
     let [b0, b1] = medium::emmc_pair(Some(image(1)), None).map(Failing);
-    let mut dev = AbDevice::new(b0, b1, MemExtCsd::new(0x48), BootPart::Boot0, board())
+    let mut dev = AbDevice::new(b0, b1, MemExtCsd::new(0x48), BootPartition::Boot0, board())
         .with_force_ro([Some(files[0].clone()), Some(files[1].clone())]);
     let r = ab::update(
         &mut dev,

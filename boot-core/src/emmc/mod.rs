@@ -51,6 +51,14 @@ pub enum BootPartition {
 }
 
 impl BootPartition {
+    /// Both, in order.
+    pub const BOTH: [BootPartition; 2] = [BootPartition::Boot0, BootPartition::Boot1];
+
+    /// 0 or 1: its place in [`BootPartition::BOTH`].
+    pub const fn index(self) -> usize {
+        self.number() as usize - 1
+    }
+
     /// The other boot partition.
     pub const fn other(self) -> Self {
         match self {
@@ -76,6 +84,12 @@ impl BootPartition {
     }
 }
 
+impl core::fmt::Display for BootPartition {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// What BOOT_PARTITION_ENABLE (EXT_CSD\[179\] bits \[5:3\]) names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BootEnable {
@@ -87,6 +101,17 @@ pub enum BootEnable {
     User,
     /// 3 to 6: reserved values.
     Reserved(u8),
+}
+
+impl core::fmt::Display for BootEnable {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            BootEnable::None => f.write_str("not enabled"),
+            BootEnable::Partition(p) => f.write_str(p.name()),
+            BootEnable::User => f.write_str("user area"),
+            BootEnable::Reserved(v) => write!(f, "reserved ({v})"),
+        }
+    }
 }
 
 /// The area PARTITION_ACCESS (bits \[2:0\]) selects for reads and writes. Only these three are
@@ -121,6 +146,14 @@ impl PartitionConfig {
         }
     }
 
+    /// The boot partition BOOT_PARTITION_ENABLE names, when it names one.
+    pub const fn enabled_partition(self) -> Option<BootPartition> {
+        match self.enabled() {
+            BootEnable::Partition(p) => Some(p),
+            _ => None,
+        }
+    }
+
     /// PARTITION_ACCESS (0-7 as read).
     pub const fn access(self) -> u8 {
         self.0 & 7
@@ -147,6 +180,27 @@ impl PartitionConfig {
             Some(a) => a,
             None => unreachable!(),
         }
+    }
+}
+
+/// `0x48 (BOOT_ACK 1, boot from boot0, access user)`.
+impl core::fmt::Display for PartitionConfig {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "{:#04x} (BOOT_ACK {}, boot from {}, access ",
+            self.0,
+            u8::from(self.boot_ack()),
+            self.enabled()
+        )?;
+        match self.access() {
+            0 => f.write_str("user")?,
+            1 => f.write_str("boot0")?,
+            2 => f.write_str("boot1")?,
+            3 => f.write_str("RPMB")?,
+            v => write!(f, "GP{}", v - 3)?,
+        }
+        f.write_str(")")
     }
 }
 
@@ -322,6 +376,20 @@ mod tests {
         assert_eq!(PartitionConfig(0x18).enabled(), BootEnable::Reserved(3));
         assert_eq!(PartitionConfig(0).enabled(), BootEnable::None);
         assert_eq!(c.switch_argument(), 0x03B3_4800);
+        assert_eq!(c.enabled_partition(), Some(BootPartition::Boot0));
+        assert_eq!(PartitionConfig(0x38).enabled_partition(), None);
+        assert_eq!(BootPartition::Boot1.index(), 1);
+        assert_eq!(BootPartition::BOTH.map(BootPartition::index), [0, 1]);
+        assert_eq!(
+            c.to_string(),
+            "0x48 (BOOT_ACK 1, boot from boot0, access user)"
+        );
+        assert_eq!(
+            PartitionConfig(0x1F).to_string(),
+            "0x1f (BOOT_ACK 0, boot from reserved (3), access GP4)"
+        );
+        assert_eq!(PartitionConfig(0x3B).enabled().to_string(), "user area");
+        assert_eq!(PartitionConfig(0x03).enabled().to_string(), "not enabled");
         assert_eq!(switch_argument(191, 1), Some(0x03BF_0100));
         assert_eq!(switch_argument(192, 1), None);
         assert_eq!(switch_argument(255, 0), None);

@@ -68,8 +68,6 @@ const MMC_RSP_R1B: u32 = MMC_RSP_R1 | MMC_RSP_BUSY;
 const MMC_SEND_EXT_CSD: u32 = 8;
 /// CMD6 SWITCH (ac, R1b).
 const MMC_SWITCH: u32 = 6;
-/// SWITCH access mode 3: write byte.
-const MMC_SWITCH_MODE_WRITE_BYTE: u32 = 3;
 
 fn mmc_cmd(fd: impl AsFd, cmd: &mut MmcIocCmd) -> io::Result<()> {
     // SAFETY: MMC_IOC_CMD reads and writes exactly one `struct mmc_ioc_cmd`, which `MmcIocCmd`
@@ -95,14 +93,19 @@ pub fn mmc_send_ext_csd(fd: impl AsFd) -> io::Result<[u8; 512]> {
     Ok(buf)
 }
 
-/// CMD6 SWITCH, WRITE_BYTE of `value` to EXT_CSD[`index`], command set 0, R1b.
+/// CMD6 SWITCH, WRITE_BYTE of `value` to EXT_CSD[`index`], command set 0, R1b, with
+/// boot-core's argument (`boot_core::emmc::switch_argument`): an index >= 192 is never sent.
 pub fn mmc_switch_write_byte(fd: impl AsFd, index: u8, value: u8) -> io::Result<()> {
+    let arg = boot_core::emmc::switch_argument(index, value).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("EXT_CSD[{index}] is read-only: a CMD6 to it is never sent"),
+        )
+    })?;
     let mut cmd = MmcIocCmd {
         write_flag: 1,
         opcode: MMC_SWITCH,
-        arg: (MMC_SWITCH_MODE_WRITE_BYTE << 24)
-            | (u32::from(index) << 16)
-            | (u32::from(value) << 8),
+        arg,
         flags: MMC_RSP_SPI_S1 | MMC_RSP_SPI_BUSY | MMC_RSP_R1B | MMC_CMD_AC,
         ..MmcIocCmd::default()
     };
@@ -130,5 +133,7 @@ mod tests {
         let f = tempfile::tempfile().unwrap();
         assert!(mmc_send_ext_csd(&f).is_err());
         assert!(mmc_switch_write_byte(&f, 179, 0x48).is_err());
+        let e = mmc_switch_write_byte(&f, 192, 0).unwrap_err();
+        assert!(e.to_string().contains("never sent"), "{e}");
     }
 }

@@ -18,7 +18,7 @@ use boot_core::emmc::{self, BootPartitionRead};
 use boot_core::platform::{BlockRead, MediaError};
 use imx_hab::hab::Fuses;
 
-use super::{BootPart, ExtCsdAccess, PartitionConfig, switch_boot_partition};
+use super::{BootPartition, ExtCsdAccess, PartitionConfig, switch_boot_partition};
 use crate::blockdev::{BlockDevice, checked_range};
 use crate::exec::{ExecOptions, Outcome, Progress, RunError, execute};
 use crate::media::MediaState;
@@ -72,7 +72,7 @@ impl From<io::Error> for AbError {
 #[derive(Debug, Clone)]
 pub struct AbState {
     /// The partition BOOT_PARTITION_ENABLE names (copy 1).
-    pub active: BootPart,
+    pub active: BootPartition,
     /// EXT_CSD[179] as read.
     pub config: PartitionConfig,
     /// Bytes of one boot partition (N).
@@ -92,7 +92,9 @@ pub fn ab_state(
     board: &Board,
     fuses: &Fuses,
 ) -> Result<AbState, AbError> {
-    let active = config.enabled_part().ok_or(AbError::NotEnabled(config))?;
+    let active = config
+        .enabled_partition()
+        .ok_or(AbError::NotEnabled(config))?;
     let (b0, b1) = (boot0.size(), boot1.size());
     let n = b0;
     if b0 != b1 || n == 0 || !n.is_multiple_of(SECTOR_SIZE) || n / SECTOR_SIZE > u64::from(u32::MAX)
@@ -110,10 +112,7 @@ pub fn ab_state(
     let view = ViewDevice {
         view: RefCell::new(emmc::AcrossPartitions {
             parts: &mut pair,
-            active: match active {
-                BootPart::Boot0 => emmc::BootPartition::Boot0,
-                BootPart::Boot1 => emmc::BootPartition::Boot1,
-            },
+            active,
         }),
         block_size: boot0.logical_block_size(),
     };
@@ -140,7 +139,7 @@ impl BootPartitionRead for Pair<'_> {
         lba: u64,
         buf: &mut [u8],
     ) -> Result<(), MediaError> {
-        let dev = self.0[usize::from(partition.number()) - 1];
+        let dev = self.0[partition.index()];
         lba.checked_mul(SECTOR_SIZE)
             .ok_or(MediaError::OutOfRange {
                 lba,
@@ -211,7 +210,7 @@ pub struct AbDevice<D, E> {
     parts: [D; 2],
     ext_csd: E,
     /// The partition that was active when the plan was made.
-    base: BootPart,
+    base: BootPartition,
     sit_offset: u64,
     force_ro: [Option<PathBuf>; 2],
     guards: [Option<ForceRoGuard>; 2],
@@ -220,7 +219,7 @@ pub struct AbDevice<D, E> {
 impl<D: BlockDevice, E: ExtCsdAccess> AbDevice<D, E> {
     /// The device over `boot0`, `boot1` (equal sizes, checked by [`ab_state`]) for a plan made
     /// with `base` active.
-    pub fn new(boot0: D, boot1: D, ext_csd: E, base: BootPart, board: &Board) -> Self {
+    pub fn new(boot0: D, boot1: D, ext_csd: E, base: BootPartition, board: &Board) -> Self {
         AbDevice {
             parts: [boot0, boot1],
             ext_csd,
@@ -271,7 +270,7 @@ impl<D: BlockDevice, E: ExtCsdAccess> AbDevice<D, E> {
     }
 
     /// `(partition, local offset)` of a virtual access that must lie within one partition.
-    fn map(&self, offset: u64, len: usize) -> io::Result<(BootPart, u64)> {
+    fn map(&self, offset: u64, len: usize) -> io::Result<(BootPartition, u64)> {
         let n = self.parts[0].size();
         checked_range(offset, len, 2 * n)?;
         let (part, local) = if offset < n {
@@ -340,7 +339,7 @@ impl<D: BlockDevice, E: ExtCsdAccess> BlockDevice for AbDevice<D, E> {
         Ok(())
     }
 
-    fn switch_boot_partition(&mut self, to: BootPart) -> io::Result<()> {
+    fn switch_boot_partition(&mut self, to: BootPartition) -> io::Result<()> {
         // Writes are over (flushed and read back by the plan): write protection is back first.
         self.finish()?;
         let done = switch_boot_partition(&mut self.ext_csd, to).map_err(io::Error::other)?;
@@ -353,7 +352,7 @@ impl<D: BlockDevice, E: ExtCsdAccess> BlockDevice for AbDevice<D, E> {
             p.read_back_at(0, &mut sector)?;
         }
         let again = super::read_partition_config(&mut self.ext_csd)?;
-        if again.enabled_part() != Some(to) {
+        if again.enabled_partition() != Some(to) {
             return Err(io::Error::other(super::SwitchError::NotTaken {
                 wrote: done.after,
                 read: again,

@@ -17,7 +17,7 @@ use std::rc::Rc;
 use boot_core::policy::{CopyVerdict, Slot};
 use ubootctl::blockdev::{BlockDevice, MemDevice};
 use ubootctl::emmc::ab::{self, AbDevice, ab_state};
-use ubootctl::emmc::{BootPart, ExtCsdAccess, MemExtCsd};
+use ubootctl::emmc::{BootPartition, ExtCsdAccess, MemExtCsd};
 use ubootctl::exec::{ExecOptions, NoProgress};
 use ubootctl::plan::Running;
 
@@ -100,7 +100,7 @@ fn run(
         CutPart(b0, power.clone()),
         CutPart(b1, power.clone()),
         CutExt(emmc.ext.clone(), power.clone()),
-        BootPart::Boot0,
+        BootPartition::Boot0,
         board(),
     );
     let r = match op {
@@ -402,7 +402,7 @@ fn the_ab_plan_shows_the_switch_as_its_own_step_and_never_writes_the_enabled_par
     let mut bug = start.clone();
     bug.ext.drop_writes = true;
     let [b0, b1] = bug.parts.clone();
-    let mut dev = AbDevice::new(b0, b1, bug.ext.clone(), BootPart::Boot0, board());
+    let mut dev = AbDevice::new(b0, b1, bug.ext.clone(), BootPartition::Boot0, board());
     let err = ab::update(
         &mut dev,
         board(),
@@ -422,7 +422,7 @@ fn the_ab_plan_shows_the_switch_as_its_own_step_and_never_writes_the_enabled_par
     let mut off = start.clone();
     off.ext = MemExtCsd::new(0x38);
     let [b0, b1] = off.parts.clone();
-    let mut dev = AbDevice::new(b0, b1, off.ext.clone(), BootPart::Boot0, board());
+    let mut dev = AbDevice::new(b0, b1, off.ext.clone(), BootPartition::Boot0, board());
     let err = ab::update(
         &mut dev,
         board(),
