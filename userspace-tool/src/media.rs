@@ -126,7 +126,7 @@ fn context<'a>(board: &'a Board, fuses: &Fuses) -> Context<'a> {
 
 /// Runs `f` with the shim's hardware over `disk`: the software verifier with `fuses`, no clock,
 /// no watchdog, a FIT window of the board's size.
-fn with_shim<D: BlockRead, R>(
+pub(crate) fn with_shim<D: ?Sized, R>(
     disk: &mut D,
     board: &Board,
     fuses: &Fuses,
@@ -575,14 +575,14 @@ impl BlockRead for Snapshot<'_> {
 }
 
 /// The flow's watchdog: nothing to service on the host.
-struct NoWatchdog;
+pub(crate) struct NoWatchdog;
 
 impl WatchdogService for NoWatchdog {
     fn service(&mut self) {}
 }
 
 /// The flow's clock: the figures are of no interest here.
-struct NoClock;
+pub(crate) struct NoClock;
 
 impl Clock for NoClock {
     fn ticks(&self) -> u64 {

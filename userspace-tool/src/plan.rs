@@ -354,6 +354,10 @@ pub enum Refusal {
     },
     /// The eMMC is not a layout (b) medium (no boot partition enabled, unequal partitions).
     NotAbMedium(String),
+    /// Layout (b): the enabled boot partition holds a valid SIT of its own and its copy-1 SPL
+    /// fails, so the ROM starts that table's secondary (`boot_core::emmc::EmmcStart::stale_sit`):
+    /// a start the A/B view cannot pair. The message says how to recover.
+    StaleSit(String),
 }
 
 impl fmt::Display for Refusal {
@@ -402,7 +406,7 @@ impl fmt::Display for Refusal {
                  usual 8 MiB), or point the SIT elsewhere",
                 conflicts.join("; ")
             ),
-            Refusal::NotAbMedium(why) => f.write_str(why),
+            Refusal::NotAbMedium(why) | Refusal::StaleSit(why) => f.write_str(why),
             Refusal::BootedImageLost => f.write_str(
                 "the image that is running is in neither copy any more (both were written since \
                  the boot): reboot into the primary first, so that it is tested, then update",

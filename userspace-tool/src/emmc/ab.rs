@@ -14,7 +14,9 @@ use std::path::PathBuf;
 use std::cell::RefCell;
 
 use boards::{Board, EmmcLayout, SECTOR_SIZE};
-use boot_core::emmc::{self, BootPartitionRead};
+use boot_core::cell::{SitReport, SitStatus};
+use boot_core::emmc::{self, BootPartitionRead, EmmcStart};
+use boot_core::examine::Rules;
 use boot_core::platform::{BlockRead, MediaError};
 use imx_hab::hab::Fuses;
 
@@ -79,6 +81,31 @@ pub struct AbState {
     pub part_size: u64,
     /// The media state of the virtual device active ‖ inactive.
     pub media: MediaState,
+    /// Each partition's own SIT at sector 0x41, judged as layout (a) would
+    /// (`boot_core::emmc::own_sit`), indexed by `BootPartition::index`. Under layout (b) a
+    /// `Valid` one is stale: `status` warns, a plan clears it before it could matter.
+    pub own_sit: [SitReport; 2],
+    /// The SPL the ROM starts from a cold reset when it never crosses partitions (the worse
+    /// reading; `boot_core::emmc::predict_start`); `None`: serial download.
+    pub rom_start: Option<EmmcStart>,
+}
+
+impl AbState {
+    /// Whether the ROM would start the secondary of the enabled partition's own (stale) SIT:
+    /// a start the view cannot pair (`EmmcStart::stale_sit`), which the planner refuses.
+    pub fn stale_start(&self) -> bool {
+        self.rom_start
+            .is_some_and(|s| s.stale_sit(EmmcLayout::AcrossPartitions, self.active))
+    }
+
+    /// The partitions holding a valid SIT of their own, with its firstSectorNumber.
+    pub fn stale_sits(&self) -> Vec<(BootPartition, u32)> {
+        BootPartition::BOTH
+            .into_iter()
+            .filter(|p| self.own_sit[p.index()].status == SitStatus::Valid)
+            .map(|p| (p, self.own_sit[p.index()].first_sector))
+            .collect()
+    }
 }
 
 /// The [`MediaState`] to plan over for a layout (b) device, from the two partitions and
@@ -104,11 +131,17 @@ pub fn ab_state(
             boot1: b1,
         });
     }
+    let original = board;
     let board = emmc::board_for(board, EmmcLayout::AcrossPartitions, n).ok_or(AbError::Sizes {
         boot0: b0,
         boot1: b1,
     })?;
     let mut pair = Pair([boot0, boot1]);
+    let own_sit = BootPartition::BOTH.map(|p| emmc::own_sit(&mut pair, original, p));
+    let rules = Rules::of(fuses);
+    let rom_start = crate::media::with_shim(&mut pair, original, fuses, |hw, mem| {
+        emmc::predict_start(hw, original, rules, active, false, mem.window)
+    });
     let view = ViewDevice {
         view: RefCell::new(emmc::AcrossPartitions {
             parts: &mut pair,
@@ -122,6 +155,8 @@ pub fn ab_state(
         config,
         part_size: n,
         media,
+        own_sit,
+        rom_start,
     })
 }
 
@@ -201,7 +236,8 @@ impl<V: BlockRead> BlockDevice for ViewDevice<V> {
 
 /// The two boot partitions and EXT_CSD, addressed as the virtual device of the plan: offsets
 /// below N go to the partition that was active when the plan was made, the others to the other
-/// one, whatever switches the plan makes on the way. The implied SIT is never written.
+/// one, whatever switches the plan makes on the way. The implied SIT is never written: sector
+/// 0x41 of either partition is only ever cleared (zeros), so no partition carries a table.
 ///
 /// `force_ro` of a partition (when its path is given) is lowered at its first write and put back
 /// before any switch, by [`AbDevice::finish`], and on drop: it is never left lowered across a
@@ -309,13 +345,17 @@ impl<D: BlockDevice, E: ExtCsdAccess> BlockDevice for AbDevice<D, E> {
 
     fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
         let (p, local) = self.map(offset, data.len())?;
-        if p == self.base
-            && local < self.sit_offset + SECTOR_SIZE
+        let clears = local == self.sit_offset
+            && data.len() as u64 == SECTOR_SIZE
+            && data.iter().all(|&b| b == 0);
+        if local < self.sit_offset + SECTOR_SIZE
             && self.sit_offset < local + data.len() as u64
+            && !clears
         {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                "the SIT of the A/B layout is implied, never written",
+                "the SIT of the A/B layout is implied: sector 0x41 of a boot partition is only \
+                 ever cleared",
             ));
         }
         let i = p.index();

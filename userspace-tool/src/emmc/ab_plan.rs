@@ -13,21 +13,139 @@
 //!   partition, now inactive, and switch to it.
 //! - `sync`, running copy 1: make copy 2 equal to copy 1, no switch.
 //! - `sync`, running copy 2: switch to it, then make copy 1 equal to it.
+//!
+//! **Sector 0x41** (the SIT sector) of a partition the plan writes is cleared (zeros, flushed,
+//! read back) before that partition's copy is written, and of a partition the plan switches to
+//! without writing when it holds a valid table: a partition `ubootctl` writes or enables never
+//! carries a SIT the ROM could follow (docs/design.md §5.5, "A stale SIT"). The partition is
+//! inactive then, so the clear changes nothing the ROM reads. A device whose ROM would start
+//! the enabled partition's own table's secondary ([`AbState::stale_start`]) is refused.
 
-use boards::Board;
+use std::sync::Arc;
+
+use boards::{Board, SECTOR_SIZE};
+use boot_core::cell::SitStatus;
 use boot_core::policy::{CopyVerdict, Slot};
 
+use super::BootPartition;
 use super::ab::AbState;
 use crate::plan::{
-    Action, BootedImage, NewImage, Plan, PlanKind, Refusal, Region, Running, Step, booted_image,
-    check_device, padded, write_copy,
+    Action, BootedImage, NewImage, Part, Plan, PlanKind, Refusal, Region, Running, Step,
+    booted_image, check_device, padded, write_copy,
 };
 
-fn switch(plan: &mut Plan, ab: &AbState, region: Region, why: &str) {
-    let part = match region {
+/// The partition holding `region`'s copy in the view of `ab`.
+fn partition_of(ab: &AbState, region: Region) -> BootPartition {
+    match region {
         Region::Primary => ab.active,
         _ => ab.active.other(),
+    }
+}
+
+/// Clears sector 0x41 of `part` (zeros, flush, read back), once per plan.
+fn clear_sit(plan: &mut Plan, ab: &AbState, part: BootPartition, board: &Board) {
+    let base = if part == ab.active { 0 } else { ab.part_size };
+    let offset = base + board.media.sit_offset();
+    let done = plan.steps.iter().any(|s| {
+        matches!(s.action, Action::Write { region: Region::Sit, offset: o, .. } if o == offset)
+    });
+    if done {
+        return;
+    }
+    let zeros: Arc<[u8]> = vec![0u8; SECTOR_SIZE as usize].into();
+    let own = ab.own_sit[part.index()];
+    let why = if own.status == SitStatus::Valid {
+        format!(
+            "{part} holds a valid SIT of its own (firstSectorNumber {:#x}, a stale layout (a) \
+             table): cleared so that the ROM can never start a secondary from it",
+            own.first_sector
+        )
+    } else {
+        format!("layout (b): {part} carries no SIT; its sector 0x41 is cleared before its copy")
     };
+    plan.steps.push(Step {
+        action: Action::Write {
+            region: Region::Sit,
+            part: Part::Table,
+            offset,
+            data: zeros.clone(),
+        },
+        reason: why,
+    });
+    plan.steps.push(Step {
+        action: Action::Flush,
+        reason: "make the cleared sector durable before reading it back".into(),
+    });
+    plan.steps.push(Step {
+        action: Action::Verify {
+            region: Region::Sit,
+            offset,
+            expected: zeros,
+        },
+        reason: format!("check {part}'s sector 0x41 on the medium"),
+    });
+}
+
+/// Writes `data` as `region`'s copy (`plan::write_copy`), after clearing its partition's
+/// sector 0x41.
+#[allow(clippy::too_many_arguments)]
+fn write_ab_copy(
+    plan: &mut Plan,
+    ab: &AbState,
+    board: &Board,
+    region: Region,
+    current: &crate::media::CopyState,
+    data: Arc<[u8]>,
+    what: &str,
+) {
+    clear_sit(plan, ab, partition_of(ab, region), board);
+    write_copy(
+        &mut plan.steps,
+        region,
+        current.offset,
+        &current.bytes,
+        data,
+        ab.media.block_size,
+        what,
+    );
+}
+
+/// Refuses a device whose ROM would start the enabled partition's stale table's secondary.
+fn check_stale(ab: &AbState) -> Result<(), Refusal> {
+    if !ab.stale_start() {
+        return Ok(());
+    }
+    let first = ab.own_sit[ab.active.index()].first_sector;
+    let other = ab.active.other();
+    let fix = if ab.media.secondary.verdict() == CopyVerdict::Authentic {
+        format!(
+            "{other} holds an authentic copy: enable it (e.g. `mmc bootpart enable {} {} \
+             /dev/mmcblkN`), reboot into it, then run again; the run rewrites {} and clears \
+             its table",
+            other.number(),
+            u8::from(ab.config.boot_ack()),
+            ab.active
+        )
+    } else {
+        format!(
+            "{other} holds no authentic copy either: recover the device by other means \
+             (serial download)"
+        )
+    };
+    Err(Refusal::StaleSit(format!(
+        "{} (enabled, EXT_CSD[179] = {}) holds a valid SIT of its own (firstSectorNumber \
+         {first:#x}, a stale layout (a) table) and its copy at 0x8400 does not start, so the ROM \
+         starts that table's secondary: neither copy of the A/B layout, and clearing the table \
+         in the enabled partition would leave the ROM nothing to start; {fix}",
+        ab.active, ab.config
+    )))
+}
+
+fn switch(plan: &mut Plan, ab: &AbState, region: Region, why: &str, board: &Board) {
+    let part = partition_of(ab, region);
+    if ab.own_sit[part.index()].status == SitStatus::Valid {
+        clear_sit(plan, ab, part, board);
+    }
     plan.steps.push(Step {
         action: Action::Switch { part, region },
         reason: format!(
@@ -67,6 +185,7 @@ pub fn plan_ab_update(
     board: &Board,
 ) -> Result<Plan, Refusal> {
     let state = &ab.media;
+    check_stale(ab)?;
     let slot = running_copy(state, running.into())?;
     let mut plan = new_plan(PlanKind::Update, slot);
     let bs = state.block_size;
@@ -100,13 +219,13 @@ pub fn plan_ab_update(
                     ab.active.other()
                 ));
             } else {
-                write_copy(
-                    &mut plan.steps,
+                write_ab_copy(
+                    &mut plan,
+                    ab,
+                    board,
                     Region::Secondary,
-                    state.secondary.offset,
-                    &state.secondary.bytes,
+                    &state.secondary,
                     data,
-                    bs,
                     "the new image",
                 );
             }
@@ -120,6 +239,7 @@ pub fn plan_ab_update(
                     ab.active.other(),
                     ab.active
                 ),
+                board,
             );
         }
         // Running copy 1 that is no longer authentic, with an authentic copy 2: as copy 2.
@@ -152,14 +272,15 @@ pub fn plan_ab_update(
                     "make {} (the authentic fallback) the boot partition before anything is written",
                     ab.active.other()
                 ),
+                board,
             );
-            write_copy(
-                &mut plan.steps,
+            write_ab_copy(
+                &mut plan,
+                ab,
+                board,
                 Region::Primary,
-                state.primary.offset,
-                &state.primary.bytes,
+                &state.primary,
                 data,
-                bs,
                 "the new image",
             );
             switch(
@@ -170,6 +291,7 @@ pub fn plan_ab_update(
                     "make {} (the new image, verified) the boot partition",
                     ab.active
                 ),
+                board,
             );
         }
     }
@@ -183,6 +305,7 @@ pub fn plan_ab_sync(
     board: &Board,
 ) -> Result<Plan, Refusal> {
     let state = &ab.media;
+    check_stale(ab)?;
     let running: Running = running.into();
     let slot = running_copy(state, running)?;
     // Booted from copy 1, and the image is now copy 2 only: a switch was made since the boot
@@ -220,6 +343,7 @@ pub fn plan_ab_sync(
                     "make {} (running, authentic) the boot partition",
                     ab.active.other()
                 ),
+                board,
             );
             (&state.secondary, &state.primary, Region::Primary)
         }
@@ -231,13 +355,13 @@ pub fn plan_ab_sync(
         plan.notes
             .push("the other boot partition already holds the same copy: not rewritten".into());
     } else {
-        write_copy(
-            &mut plan.steps,
+        write_ab_copy(
+            &mut plan,
+            ab,
+            board,
             to_region,
-            to.offset,
-            &to.bytes,
+            to,
             source.into(),
-            bs,
             "a copy of the running image",
         );
     }
