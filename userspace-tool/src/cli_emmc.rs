@@ -261,6 +261,10 @@ pub struct EmmcStatus {
     pub access: Option<u8>,
     /// Both boot partitions: the copy at 0x8400 of each.
     pub partitions: Vec<BootPartStatus>,
+    /// Layout (b): each boot partition holding a valid SIT of its own (a stale layout (a)
+    /// table the ROM follows when the enabled partition's SPL fails), as a sentence.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// One boot partition in `status`.
@@ -360,6 +364,20 @@ pub fn emmc_facts(
         }
         _ => None,
     };
+    let warnings = ab
+        .iter()
+        .flat_map(|ab| {
+            ab.stale_sits().into_iter().map(|(p, first)| {
+                format!(
+                    "{p}{} holds a valid SIT of its own (firstSectorNumber {first:#x}, a stale \
+                     layout (a) table): if its SPL at 0x8400 fails, the ROM starts that table's \
+                     secondary, which the A/B layout does not pair; the next update or sync \
+                     that writes or enables {p} clears it",
+                    if p == ab.active { " (enabled)" } else { "" }
+                )
+            })
+        })
+        .collect();
     let ok = pc.as_ref().ok();
     Ok(Some(EmmcFacts {
         status: EmmcStatus {
@@ -370,6 +388,7 @@ pub fn emmc_facts(
             boot_from: ok.map(|c| c.enabled().to_string()),
             access: ok.map(|c| c.access()),
             partitions: parts,
+            warnings,
         },
         ab,
     }))
@@ -405,8 +424,11 @@ pub fn adjust_actions(
             state.device_size
         )];
     }
-    if facts.is_none_or(|f| f.ab.is_none()) {
+    let Some(ab) = facts.and_then(|f| f.ab.as_ref()) else {
         return actions;
+    };
+    if let Err(why) = ubootctl::emmc::ab_plan::check_stale(ab) {
+        return vec![why.to_string()];
     }
     actions
         .into_iter()
@@ -444,5 +466,8 @@ pub fn print_status(e: &EmmcStatus, copy: &dyn Fn(&crate::cli_status::CopyStatus
             "          "
         };
         outln!("  {}{enabled} {what}", p.name);
+    }
+    for w in &e.warnings {
+        outln!("  warning: {w}");
     }
 }

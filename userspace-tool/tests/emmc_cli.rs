@@ -440,3 +440,154 @@ fn the_user_area_of_an_emmc_booting_from_a_boot_partition_is_refused() {
     );
     assert_eq!(std::fs::read(f.path("dev/mmcblk2")).unwrap(), before);
 }
+
+impl Fake {
+    /// Writes `bytes` at `offset` of `/dev/mmcblk2{part}`.
+    fn patch(&self, part: &str, offset: usize, bytes: &[u8]) {
+        let p = self.path(&format!("dev/mmcblk2{part}"));
+        let mut b = std::fs::read(&p).unwrap();
+        b[offset..offset + bytes.len()].copy_from_slice(bytes);
+        std::fs::write(p, b).unwrap();
+    }
+
+    fn sit_sector(&self, part: &str) -> Vec<u8> {
+        std::fs::read(self.path(&format!("dev/mmcblk2{part}"))).unwrap()[0x8200..0x8400].to_vec()
+    }
+}
+
+/// A layout (a) table fitted to a 4 MiB boot partition: the secondary at 0x204200.
+fn stale_sit() -> Vec<u8> {
+    imx_hab::sit::build_sector(0xFDF).to_vec()
+}
+
+#[test]
+fn ab_status_warns_of_a_stale_sit_and_every_partition_written_or_enabled_is_cleared() {
+    // boot0 (enabled, booting fine) and boot1 both carry a layout (a) table.
+    let f = Fake::new(Some(image(1)), Some(image(0)), 0x48);
+    f.patch("boot0", 0x8200, &stale_sit());
+    f.patch("boot1", 0x8200, &stale_sit());
+    let st = f.run(&["status", "--emmc-ab", "--json"], "mmcblk2");
+    let v: serde_json::Value =
+        serde_json::from_str(&stdout(&st)).unwrap_or_else(|e| panic!("{e}: {}", stderr(&st)));
+    let w = v["emmc"]["warnings"].to_string();
+    assert!(
+        w.contains("boot0 (enabled) holds a valid SIT") && w.contains("0xfdf"),
+        "{w}"
+    );
+    assert!(w.contains("boot1 holds a valid SIT"), "{w}");
+    let text = stdout(&f.run(&["status", "--emmc-ab"], "mmcblk2"));
+    assert!(
+        text.contains("warning: boot0 (enabled) holds a valid SIT"),
+        "{text}"
+    );
+    // The dry run shows the clear of boot1's sector 0x41 before its copy, read back.
+    let new = f.new_bin();
+    let dry = stdout(&f.run(
+        &["update", &new, "--emmc-ab", "--running", "1", "--dry-run"],
+        "mmcblk2",
+    ));
+    let clear = dry
+        .find("write SIT table at 0x408200+0x200")
+        .unwrap_or_else(|| panic!("{dry}"));
+    assert!(
+        clear < dry.find("read back SIT at 0x408200").unwrap(),
+        "{dry}"
+    );
+    assert!(
+        dry.find("read back SIT at 0x408200").unwrap()
+            < dry.find("write secondary invalidate").unwrap(),
+        "{dry}"
+    );
+    assert_eq!(
+        f.sit_sector("boot1"),
+        stale_sit(),
+        "a dry run writes nothing"
+    );
+    // The update writes boot1 (its table cleared) and enables it; boot0 is not written.
+    let before0 = std::fs::read(f.path("dev/mmcblk2boot0")).unwrap();
+    let out = f.run(&["update", &new, "--emmc-ab", "--running", "1"], "mmcblk2");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(f.pc(), 0x50);
+    assert_eq!(f.sit_sector("boot1"), vec![0u8; 512]);
+    assert_eq!(std::fs::read(f.path("dev/mmcblk2boot0")).unwrap(), before0);
+    // The sync after the reboot rewrites boot0 and clears its table: no warning left.
+    let out = f.run(&["sync", "--emmc-ab", "--running", "1"], "mmcblk2");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(f.sit_sector("boot0"), vec![0u8; 512]);
+    let st = f.run(&["status", "--emmc-ab", "--json"], "mmcblk2");
+    let v: serde_json::Value = serde_json::from_str(&stdout(&st)).unwrap();
+    assert!(v["emmc"].get("warnings").is_none(), "{v}");
+    assert_eq!(v["next_boot"], 1);
+}
+
+#[test]
+fn a_sync_of_an_equal_copy_still_clears_a_stale_sit_of_the_partition_it_would_write() {
+    let f = Fake::new(Some(image(1)), Some(image(1)), 0x48);
+    f.patch("boot1", 0x8200, &stale_sit());
+    let out = f.run(&["sync", "--emmc-ab", "--running", "1"], "mmcblk2");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("wrote SIT (512 bytes"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(f.sit_sector("boot1"), vec![0u8; 512]);
+    assert_eq!(f.pc(), 0x48);
+}
+
+#[test]
+fn the_rom_starting_the_enabled_partitions_stale_sit_secondary_is_refused() {
+    // boot0 enabled: no copy at 0x8400 (its SPL fails), but a valid layout (a) table whose
+    // secondary (0x204200) holds a factory image: the ROM starts that, which is neither copy of
+    // the A/B layout. boot1 holds an authentic copy.
+    let f = Fake::new(None, Some(image(1)), 0x48);
+    f.patch("boot0", 0x8200, &stale_sit());
+    f.patch("boot0", 0x204200, image(0));
+    let files =
+        || ["boot0", "boot1"].map(|p| std::fs::read(f.path(&format!("dev/mmcblk2{p}"))).unwrap());
+    let before = files();
+    let new = f.new_bin();
+    for args in [
+        &["update", &new, "--emmc-ab", "--running", "2"][..],
+        &["update", &new, "--emmc-ab", "--running", "1"],
+        &["sync", "--emmc-ab", "--running", "2"],
+        &["update", &new, "--emmc-ab", "--running", "2", "--dry-run"],
+    ] {
+        let out = f.run(args, "mmcblk2");
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains("stale layout (a) table")
+                && err.contains("starts that table's secondary")
+                && err.contains("mmc bootpart enable 2 1"),
+            "{args:?}: {err}"
+        );
+        assert_eq!(files(), before, "{args:?}: nothing written");
+        assert_eq!(f.pc(), 0x48);
+        assert_eq!(
+            (f.force_ro("boot0"), f.force_ro("boot1")),
+            ("1".into(), "1".into())
+        );
+    }
+    // status: not healthy, the same advice.
+    let st = f.run(&["status", "--emmc-ab", "--json"], "mmcblk2");
+    assert_eq!(st.status.code(), Some(1), "{}", stderr(&st));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&st)).unwrap();
+    assert_eq!(v["healthy"], false);
+    assert!(
+        v["actions"].to_string().contains("mmc bootpart enable 2 1"),
+        "{v}"
+    );
+    // Following it (boot1 enabled by hand): the update rewrites boot0, clearing its table.
+    std::fs::write(f.path("ext_csd"), {
+        let mut e = [0u8; 512];
+        e[179] = 0x50;
+        e
+    })
+    .unwrap();
+    let out = f.run(&["update", &new, "--emmc-ab", "--running", "1"], "mmcblk2");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(f.sit_sector("boot0"), vec![0u8; 512]);
+    assert!(f.holds("boot0", image(2)));
+    assert_eq!(f.pc(), 0x48);
+}

@@ -46,9 +46,9 @@ fn partition_of(ab: &AbState, region: Region) -> BootPartition {
 fn clear_sit(plan: &mut Plan, ab: &AbState, part: BootPartition, board: &Board) {
     let base = if part == ab.active { 0 } else { ab.part_size };
     let offset = base + board.media.sit_offset();
-    let done = plan.steps.iter().any(|s| {
-        matches!(s.action, Action::Write { region: Region::Sit, offset: o, .. } if o == offset)
-    });
+    let done = plan.steps.iter().any(
+        |s| matches!(s.action, Action::Write { region: Region::Sit, offset: o, .. } if o == offset),
+    );
     if done {
         return;
     }
@@ -110,8 +110,9 @@ fn write_ab_copy(
     );
 }
 
-/// Refuses a device whose ROM would start the enabled partition's stale table's secondary.
-fn check_stale(ab: &AbState) -> Result<(), Refusal> {
+/// Refuses a device whose ROM would start the enabled partition's stale table's secondary
+/// ([`AbState::stale_start`]), saying how to recover (`status` gives the same as its action).
+pub fn check_stale(ab: &AbState) -> Result<(), Refusal> {
     if !ab.stale_start() {
         return Ok(());
     }
@@ -354,6 +355,10 @@ pub fn plan_ab_sync(
     if to.bytes.get(..source.len()) == Some(source) && to.verdict() == CopyVerdict::Authentic {
         plan.notes
             .push("the other boot partition already holds the same copy: not rewritten".into());
+        let target = partition_of(ab, to_region);
+        if ab.own_sit[target.index()].status == SitStatus::Valid {
+            clear_sit(&mut plan, ab, target, board);
+        }
     } else {
         write_ab_copy(
             &mut plan,

@@ -136,6 +136,9 @@ fn state(e: &Emmc) -> Result<ab::AbState, String> {
 /// The copy the next boot runs, if the device boots under the worse ROM assumption.
 fn boots(e: &Emmc) -> Result<(Slot, Vec<u8>), String> {
     let st = state(e)?;
+    if st.stale_start() {
+        return Err("the ROM would start the enabled partition's stale SIT secondary".into());
+    }
     if st.media.rom_start != Some(Slot::Primary) {
         return Err(format!(
             "the ROM would have to start {:?} (the other boot partition): no fallback across \
@@ -178,6 +181,15 @@ fn finished(e: &Emmc, op: Op, running_img: &[u8]) -> Result<(), String> {
     if op == Op::Sync && s.image() != p.image() {
         return Err("after a sync the partitions differ".into());
     }
+    // A partition the run wrote or enabled carries no SIT: after an update, the enabled one;
+    // after a sync, the other one.
+    let checked = match op {
+        Op::Update => st.active,
+        Op::Sync => st.active.other(),
+    };
+    if st.own_sit[checked.index()].status == boot_core::cell::SitStatus::Valid {
+        return Err(format!("{checked} still holds a valid SIT of its own"));
+    }
     Ok(())
 }
 
@@ -219,6 +231,16 @@ fn emmc(boot0: Option<&[u8]>, boot1: Option<&[u8]>, pc: u8) -> Emmc {
         parts: emmc_pair(boot0, boot1),
         ext: MemExtCsd::new(pc),
     }
+}
+
+/// `e` with a layout (a) table fitted to the partition (a stale factory SIT) in both
+/// partitions' sector 0x41.
+fn with_stale_sits(mut e: Emmc) -> Emmc {
+    for p in &mut e.parts {
+        p.write_at(0x8200, &imx_hab::sit::build_sector(0xFDF))
+            .unwrap();
+    }
+    e
 }
 
 fn scenarios() -> Vec<Scenario> {
@@ -276,6 +298,30 @@ fn scenarios() -> Vec<Scenario> {
             emmc(Some(i0), Some(i1), 0x08),
             r(Slot::Secondary, i1),
             Op::Update,
+        ),
+        s(
+            "update, both partitions with a stale SIT",
+            with_stale_sits(emmc(Some(i1), Some(i0), 0x48)),
+            r(Slot::Primary, i1),
+            Op::Update,
+        ),
+        s(
+            "update, running 2, stale SITs",
+            with_stale_sits(emmc(Some(&damaged), Some(i1), 0x48)),
+            r(Slot::Secondary, i1),
+            Op::Update,
+        ),
+        s(
+            "update, boot1 holds it, stale SITs",
+            with_stale_sits(emmc(Some(i1), Some(i2), 0x48)),
+            r(Slot::Primary, i1),
+            Op::Update,
+        ),
+        s(
+            "sync, stale SITs",
+            with_stale_sits(emmc(Some(i1), Some(i0), 0x48)),
+            r(Slot::Primary, i1),
+            Op::Sync,
         ),
         s(
             "sync, boot0 active, boot1 stale",
