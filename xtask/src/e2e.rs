@@ -485,7 +485,7 @@ impl Machine {
     }
 
     /// [`Machine::expect`] with more failure markers.
-    fn expect_with(&mut self, marker: &str, fatal: &[&str]) -> Result<String> {
+    pub(crate) fn expect_with(&mut self, marker: &str, fatal: &[&str]) -> Result<String> {
         let mut markers = vec![marker];
         markers.extend_from_slice(FATAL);
         if self.real.is_some() {

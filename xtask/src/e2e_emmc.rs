@@ -422,7 +422,8 @@ fn scenario_c(rig: &Rig, layout: EmmcLayout, sd: &Path) -> Result<u32> {
             " --json --test-step-delay-ms 400",
         ))?;
         loop {
-            let line = m.expect("\"event\":")?;
+            // The command ending before the cut point is a failure at once, with its output.
+            let line = m.expect_with("\"event\":", &[crate::e2e::MARK_CMD_END])?;
             let Some(v) = line
                 .find('{')
                 .and_then(|i| serde_json::from_str::<serde_json::Value>(&line[i..]).ok())
