@@ -132,20 +132,9 @@ where
 {
     let bytes = hw.disk.partition_blocks().saturating_mul(SECTOR_SIZE);
     let in_partition = judged_board(board, EmmcLayout::InOnePartition, bytes);
-    let start = {
-        let mut dev = OnePartition {
-            parts: &mut *hw.disk,
-            partition: enabled,
-        };
-        let mut h = Hardware {
-            disk: &mut dev as &mut dyn BlockRead,
-            hab: &mut *hw.hab,
-            clock: hw.clock,
-            watchdog: &mut *hw.watchdog,
-            console: &mut *hw.console,
-        };
-        rom::choose(&mut h, &context(&in_partition, rules, &[]), buf, persist)
-    };
+    let start = over_view(hw, EmmcLayout::InOnePartition, enabled, |h| {
+        rom::choose(h, &context(&in_partition, rules, &[]), buf, persist)
+    });
     let sit_invalid = matches!(
         start,
         RomStart::SerialDownload { sit, .. } if sit != SitStatus::Valid
@@ -157,18 +146,9 @@ where
         };
     }
     let across = judged_board(board, EmmcLayout::AcrossPartitions, bytes);
-    let mut dev = AcrossPartitions {
-        parts: &mut *hw.disk,
-        active: enabled,
-    };
-    let mut h = Hardware {
-        disk: &mut dev as &mut dyn BlockRead,
-        hab: &mut *hw.hab,
-        clock: hw.clock,
-        watchdog: &mut *hw.watchdog,
-        console: &mut *hw.console,
-    };
-    let mut start = rom::choose(&mut h, &context(&across, rules, &[]), buf, true);
+    let mut start = over_view(hw, EmmcLayout::AcrossPartitions, enabled, |h| {
+        rom::choose(h, &context(&across, rules, &[]), buf, true)
+    });
     if let RomStart::Boot { copy_offset, .. } = &mut start {
         *copy_offset = copy_offset.saturating_sub(bytes);
     }
@@ -263,9 +243,26 @@ where
         }
     }
     let judged = judged_board(board, layout, bytes);
-    // One device type for both layouts: the flow is compiled once (the shim's size budget).
+    over_view(hw, layout, enabled, |h| {
+        boot::run(&judged, rules, h, mem, rom)
+    })
+}
+
+/// Runs `f` on `hw`'s backend and console over the block device of `layout`'s view of the boot
+/// partitions ([`OnePartition`] of `enabled`, or [`AcrossPartitions`] with `enabled` active).
+/// Both views are one type to `f`, `&mut dyn BlockRead`, so the flow is compiled once (the
+/// shim's size budget).
+fn over_view<P, A, C, W, R>(
+    hw: &mut Hardware<'_, P, A, C, W>,
+    layout: EmmcLayout,
+    enabled: BootPartition,
+    f: impl for<'h> FnOnce(&mut Hardware<'h, dyn BlockRead + 'h, A, C, W>) -> R,
+) -> R
+where
+    P: BootPartitionRead,
+{
     let (mut one, mut across);
-    let dev: &mut dyn BlockRead = match layout {
+    let disk: &mut dyn BlockRead = match layout {
         EmmcLayout::InOnePartition => {
             one = OnePartition {
                 parts: &mut *hw.disk,
@@ -281,14 +278,13 @@ where
             &mut across
         }
     };
-    let mut h = Hardware {
-        disk: dev,
+    f(&mut Hardware {
+        disk,
         hab: &mut *hw.hab,
         clock: hw.clock,
         watchdog: &mut *hw.watchdog,
         console: &mut *hw.console,
-    };
-    boot::run(&judged, rules, &mut h, mem, rom)
+    })
 }
 
 /// The next boot from a cold start on eMMC, as the ROM and then the shim decide it
