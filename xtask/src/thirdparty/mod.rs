@@ -248,8 +248,14 @@ fn compiler_version() -> Result<String> {
         .to_string())
 }
 
-/// The cache key of a package build: every input's bytes or text.
-fn build_key(pkg: &SourcePackage, inputs: &[PathBuf], flags: &str) -> Result<String> {
+/// The cache key of a package build: every input's bytes or text, the build's flags and the
+/// versions of the tools that build it (`toolchain`).
+pub(crate) fn build_key(
+    pkg: &SourcePackage,
+    inputs: &[PathBuf],
+    flags: &str,
+    toolchain: &str,
+) -> Result<String> {
     let mut h = Sha256::new();
     for (file, hash) in pkg.files {
         h.update(format!("{file} {hash}\n"));
@@ -264,8 +270,8 @@ fn build_key(pkg: &SourcePackage, inputs: &[PathBuf], flags: &str) -> Result<Str
         ));
     }
     h.update(flags);
-    h.update(compiler_version()?);
-    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    h.update(toolchain);
+    Ok(sha256_hex(&h.finalize()))
 }
 
 /// Runs `cmd`, its output appended to `log`; a failure is an error with the log's tail.
@@ -396,7 +402,10 @@ pub fn build_bl31(log: &mut dyn FnMut(&str)) -> Result<PathBuf> {
         "PLAT={TFA_PLAT} bl31 BUILD_STRING={} {TFA_ENV:?} SOURCE_DATE_EPOCH={SOURCE_DATE_EPOCH}",
         TFA.version
     );
-    let t = tree(&TFA, build_key(&TFA, &patches, &flags)?);
+    let t = tree(
+        &TFA,
+        build_key(&TFA, &patches, &flags, &compiler_version()?)?,
+    );
     let bl31 = t.build.join(TFA_PLAT).join("release").join("bl31.bin");
     if t.cached(std::slice::from_ref(&bl31)) {
         return Ok(bl31);
@@ -449,7 +458,10 @@ pub fn build_uboot(log: &mut dyn FnMut(&str)) -> Result<Firmware> {
     let fragment = std::fs::read_to_string(&fragment_path)
         .with_context(|| format!("reading {}", fragment_path.display()))?;
     let flags = format!("{UBOOT_DEFCONFIG} u-boot.bin SOURCE_DATE_EPOCH={SOURCE_DATE_EPOCH}");
-    let t = tree(&UBOOT, build_key(&UBOOT, &inputs, &flags)?);
+    let t = tree(
+        &UBOOT,
+        build_key(&UBOOT, &inputs, &flags, &compiler_version()?)?,
+    );
     let fw = Firmware {
         bl31: PathBuf::new(),
         uboot_nodtb: t.build.join("u-boot-nodtb.bin"),

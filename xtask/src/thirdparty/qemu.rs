@@ -14,9 +14,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use sha2::{Digest, Sha256};
-
-use super::{SourcePackage, fetch_sources, have, jobs, patch_files, run_logged, sha256_hex, tree};
+use super::{SourcePackage, build_key, fetch_sources, have, jobs, patch_files, run_logged, tree};
 use crate::{Context, Result, bail};
 
 /// How to install what the QEMU build needs.
@@ -104,23 +102,9 @@ pub fn check_tools() -> Result<()> {
 pub fn build(log: &mut dyn FnMut(&str)) -> Result<PathBuf> {
     let downloads = super::thirdparty_dir().join("downloads");
     let patches = patch_files(QEMU.name)?;
-    let mut key = Sha256::new();
-    for (file, hash) in QEMU.files {
-        key.update(format!("{file} {hash}\n"));
-    }
-    for p in &patches {
-        let data = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
-        let name = p.file_name().map(|n| n.to_string_lossy().into_owned());
-        key.update(format!(
-            "{} {}\n",
-            name.unwrap_or_default(),
-            sha256_hex(&data)
-        ));
-    }
-    key.update(CONFIGURE.join(" "));
-    key.update(version_of("cc"));
-    key.update(version_of("meson"));
-    let t = tree(&QEMU, sha256_hex(&key.finalize()));
+    let toolchain = format!("{}{}", version_of("cc"), version_of("meson"));
+    let key = build_key(&QEMU, &patches, &CONFIGURE.join(" "), &toolchain)?;
+    let t = tree(&QEMU, key);
     let bin = t.build.join("qemu-system-aarch64");
     if t.cached(std::slice::from_ref(&bin)) {
         return Ok(bin);
