@@ -16,25 +16,18 @@ fn our_qemu_attaches_an_emmc_and_reports_its_partition_config() {
 
     let dir = tempfile::tempdir().unwrap();
     let img = dir.path().join("emmc.img");
-    // boot0 and boot1 of 4 MiB, then the user area: the whole file a power of two.
+    // boot0 and boot1, then the user area: the whole file a power of two.
     std::fs::File::create(&img)
         .unwrap()
-        .set_len(64 << 20)
+        .set_len(xtask::emmc::EMMC_BYTES)
         .unwrap();
     let sock = dir.path().join("qmp.sock");
     let mut child = Command::new(&qemu)
         .args(xtask::qemu::machine_args("1G"))
         .args(["-S", "-qmp"])
         .arg(format!("unix:{},server=on,wait=off", sock.display()))
-        .arg("-drive")
-        .arg(format!(
-            "if=none,id=emmc0,file={},format=raw",
-            img.display()
-        ))
-        .args([
-            "-device",
-            "emmc,id=emmc,drive=emmc0,bus=sd-bus,boot-partition-size=4194304,boot-config=0x48",
-        ])
+        // The contract's attachment: boot0 enabled with BOOT_ACK (0x48), 4 MiB boot partitions.
+        .args(xtask::emmc::EmmcAttach::new(&img).args())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -64,4 +57,5 @@ fn our_qemu_attaches_an_emmc_and_reports_its_partition_config() {
     });
     assert_eq!(config, json!(0x48), "BOOT_ACK + boot0 enabled");
     assert_eq!(size, json!(4 << 20));
+    assert_eq!(xtask::emmc::BOOT_PARTITION_BYTES, 4 << 20);
 }
