@@ -25,7 +25,7 @@
 use std::path::{Path, PathBuf};
 
 use boards::EmmcLayout;
-use boot_core::emmc::BootPartition;
+use boot_core::emmc::{BootPartition, PartitionConfig};
 use serde_json::json;
 
 use crate::disk::{ImageCopy, flip_byte};
@@ -91,13 +91,12 @@ impl Emmc {
         })
     }
 
-    /// The boot partition EXT_CSD\[179\] enables.
+    /// The boot partition EXT_CSD\[179\] enables (boot0 when none is: the image's copies
+    /// start there).
     fn active(&self) -> BootPartition {
-        if self.boot_config & 0x38 == BOOT_CONFIG_BOOT1 & 0x38 {
-            BootPartition::Boot1
-        } else {
-            BootPartition::Boot0
-        }
+        PartitionConfig(self.boot_config)
+            .enabled_partition()
+            .unwrap_or(BootPartition::Boot0)
     }
 
     /// Starts QEMU with the SD card `sd` and this eMMC.
